@@ -1,0 +1,122 @@
+/**
+ * The native addon: its exact shape as a TypeScript interface, and the one place that loads it.
+ * Everything else in lib/ talks to `native()`, never to a `.node` file directly.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { NodetuneError } from './errors';
+
+export type NativeDtype =
+  | 'float32' | 'float16' | 'bfloat16' | 'float64' | 'int32' | 'int64' | 'int16' | 'int8' | 'uint8' | 'bool';
+
+export type NativeTypedArray =
+  | Float32Array | Float64Array | Int32Array | BigInt64Array | Int16Array | Int8Array | Uint8Array | Uint16Array;
+
+/** A LibTorch tensor held by JavaScript (native/binding/tensor_wrap.cc). */
+export interface NativeTensor {
+  readonly shape: number[];
+  readonly dtype: NativeDtype;
+  readonly device: string;
+  /** A view of the data (zero-copy for CPU tensors; the array keeps the tensor alive). */
+  data(): NativeTypedArray;
+  to(device?: string | null, dtype?: NativeDtype | null): Promise<NativeTensor>;
+  matmul(other: NativeTensor): Promise<NativeTensor>;
+}
+
+export interface NativeTensorConstructor {
+  new (
+    data: NativeTypedArray | number[] | number[][] | number[][][],
+    shape?: number[] | null,
+    dtype?: NativeDtype | null,
+    device?: string | null,
+  ): NativeTensor;
+}
+
+export interface NativeRuntimeInfo {
+  torchVersion: string;
+  cudaAvailable: boolean;
+  cudaDevices: string[];
+  torchLibrary: string;
+  blas: { name: string; library: string; threads: number };
+  intraOpThreads: number;
+  interOpThreads: number;
+  hardwareThreads: number;
+}
+
+export interface NativeBinding {
+  setErrorClass(ctor: new (code: string, message: string) => Error): void;
+  runtimeInfo(): NativeRuntimeInfo;
+  setNumThreads(torchThreads: number, blasThreads: number): void;
+  measureMatmul(n: number, iterations: number): Promise<number>;
+  readonly buildInfo: { torchVersion: string; cxx11Abi: boolean; napiVersion: number };
+  readonly Tensor: NativeTensorConstructor;
+}
+
+export interface LoadedBinding {
+  binding: NativeBinding;
+  /** The .node file that was loaded. */
+  path: string;
+}
+
+let loaded: LoadedBinding | undefined;
+
+/** The package root (where package.json, build/ and prebuilds/ are). */
+export const packageRoot = path.resolve(__dirname, '..', '..');
+
+function candidates(): string[] {
+  const tried: string[] = [];
+  if (process.env.NODETUNE_ADDON) tried.push(path.resolve(process.env.NODETUNE_ADDON));
+  return tried;
+}
+
+/** Loads the addon once: NODETUNE_ADDON if set, else node-gyp-build's search (build/Release, prebuilds/). */
+export function loadNative(): LoadedBinding {
+  if (loaded) return loaded;
+  const explicit = candidates();
+  let file: string;
+  try {
+    if (explicit.length > 0) {
+      file = explicit[0]!;
+      if (!fs.existsSync(file)) throw new Error(`NODETUNE_ADDON points at ${file}, which does not exist`);
+    } else {
+      // eslint-disable-next-line @typescript-eslint/no-var-requires
+      const nodeGypBuild = require('node-gyp-build') as { path(dir: string): string };
+      file = nodeGypBuild.path(packageRoot);
+    }
+  } catch (e) {
+    throw new NodetuneError(
+      'ERR_NATIVE_LOAD',
+      'nodetune: the native addon was not found. Tried: ' +
+        [
+          ...(process.env.NODETUNE_ADDON ? [`NODETUNE_ADDON=${process.env.NODETUNE_ADDON}`] : []),
+          path.join(packageRoot, 'build', 'Release', '*.node'),
+          path.join(packageRoot, 'prebuilds', `${process.platform}-${process.arch}`, '*.node'),
+        ].join(', ') +
+        ` (${(e as Error).message.split('\n')[0]}). Possible solutions: run \`npm run setup\` in ${packageRoot} ` +
+        '(installs LibTorch and builds the addon); or install LibTorch and run `npm run build:native`; ' +
+        'or unpack a LibTorch from pytorch.org, set LIBTORCH=/path/to/libtorch and rebuild.',
+      { field: 'addon' },
+    );
+  }
+  let binding: NativeBinding;
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    binding = require(file) as NativeBinding;
+  } catch (e) {
+    throw new NodetuneError(
+      'ERR_NATIVE_LOAD',
+      `nodetune: the native addon ${file} failed to load: ${(e as Error).message}. Possible solutions: ` +
+        'make sure the LibTorch it was built against is still installed (`npm run doctor`, `node scripts/find-libtorch.js`); ' +
+        'rebuild with `npm run build:native`; or run `npm run setup`.',
+      { file },
+    );
+  }
+  binding.setErrorClass(NodetuneError as unknown as new (code: string, message: string) => Error);
+  loaded = { binding, path: file };
+  return loaded;
+}
+
+/** The loaded binding (loading it on first use). */
+export function native(): NativeBinding {
+  return loadNative().binding;
+}

@@ -1,0 +1,72 @@
+#include "binding/runtime_binding.h"
+
+#include <torch/version.h>
+
+#include "binding/async.h"
+#include "binding/errors.h"
+#include "core/runtime.h"
+
+namespace nodetune::binding {
+namespace {
+
+Napi::Value RuntimeInfoJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return Guard(env, [&] {
+    RuntimeInfo r = runtime_info();
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("torchVersion", r.torch_version);
+    out.Set("cudaAvailable", r.cuda_available);
+    Napi::Array devices = Napi::Array::New(env, r.cuda_devices.size());
+    for (size_t i = 0; i < r.cuda_devices.size(); ++i) devices.Set(static_cast<uint32_t>(i), r.cuda_devices[i]);
+    out.Set("cudaDevices", devices);
+    out.Set("torchLibrary", r.torch_library);
+    Napi::Object blas = Napi::Object::New(env);
+    blas.Set("name", r.blas.name);
+    blas.Set("library", r.blas.library);
+    blas.Set("threads", r.blas.threads);
+    out.Set("blas", blas);
+    out.Set("intraOpThreads", r.intra_op_threads);
+    out.Set("interOpThreads", r.inter_op_threads);
+    out.Set("hardwareThreads", r.hardware_threads);
+    return out;
+  });
+}
+
+// setNumThreads(torchThreads, blasThreads): values <= 0 leave that setting alone.
+Napi::Value SetNumThreadsJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsNumber() || !info[1].IsNumber()) ThrowArgument(env, "setNumThreads(torchThreads, blasThreads) expects two numbers");
+  Guard(env, [&] { set_num_threads(info[0].As<Napi::Number>().Int32Value(), info[1].As<Napi::Number>().Int32Value()); });
+  return env.Undefined();
+}
+
+// measureMatmul(n, iterations) -> Promise<number> (GFLOP/s)
+Napi::Value MeasureMatmulJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsNumber() || !info[1].IsNumber()) ThrowArgument(env, "measureMatmul(n, iterations) expects two numbers");
+  const int64_t n = info[0].As<Napi::Number>().Int64Value();
+  const int64_t iterations = info[1].As<Napi::Number>().Int64Value();
+  auto gflops = std::make_shared<double>(0);
+  return RunAsync(
+      env, {}, [=] { *gflops = measure_matmul_gflops(n, iterations); },
+      [=](Napi::Env e) -> Napi::Value { return Napi::Number::New(e, *gflops); });
+}
+
+Napi::Object BuildInfo(Napi::Env env) {
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("torchVersion", TORCH_VERSION);
+  out.Set("cxx11Abi", static_cast<bool>(_GLIBCXX_USE_CXX11_ABI));
+  out.Set("napiVersion", NAPI_VERSION);
+  return out;
+}
+
+}  // namespace
+
+void DefineRuntime(Napi::Env env, Napi::Object exports) {
+  exports.Set("runtimeInfo", Napi::Function::New<RuntimeInfoJs>(env, "runtimeInfo"));
+  exports.Set("setNumThreads", Napi::Function::New<SetNumThreadsJs>(env, "setNumThreads"));
+  exports.Set("measureMatmul", Napi::Function::New<MeasureMatmulJs>(env, "measureMatmul"));
+  exports.Set("buildInfo", BuildInfo(env));
+}
+
+}  // namespace nodetune::binding

@@ -1,0 +1,7 @@
+// runtimeInfo(), setNumThreads(), measureMatmul(): the process-wide runtime, exposed to JS.
+#pragma once
+#include <napi.h>
+
+namespace nodetune::binding {
+void DefineRuntime(Napi::Env env, Napi::Object exports);
+}

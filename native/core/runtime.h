@@ -1,0 +1,38 @@
+// What this process runs on: LibTorch version, CUDA devices, BLAS, thread counts; thread settings.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace nodetune {
+
+struct BlasInfo {
+  std::string name;     // "openblas" | "mkl" | "reference" | "blis" | "unknown"
+  std::string library;  // path of the loaded shared library, when found
+  int threads = -1;     // BLAS's own thread count, -1 when it cannot be asked
+};
+
+struct RuntimeInfo {
+  std::string torch_version;  // of the headers compiled against
+  bool cuda_available = false;
+  std::vector<std::string> cuda_devices;
+  std::string torch_library;  // path of the loaded libtorch_cpu
+  BlasInfo blas;
+  int intra_op_threads = 0;
+  int inter_op_threads = 0;
+  int hardware_threads = 0;
+};
+
+RuntimeInfo runtime_info();
+
+// Names of the CUDA devices (empty on a CPU-only LibTorch). Defined in cuda_info_*.cc.
+std::vector<std::string> cuda_device_names();
+
+// Sets LibTorch's intra-op threads and, where the BLAS can be told, the BLAS's own threads
+// (a value <= 0 leaves that one alone).
+void set_num_threads(int torch_threads, int blas_threads);
+
+// Measures the fp32 matrix-product rate: `iterations` products of two n x n matrices. GFLOP/s.
+double measure_matmul_gflops(int64_t n, int64_t iterations);
+
+}  // namespace nodetune
