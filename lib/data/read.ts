@@ -1,0 +1,134 @@
+/**
+ * Reading examples: JSONL (streamed), JSON arrays, CSV/TSV (csv-parse, streamed), plain text (a line per example,
+ * or a whole corpus in chunks for language modelling) and the `label text` line format.
+ */
+import * as path from 'path';
+import { NodetuneError, check } from '../errors';
+import { TASK_FIELDS, toExample } from './example';
+import type { ColumnMap, Example, Field, Task } from './example';
+import { readCsv } from './read-csv';
+import type { CsvOptions } from './read-csv';
+import { readJsonArray } from './read-json';
+import { readLines } from './lines';
+
+export type DataFormat = 'jsonl' | 'json' | 'csv' | 'tsv' | 'text' | 'corpus' | 'label-text';
+
+export interface ReadOptions {
+  /** Inferred from the extension (.jsonl/.ndjson, .json, .csv, .tsv, .txt) when omitted. */
+  format?: DataFormat;
+  /** canonical field → the column it is read from, e.g. { text: 'sentence', label: 'sentiment' }. */
+  columns?: ColumnMap;
+  /** The task whose fields each example must have (see TASK_FIELDS); or list them in `required`. */
+  task?: Task;
+  required?: Field[];
+  csv?: CsvOptions;
+  /** corpus format: the approximate size in characters of each chunk (split after a line break). Default 64 KiB. */
+  chunkChars?: number;
+}
+
+export function inferFormat(file: string): DataFormat {
+  const ext = path.extname(file).toLowerCase();
+  switch (ext) {
+    case '.jsonl': case '.ndjson': return 'jsonl';
+    case '.json': return 'json';
+    case '.csv': return 'csv';
+    case '.tsv': return 'tsv';
+    case '.txt': return 'text';
+    default:
+      throw new NodetuneError('ERR_ARGUMENT',
+        `cannot tell the format of ${file} from its extension "${ext}"; pass { format: 'jsonl' | 'json' | 'csv' | 'tsv' | 'text' | 'corpus' | 'label-text' }`,
+        { file, field: 'format' });
+  }
+}
+
+function requiredFields(opts: ReadOptions, format: DataFormat): Field[] {
+  if (opts.required) return opts.required;
+  if (opts.task) return TASK_FIELDS[opts.task];
+  return format === 'label-text' ? ['text', 'label'] : [];
+}
+
+function asRecord(value: unknown, file: string, line: number): Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new NodetuneError('ERR_DATA', `${file}:${line}: expected a JSON object per example, got ${Array.isArray(value) ? 'an array' : JSON.stringify(value)}`, { file, line });
+  }
+  return value as Record<string, unknown>;
+}
+
+/** Streams the examples of one file. Each carries `source: { file, line }`. */
+export async function* readExamples(file: string, opts: ReadOptions = {}): AsyncGenerator<Example> {
+  check(typeof file === 'string' && file.length > 0, 'readExamples: a file path is required', 'file');
+  const format = opts.format ?? inferFormat(file);
+  const required = requiredFields(opts, format);
+  const columns = opts.columns ?? {};
+  switch (format) {
+    case 'jsonl':
+      for await (const { text, line } of readLines(file)) {
+        if (text.trim() === '') continue;
+        let value: unknown;
+        try {
+          value = JSON.parse(text);
+        } catch (e) {
+          throw new NodetuneError('ERR_DATA', `${file}:${line}: malformed JSON line: ${(e as Error).message}`, { file, line });
+        }
+        yield toExample(asRecord(value, file, line), { file, line }, columns, required);
+      }
+      return;
+    case 'json':
+      for (const { value, line } of readJsonArray(file)) yield toExample(asRecord(value, file, line), { file, line }, columns, required);
+      return;
+    case 'csv':
+    case 'tsv': {
+      const delimiter = opts.csv?.delimiter ?? (format === 'tsv' ? '\t' : ',');
+      for await (const { row, line } of readCsv(file, { ...opts.csv, delimiter })) yield toExample(row, { file, line }, columns, required);
+      return;
+    }
+    case 'text':
+      for await (const { text, line } of readLines(file)) {
+        if (text.trim() !== '') yield { text, source: { file, line } };
+      }
+      return;
+    case 'label-text':
+      for await (const { text, line } of readLines(file)) {
+        if (text.trim() === '') continue;
+        const m = /^\s*(\S+)\s+(.*)$/.exec(text);
+        if (!m) throw new NodetuneError('ERR_DATA', `${file}:${line}: expected "label text", got ${JSON.stringify(text.slice(0, 80))}`, { file, line, field: 'text' });
+        const label = (m[1] as string).replace(/^__label__/, '');
+        yield { label, text: m[2] as string, source: { file, line } };
+      }
+      return;
+    case 'corpus':
+      yield* readCorpus(file, opts.chunkChars ?? 1 << 16);
+      return;
+    default:
+      throw new NodetuneError('ERR_ARGUMENT', `unknown format ${JSON.stringify(format)}`, { field: 'format' });
+  }
+}
+
+/** One document in chunks of about `chunkChars`, each cut after a line break; chunks after the first are continuations. */
+async function* readCorpus(file: string, chunkChars: number): AsyncGenerator<Example> {
+  check(Number.isInteger(chunkChars) && chunkChars > 0, 'chunkChars must be a positive integer', 'chunkChars');
+  let parts: string[] = [];
+  let size = 0;
+  let startLine = 1;
+  let first = true;
+  for await (const { text, line } of readLines(file)) {
+    // Cut only before a non-empty line, so that a run of newlines stays in one chunk (and in one token).
+    if (size >= chunkChars && text !== '') {
+      yield { text: parts.join(''), continuation: !first, source: { file, line: startLine } };
+      first = false;
+      parts = [];
+      size = 0;
+      startLine = line;
+    }
+    parts.push(text, '\n');
+    size += text.length + 1;
+  }
+  if (size > 0) yield { text: parts.join(''), continuation: !first, source: { file, line: startLine } };
+}
+
+/** Reads a whole file into memory (for splitting and label maps on small data). */
+export async function readAll(file: string, opts: ReadOptions = {}): Promise<Example[]> {
+  const out: Example[] = [];
+  for await (const ex of readExamples(file, opts)) out.push(ex);
+  return out;
+}
