@@ -10,3 +10,7 @@ export type { LabelOptions, Labelled } from './label';
 export { splitExamples, readSplits } from './split';
 export type { SplitOptions, Splits } from './split';
 export { Rng } from './random';
+export { Augmenter } from './augment';
+export type { AugmentOptions } from './augment';
+export { WordNet } from './wordnet';
+export type { Thesaurus } from './wordnet';
