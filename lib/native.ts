@@ -5,6 +5,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { NodetuneError } from './errors';
+import { startupThreadSettings } from './threads';
 
 export type NativeDtype =
   | 'float32' | 'float16' | 'bfloat16' | 'float64' | 'int32' | 'int64' | 'int16' | 'int8' | 'uint8' | 'bool';
@@ -112,6 +113,8 @@ export function loadNative(): LoadedBinding {
     );
   }
   binding.setErrorClass(NodetuneError as unknown as new (code: string, message: string) => Error);
+  const threads = startupThreadSettings(binding.runtimeInfo());
+  binding.setNumThreads(threads.torch, threads.blas);
   loaded = { binding, path: file };
   return loaded;
 }

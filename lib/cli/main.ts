@@ -1,0 +1,83 @@
+#!/usr/bin/env node
+/**
+ * The `nodetune` command. Exit codes: 0 ok, 1 failed, 2 bad usage.
+ */
+import { parseArgs } from 'util';
+import { NodetuneError } from '../errors';
+import { doctorReport, formatDoctor } from './doctor';
+
+export class UsageError extends Error {}
+
+const HELP = `Usage: nodetune <command> [options]
+
+Commands:
+  doctor      what nodetune runs on: LibTorch, CUDA devices, BLAS, threads, and what to fix
+
+Run \`nodetune <command> --help\` for a command's options.`;
+
+const DOCTOR_HELP = `Usage: nodetune doctor [--json] [--matmul]
+
+Prints the LibTorch version and library, CUDA availability and device names, the BLAS in use (with a
+warning for the slow reference BLAS), thread counts, and which addon build was loaded.
+
+Options:
+  --json      print the report as JSON
+  --matmul    also measure fp32 matrix-product speed (GFLOP/s)
+
+Examples:
+  nodetune doctor
+  nodetune doctor --matmul --json`;
+
+async function doctor(argv: string[], out: (s: string) => void): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: { json: { type: 'boolean' }, matmul: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    strict: true,
+  });
+  if (values.help) {
+    out(DOCTOR_HELP);
+    return 0;
+  }
+  const report = await doctorReport({ matmul: values.matmul === true });
+  out(values.json ? JSON.stringify(report, null, 2) : formatDoctor(report));
+  return 0;
+}
+
+const COMMANDS: Record<string, (argv: string[], out: (s: string) => void) => Promise<number>> = { doctor };
+
+export async function main(argv: string[], out: (s: string) => void = console.log, err: (s: string) => void = console.error): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+    out(HELP);
+    return command === undefined ? 2 : 0;
+  }
+  const run = COMMANDS[command];
+  if (!run) {
+    err(`nodetune: unknown command '${command}'. Commands: ${Object.keys(COMMANDS).join(', ')}.\n\n${HELP}`);
+    return 2;
+  }
+  try {
+    return await run(rest, out);
+  } catch (e) {
+    const error = e as Error & { code?: string };
+    if (error.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || error.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' ||
+        error.code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL' || e instanceof UsageError) {
+      err(`nodetune ${command}: ${error.message}`);
+      return 2;
+    }
+    err(e instanceof NodetuneError ? `nodetune ${command}: ${error.code}: ${error.message}` : `nodetune ${command}: ${error.stack ?? String(e)}`);
+    return 1;
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (e) => {
+      console.error(e);
+      process.exitCode = 1;
+    },
+  );
+}

@@ -1,0 +1,83 @@
+/**
+ * The runtime nodetune runs on: LibTorch version and build, CUDA devices, BLAS, threads.
+ */
+import { loadNative, native, packageRoot } from './native';
+import { check } from './errors';
+import { defaultThreadSettings as threadDefaults, ThreadSettings } from './threads';
+
+export type { ThreadSettings };
+
+export interface RuntimeInfo {
+  nodetuneVersion: string;
+  /** LibTorch version of the headers the addon was built against. */
+  torchVersion: string;
+  cudaAvailable: boolean;
+  cudaDevices: string[];
+  blas: {
+    name: string;
+    library: string;
+    threads: number;
+    /** True for the reference BLAS: matrix products about 35x slower than OpenBLAS here. */
+    slow: boolean;
+  };
+  threads: { intraOp: number; interOp: number; blas: number; hardware: number };
+  addon: { path: string; torchLibrary: string; cxx11Abi: boolean; napiVersion: number };
+  warnings: string[];
+}
+
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+const pkg = require('../../package.json') as { version: string };
+
+export function runtimeInfo(): RuntimeInfo {
+  const { binding, path } = loadNative();
+  const r = binding.runtimeInfo();
+  const warnings: string[] = [];
+  const slow = r.blas.name === 'reference';
+  if (slow) {
+    warnings.push(
+      `The reference BLAS is in use (${r.blas.library}): matrix products run about 35x slower than with OpenBLAS ` +
+        '(measured here: 5 vs 190 GFLOP/s). Install an optimized BLAS: `apt-get install libopenblas0-pthread` ' +
+        '(or run `npm run setup`).',
+    );
+  } else if (r.blas.name === 'unknown') {
+    warnings.push('Could not tell which BLAS LibTorch uses; check matrix-product speed with `nodetune doctor --matmul`.');
+  }
+  return {
+    nodetuneVersion: pkg.version,
+    torchVersion: r.torchVersion,
+    cudaAvailable: r.cudaAvailable,
+    cudaDevices: r.cudaDevices,
+    blas: { name: r.blas.name, library: r.blas.library, threads: r.blas.threads, slow },
+    threads: { intraOp: r.intraOpThreads, interOp: r.interOpThreads, blas: r.blas.threads, hardware: r.hardwareThreads },
+    addon: {
+      path,
+      torchLibrary: r.torchLibrary,
+      cxx11Abi: binding.buildInfo.cxx11Abi,
+      napiVersion: binding.buildInfo.napiVersion,
+    },
+    warnings,
+  };
+}
+
+/** The measured default thread settings for this machine (see lib/threads.ts). */
+export function defaultThreadSettings(): Required<ThreadSettings> {
+  return threadDefaults(native().runtimeInfo());
+}
+
+export function setNumThreads(settings: ThreadSettings | number): void {
+  const s: ThreadSettings = typeof settings === 'number' ? { torch: settings } : settings;
+  for (const key of ['torch', 'blas'] as const) {
+    const v = s[key];
+    check(v === undefined || (Number.isInteger(v) && v > 0 && v <= 1024), `setNumThreads: ${key} must be a positive integer, got ${String(v)}`, key);
+  }
+  native().setNumThreads(s.torch ?? 0, s.blas ?? 0);
+}
+
+/** Measures fp32 matrix-product speed (GFLOP/s) off the event loop. */
+export function measureMatmul(n = 1024, iterations = 10): Promise<number> {
+  check(Number.isInteger(n) && n > 0, 'measureMatmul: n must be a positive integer', 'n');
+  check(Number.isInteger(iterations) && iterations > 0, 'measureMatmul: iterations must be a positive integer', 'iterations');
+  return native().measureMatmul(n, iterations);
+}
+
+export { packageRoot };

@@ -1,0 +1,42 @@
+/**
+ * Thread defaults. Measured on the 2-core machines here (docs/PERFORMANCE.md): with OpenBLAS, which threads
+ * matrix products itself over every core, one LibTorch intra-op thread is fastest; raising it to 2 made a
+ * training step about 2x slower because both pools fight for the cores. Without such a BLAS, LibTorch
+ * threads = cores. NODETUNE_NUM_THREADS / NODETUNE_BLAS_THREADS override.
+ */
+export interface ThreadSettings {
+  /** LibTorch intra-op threads (elementwise ops, reductions; its own GEMM when no BLAS does it). */
+  torch?: number;
+  /** The BLAS library's own threads (OpenBLAS/MKL), used by matrix products. */
+  blas?: number;
+}
+
+export interface ThreadFacts {
+  blas: { name: string };
+  hardwareThreads: number;
+}
+
+export function defaultThreadSettings(facts: ThreadFacts): Required<ThreadSettings> {
+  const cores = Math.max(1, facts.hardwareThreads);
+  if (facts.blas.name === 'openblas' || facts.blas.name === 'mkl') return { torch: 1, blas: cores };
+  return { torch: cores, blas: cores };
+}
+
+function fromEnv(value: string | undefined, name: string): number | undefined {
+  if (value === undefined || value === '') return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) {
+    process.emitWarning(`nodetune: ignoring ${name}=${value} (expected a positive integer)`);
+    return undefined;
+  }
+  return n;
+}
+
+/** The settings to apply at load: the environment's, else the measured default. */
+export function startupThreadSettings(facts: ThreadFacts, env: NodeJS.ProcessEnv = process.env): Required<ThreadSettings> {
+  const d = defaultThreadSettings(facts);
+  return {
+    torch: fromEnv(env.NODETUNE_NUM_THREADS, 'NODETUNE_NUM_THREADS') ?? d.torch,
+    blas: fromEnv(env.NODETUNE_BLAS_THREADS, 'NODETUNE_BLAS_THREADS') ?? d.blas,
+  };
+}

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# npm run setup: everything a fresh Debian 12 machine needs, then the build. Non-interactive, idempotent,
+# fast when nothing is missing.
+#   1. LibTorch: Debian's libtorch-dev when no LibTorch is found and LIBTORCH is unset
+#   2. an optimized BLAS (libopenblas0-pthread) when the system LibTorch would use the reference BLAS
+#   3. npm ci (skipped when node_modules matches package-lock.json)
+#   4. the addon (cmake-js, incremental) and the TypeScript
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { echo "nodetune setup: $*"; }
+
+apt_install() {
+  local runner=()
+  if [ "$(id -u)" != "0" ]; then
+    if command -v sudo >/dev/null && sudo -n true 2>/dev/null; then runner=(sudo -n); else
+      log "need to install Debian packages: $* — run as root, or: sudo apt-get install -y $*"; exit 1; fi
+  fi
+  if ! command -v apt-get >/dev/null; then
+    log "apt-get not found: install $* with your system's package manager, or set LIBTORCH to an unpacked LibTorch"; exit 1
+  fi
+  log "installing $*"
+  "${runner[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  "${runner[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+# 1. LibTorch
+if [ -z "${LIBTORCH:-}" ] && ! node scripts/find-libtorch.js >/dev/null 2>&1; then
+  apt_install libtorch-dev libopenblas0-pthread
+fi
+node scripts/find-libtorch.js
+
+# 2. BLAS: Debian's libtorch uses whatever libblas.so.3 points at; the reference BLAS is ~35x slower.
+source_kind=$(node -e "console.log(require('./scripts/find-libtorch.js').findLibtorch().source)")
+if [ "$source_kind" = "system" ] && command -v dpkg >/dev/null; then
+  if ! dpkg -s libopenblas0-pthread >/dev/null 2>&1; then apt_install libopenblas0-pthread; fi
+fi
+
+# 3. npm dependencies
+stamp=node_modules/.nodetune-setup-stamp
+lock_sum=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$lock_sum" ]; then
+  log "node_modules is up to date"
+else
+  log "npm ci"
+  npm ci --no-audit --no-fund
+  echo "$lock_sum" > "$stamp"
+fi
+
+# 4. build
+log "building the addon (cmake-js)"
+node scripts/build-native.js
+log "building the TypeScript"
+npx --no-install tsc -p .
+log "done. Try: npm run demo, npm test, npx nodetune doctor"
