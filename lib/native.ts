@@ -33,6 +33,81 @@ export interface NativeTensorConstructor {
   ): NativeTensor;
 }
 
+/** The validated model config the native Model is built from (lib/models/config.ts fills it). */
+export interface NativeModelConfig {
+  family: 'gpt2' | 'llama' | 'bert' | 'distilbert';
+  modelType: string;
+  task: 'base' | 'causal-lm' | 'sequence-classification' | 'token-classification' | 'question-answering';
+  prefix: string;
+  vocabSize: number;
+  hiddenSize: number;
+  numLayers: number;
+  numHeads: number;
+  numKvHeads?: number;
+  headDim?: number;
+  intermediateSize: number;
+  maxPositions: number;
+  typeVocabSize?: number;
+  numLabels: number;
+  normEps: number;
+  act: string;
+  ropeTheta?: number;
+  ropeType?: string;
+  ropeFactor?: number;
+  ropeLowFreqFactor?: number;
+  ropeHighFreqFactor?: number;
+  ropeOriginalMaxPositions?: number;
+  slidingWindow?: number;
+  tieWordEmbeddings?: boolean;
+  qkvBias?: boolean;
+  oBias?: boolean;
+  mlpBias?: boolean;
+  scaleAttnByInverseLayerIdx?: boolean;
+  embdDropout?: number;
+  attnDropout?: number;
+  residDropout?: number;
+  classifierDropout?: number;
+  padTokenId?: number;
+  robertaPositions?: boolean;
+  initRange?: number;
+}
+
+/** One tensor to copy from a safetensors file into a parameter. */
+export interface NativeTensorEntry {
+  param: string;
+  file: string;
+  dtype: string;
+  shape: number[];
+  offset: number;
+  length: number;
+}
+
+export type NativeIds = Int32Array | BigInt64Array;
+
+/** A transformer with its task head (native/binding/model_wrap.cc). */
+export interface NativeModel {
+  parameters(): { name: string; shape: number[]; dtype: NativeDtype }[];
+  headNames(): string[];
+  load(entries: NativeTensorEntry[], initialize: string[], seed: number | null): Promise<void>;
+  save(path: string, header: string, names: string[]): Promise<number>;
+  forward(ids: NativeIds, shape: number[], mask: NativeIds | null, tokenTypes: NativeIds | null): Promise<{ data: Float32Array; shape: number[] }>;
+  configureOptimizer(options: { type: string; lr: number; beta1: number; beta2: number; eps: number; weightDecay: number; momentum: number }): void;
+  trainStep(ids: NativeIds, shape: number[], mask: NativeIds | null, tokenTypes: NativeIds | null, labels: NativeIds | Float32Array,
+    labelsShape: number[], lr: number | null, maxGradNorm: number | null): Promise<{ loss: number; gradNorm: number }>;
+  lossAndGradients(ids: NativeIds, shape: number[], mask: NativeIds | null, tokenTypes: NativeIds | null, labels: NativeIds | Float32Array,
+    labelsShape: number[], names: string[]): Promise<{ loss: number; grads: (NativeTensor | null)[] }>;
+  generate(ids: NativeIds, shape: number[], mask: NativeIds | null, options: {
+    maxNewTokens: number; temperature: number; topK: number; topP: number; repetitionPenalty: number;
+    eosTokenId: number; padTokenId: number; seed: number;
+  }): Promise<{ data: Int32Array; shape: number[] }>;
+  getParameter(name: string): NativeTensor;
+  setParameter(name: string, value: NativeTensor): void;
+}
+
+export interface NativeModelConstructor {
+  new (config: NativeModelConfig, device: string, dtype: string): NativeModel;
+}
+
 export interface NativeRuntimeInfo {
   torchVersion: string;
   cudaAvailable: boolean;
@@ -51,6 +126,7 @@ export interface NativeBinding {
   measureMatmul(n: number, iterations: number): Promise<number>;
   readonly buildInfo: { torchVersion: string; cxx11Abi: boolean; napiVersion: number };
   readonly Tensor: NativeTensorConstructor;
+  readonly Model: NativeModelConstructor;
 }
 
 export interface LoadedBinding {

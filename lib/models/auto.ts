@@ -1,0 +1,106 @@
+/** AutoModel.fromPretrained: config.json + safetensors (single or sharded) from a directory or the HF cache. */
+import * as fs from 'fs';
+import * as path from 'path';
+import { NodetuneError, check } from '../errors';
+import { NativeTensorEntry, native } from '../native';
+import { NativeTask, RawConfig, Task, resolveConfig } from './config';
+import { resolveModelDir } from './hub';
+import { LoadReport, Model, ModelDtype } from './model';
+import { TensorInfo, readCheckpointTensors } from './safetensors';
+
+export interface FromPretrainedOptions {
+  /** Default: from config.json's `architectures` (a bare XModel loads the base model, hidden states out). */
+  task?: Task | 'base';
+  device?: string;
+  dtype?: ModelDtype;
+  /** Number of labels of a classification head (default: config.json's id2label / num_labels, else 2). */
+  numLabels?: number;
+  /** Seed for initialising weights the checkpoint lacks (head weights). */
+  seed?: number;
+  /** Don't warn about newly initialised or unexpected weights (they are still in model.loadReport). */
+  quiet?: boolean;
+  revision?: string;
+}
+
+const TASKS = ['causal-lm', 'sequence-classification', 'token-classification', 'question-answering', 'base'];
+const LOADABLE = new Set(['F32', 'F16', 'BF16', 'F64']);
+// Buffers some checkpoints carry that are recomputed, not loaded (transformers ignores them too).
+const IGNORED = [/\.attn\.(masked_)?bias$/, /rotary_emb\.inv_freq$/, /embeddings\.position_ids$/];
+
+function readConfig(dir: string): RawConfig {
+  const file = path.join(dir, 'config.json');
+  if (!fs.existsSync(file)) throw new NodetuneError('ERR_CONFIG', `${dir}: no config.json`, { file });
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8')) as RawConfig;
+  } catch (e) {
+    throw new NodetuneError('ERR_CONFIG', `${file}: not valid JSON (${(e as Error).message})`, { file });
+  }
+}
+
+export class AutoModel {
+  static async fromPretrained(pathOrRepoId: string, opts: FromPretrainedOptions = {}): Promise<Model> {
+    check(typeof pathOrRepoId === 'string' && pathOrRepoId.length > 0, 'fromPretrained(pathOrRepoId): a directory or repo id is required', 'pathOrRepoId');
+    check(opts && typeof opts === 'object', 'fromPretrained(): options must be an object', 'options');
+    if (opts.task !== undefined) check(TASKS.includes(opts.task), `fromPretrained(): task must be one of ${TASKS.join(', ')}, got ${JSON.stringify(opts.task)}`, 'task');
+    const device = opts.device ?? 'cpu';
+    check(typeof device === 'string' && /^(cpu|cuda(:\d+)?|mps)$/.test(device), `fromPretrained(): device must be 'cpu', 'cuda' or 'cuda:N', got ${JSON.stringify(opts.device)}`, 'device');
+    const dtype = opts.dtype ?? 'float32';
+    check(['float32', 'float16', 'bfloat16'].includes(dtype), `fromPretrained(): dtype must be float32, float16 or bfloat16, got ${JSON.stringify(opts.dtype)}`, 'dtype');
+    if (opts.numLabels !== undefined) check(Number.isSafeInteger(opts.numLabels) && opts.numLabels >= 1, `fromPretrained(): numLabels must be a positive integer, got ${opts.numLabels}`, 'numLabels');
+    if (opts.seed !== undefined) check(Number.isSafeInteger(opts.seed) && opts.seed >= 0, `fromPretrained(): seed must be a non-negative integer`, 'seed');
+
+    const dir = resolveModelDir(pathOrRepoId, opts.revision);
+    const raw = readConfig(dir);
+    const resolved = resolveConfig(raw, path.join(dir, 'config.json'), {
+      ...(opts.task !== undefined ? { task: opts.task as NativeTask } : {}),
+      ...(opts.numLabels !== undefined ? { numLabels: opts.numLabels } : {}),
+    });
+    const tensors = readCheckpointTensors(dir);
+    const model = new (native().Model)(resolved.native, device, dtype);
+    const params = new Map(model.parameters().map((p) => [p.name, p]));
+    const heads = new Set(model.headNames());
+    const prefix = resolved.native.prefix;
+    const tied = resolved.native.tieWordEmbeddings === true;
+
+    const entries: NativeTensorEntry[] = [];
+    const source = new Map<string, TensorInfo>();
+    const unexpected: string[] = [];
+    for (const t of tensors) {
+      const name = params.has(t.name) ? t.name : params.has(`${prefix}.${t.name}`) ? `${prefix}.${t.name}` : undefined;
+      if (name === undefined) {
+        if (IGNORED.some((re) => re.test(t.name)) || (tied && t.name === 'lm_head.weight')) continue;
+        unexpected.push(t.name);
+        continue;
+      }
+      const previous = source.get(name);
+      if (previous) throw new NodetuneError('ERR_CHECKPOINT', `${t.file}: tensors ${previous.name} and ${t.name} both load into ${name}`, { file: t.file, field: t.name });
+      const p = params.get(name)!;
+      if (!LOADABLE.has(t.dtype))
+        throw new NodetuneError('ERR_CHECKPOINT', `${t.file}: tensor ${t.name} has dtype ${t.dtype}; weights must be F32, F16 or BF16`, { file: t.file, field: t.name });
+      if (t.shape.length !== p.shape.length || t.shape.some((d, i) => d !== p.shape[i]))
+        throw new NodetuneError('ERR_CHECKPOINT',
+          `${t.file}: tensor ${t.name} has shape ${JSON.stringify(t.shape)}, config.json implies ${JSON.stringify(p.shape)}`, { file: t.file, field: t.name });
+      source.set(name, t);
+      entries.push({ param: name, file: t.file, dtype: t.dtype, shape: t.shape, offset: t.offset, length: t.length });
+    }
+    const newlyInitialized: string[] = [];
+    for (const name of params.keys()) {
+      if (source.has(name)) continue;
+      if (heads.has(name)) {
+        newlyInitialized.push(name);
+        continue;
+      }
+      const files = [...new Set(tensors.map((t) => path.basename(t.file)))].join(', ') || 'model.safetensors';
+      throw new NodetuneError('ERR_CHECKPOINT', `${dir}: tensor ${name} is missing from ${files}`, { file: dir, field: name });
+    }
+    await model.load(entries, newlyInitialized, opts.seed ?? null);
+    const report: LoadReport = { newlyInitialized, unexpected };
+    if (!opts.quiet && (newlyInitialized.length > 0 || unexpected.length > 0)) {
+      const parts: string[] = [];
+      if (newlyInitialized.length) parts.push(`newly initialized (train before use): ${newlyInitialized.join(', ')}`);
+      if (unexpected.length) parts.push(`unused checkpoint weights: ${unexpected.join(', ')}`);
+      process.emitWarning(`${pathOrRepoId} as ${resolved.task}: ${parts.join('; ')}`, { code: 'NODETUNE_LOAD_REPORT' });
+    }
+    return new Model(model, resolved, device, dtype, report);
+  }
+}

@@ -1,0 +1,239 @@
+/**
+ * config.json → the validated plain config the native model is built from. Every field that changes
+ * the math is read here; a wrong type or an unsupported value is ERR_CONFIG naming the field.
+ */
+import { NodetuneError } from '../errors';
+import type { NativeModelConfig } from '../native';
+
+export type Task = 'causal-lm' | 'sequence-classification' | 'token-classification' | 'question-answering';
+export type NativeTask = Task | 'base';
+export type Family = 'gpt2' | 'llama' | 'bert' | 'distilbert';
+
+export const MODEL_TYPES: Record<string, { family: Family; prefix: string; archPrefix: string }> = {
+  gpt2: { family: 'gpt2', prefix: 'transformer', archPrefix: 'GPT2' },
+  llama: { family: 'llama', prefix: 'model', archPrefix: 'Llama' },
+  mistral: { family: 'llama', prefix: 'model', archPrefix: 'Mistral' },
+  qwen2: { family: 'llama', prefix: 'model', archPrefix: 'Qwen2' },
+  bert: { family: 'bert', prefix: 'bert', archPrefix: 'Bert' },
+  roberta: { family: 'bert', prefix: 'roberta', archPrefix: 'Roberta' },
+  distilbert: { family: 'distilbert', prefix: 'distilbert', archPrefix: 'DistilBert' },
+};
+
+export type RawConfig = Record<string, unknown>;
+
+function err(file: string, field: string, message: string): NodetuneError {
+  return new NodetuneError('ERR_CONFIG', `${file}: ${field} ${message}`, { file, field });
+}
+
+class Reader {
+  constructor(readonly raw: RawConfig, readonly file: string) {}
+  has(key: string): boolean {
+    return this.raw[key] !== undefined && this.raw[key] !== null;
+  }
+  int(key: string, fallback?: number, min = 1): number {
+    const v = this.raw[key];
+    if (v === undefined || v === null) {
+      if (fallback === undefined) throw err(this.file, key, 'is required (a positive integer)');
+      return fallback;
+    }
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min)
+      throw err(this.file, key, `must be an integer >= ${min}, got ${JSON.stringify(v)}`);
+    return v;
+  }
+  num(key: string, fallback?: number): number {
+    const v = this.raw[key];
+    if (v === undefined || v === null) {
+      if (fallback === undefined) throw err(this.file, key, 'is required (a number)');
+      return fallback;
+    }
+    if (typeof v !== 'number' || !Number.isFinite(v)) throw err(this.file, key, `must be a number, got ${JSON.stringify(v)}`);
+    return v;
+  }
+  prob(key: string, fallback: number): number {
+    const v = this.num(key, fallback);
+    if (v < 0 || v >= 1) throw err(this.file, key, `must be in [0, 1), got ${v}`);
+    return v;
+  }
+  bool(key: string, fallback: boolean): boolean {
+    const v = this.raw[key];
+    if (v === undefined || v === null) return fallback;
+    if (typeof v !== 'boolean') throw err(this.file, key, `must be true or false, got ${JSON.stringify(v)}`);
+    return v;
+  }
+  str(key: string, fallback: string): string {
+    const v = this.raw[key];
+    if (v === undefined || v === null) return fallback;
+    if (typeof v !== 'string') throw err(this.file, key, `must be a string, got ${JSON.stringify(v)}`);
+    return v;
+  }
+  optInt(key: string): number {
+    const v = this.raw[key];
+    if (v === undefined || v === null) return -1;
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw err(this.file, key, `must be a non-negative integer or null, got ${JSON.stringify(v)}`);
+    return v;
+  }
+}
+
+const ACTIVATIONS: Record<string, string> = {
+  gelu: 'gelu', gelu_new: 'gelu_tanh', gelu_pytorch_tanh: 'gelu_tanh', gelu_fast: 'gelu_tanh', relu: 'relu',
+  silu: 'silu', swish: 'silu', quick_gelu: 'quick_gelu',
+};
+
+function activation(r: Reader, key: string, fallback: string): string {
+  const name = r.str(key, fallback);
+  const act = ACTIVATIONS[name];
+  if (!act) throw err(r.file, key, `'${name}' is not supported (supported: ${Object.keys(ACTIVATIONS).join(', ')})`);
+  return act;
+}
+
+/** The task config.json's `architectures` implies ('base' for a bare XModel or an unsupported head). */
+export function taskFromArchitectures(raw: RawConfig, family: Family): NativeTask {
+  const archs = Array.isArray(raw.architectures) ? (raw.architectures as unknown[]).filter((a): a is string => typeof a === 'string') : [];
+  const arch = archs[0];
+  if (arch === undefined) return family === 'gpt2' || family === 'llama' ? 'causal-lm' : 'base';
+  if (/ForCausalLM$|LMHeadModel$/.test(arch)) return 'causal-lm';
+  if (/ForSequenceClassification$/.test(arch)) return 'sequence-classification';
+  if (/ForTokenClassification$/.test(arch)) return 'token-classification';
+  if (/ForQuestionAnswering$/.test(arch)) return 'question-answering';
+  return 'base';
+}
+
+export function architectureName(modelType: string, task: NativeTask): string {
+  const p = MODEL_TYPES[modelType]!.archPrefix;
+  switch (task) {
+    case 'base': return `${p}Model`;
+    case 'causal-lm': return modelType === 'gpt2' ? 'GPT2LMHeadModel' : `${p}ForCausalLM`;
+    case 'sequence-classification': return `${p}ForSequenceClassification`;
+    case 'token-classification': return `${p}ForTokenClassification`;
+    case 'question-answering': return `${p}ForQuestionAnswering`;
+  }
+}
+
+export interface ResolvedConfig {
+  native: NativeModelConfig;
+  family: Family;
+  modelType: string;
+  task: NativeTask;
+  numLabels: number;
+  /** The config.json to save back (labels and architectures updated). */
+  raw: RawConfig;
+}
+
+/** Validates a parsed config.json for `task` (undefined: from `architectures`). */
+export function resolveConfig(raw: RawConfig, file: string, opts: { task?: NativeTask; numLabels?: number } = {}): ResolvedConfig {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw err(file, 'config', 'must be a JSON object');
+  const r = new Reader(raw, file);
+  const modelType = r.str('model_type', '');
+  const known = MODEL_TYPES[modelType];
+  if (!known) throw err(file, 'model_type', `'${modelType}' is not supported (supported: ${Object.keys(MODEL_TYPES).join(', ')})`);
+  const family = known.family;
+  const task = opts.task ?? taskFromArchitectures(raw, family);
+  const decoder = family === 'gpt2' || family === 'llama';
+  if (task === 'causal-lm' && !decoder) throw err(file, 'model_type', `'${modelType}' is an encoder; task causal-lm needs a decoder`);
+  if (task === 'question-answering' && decoder) throw err(file, 'model_type', `'${modelType}' is a decoder; task question-answering is for encoders`);
+
+  const out = { ...raw };
+  let numLabels = 2;
+  if (task === 'sequence-classification' || task === 'token-classification') {
+    const id2label = raw.id2label as Record<string, string> | undefined;
+    const fromConfig = id2label && typeof id2label === 'object' ? Object.keys(id2label).length : r.has('num_labels') ? r.int('num_labels') : undefined;
+    numLabels = opts.numLabels ?? fromConfig ?? 2;
+    if (!id2label || Object.keys(id2label).length !== numLabels) {
+      const labels: Record<string, string> = {};
+      const label2id: Record<string, number> = {};
+      for (let i = 0; i < numLabels; i++) labels[String(i)] = `LABEL_${i}`, label2id[`LABEL_${i}`] = i;
+      out.id2label = labels;
+      out.label2id = label2id;
+    }
+    out.num_labels = numLabels;
+  }
+  out.architectures = [architectureName(modelType, task)];
+
+  const base = { modelType, task, prefix: known.prefix, numLabels, initRange: r.num('initializer_range', 0.02) };
+  let native: NativeModelConfig;
+  if (family === 'gpt2') {
+    const hidden = r.int('n_embd', 768);
+    if (!r.bool('scale_attn_weights', true)) throw err(file, 'scale_attn_weights', 'false is not supported');
+    const resid = r.prob('resid_pdrop', 0.1);
+    native = {
+      ...base, family, vocabSize: r.int('vocab_size', 50257), hiddenSize: hidden, numLayers: r.int('n_layer', 12),
+      numHeads: r.int('n_head', 12), maxPositions: r.int('n_positions', 1024),
+      intermediateSize: r.has('n_inner') ? r.int('n_inner') : 4 * hidden, act: activation(r, 'activation_function', 'gelu_new'),
+      normEps: r.num('layer_norm_epsilon', 1e-5), tieWordEmbeddings: r.bool('tie_word_embeddings', true),
+      scaleAttnByInverseLayerIdx: r.bool('scale_attn_by_inverse_layer_idx', false),
+      embdDropout: r.prob('embd_pdrop', 0.1), attnDropout: r.prob('attn_pdrop', 0.1), residDropout: resid,
+      classifierDropout: task === 'token-classification' ? r.prob('classifier_dropout', r.prob('hidden_dropout', 0.1)) : 0,
+      padTokenId: r.optInt('pad_token_id'),
+    };
+    if (hidden % native.numHeads !== 0) throw err(file, 'n_head', `must divide n_embd (${hidden})`);
+  } else if (family === 'llama') {
+    const hidden = r.int('hidden_size');
+    const heads = r.int('num_attention_heads');
+    const kv = r.int('num_key_value_heads', heads);
+    if (heads % kv !== 0) throw err(file, 'num_key_value_heads', `(${kv}) must divide num_attention_heads (${heads})`);
+    const headDim = r.int('head_dim', Math.floor(hidden / heads));
+    if (!r.has('head_dim') && hidden % heads !== 0) throw err(file, 'num_attention_heads', `must divide hidden_size (${hidden})`);
+    if (headDim % 2 !== 0) throw err(file, 'head_dim', 'must be even for rotary embeddings');
+    let ropeType = 'default';
+    let rope = { ropeFactor: 1, ropeLowFreqFactor: 1, ropeHighFreqFactor: 4, ropeOriginalMaxPositions: 8192 };
+    const scaling = raw.rope_scaling;
+    if (scaling !== undefined && scaling !== null) {
+      if (typeof scaling !== 'object') throw err(file, 'rope_scaling', 'must be an object or null');
+      const s = new Reader(scaling as RawConfig, file);
+      ropeType = s.str('rope_type', s.str('type', 'default'));
+      if (!['default', 'linear', 'llama3'].includes(ropeType))
+        throw err(file, 'rope_scaling.rope_type', `'${ropeType}' is not supported (supported: default, linear, llama3)`);
+      rope = {
+        ropeFactor: s.num('factor', 1), ropeLowFreqFactor: s.num('low_freq_factor', 1), ropeHighFreqFactor: s.num('high_freq_factor', 4),
+        ropeOriginalMaxPositions: s.int('original_max_position_embeddings', 8192),
+      };
+      if (ropeType === 'llama3' && rope.ropeHighFreqFactor === rope.ropeLowFreqFactor)
+        throw err(file, 'rope_scaling.high_freq_factor', 'must differ from low_freq_factor');
+    }
+    const qwen = modelType === 'qwen2';
+    const attnBias = r.bool('attention_bias', false);
+    let slidingWindow = 0;
+    if (modelType === 'mistral' && r.has('sliding_window')) slidingWindow = r.int('sliding_window');
+    if (qwen && r.bool('use_sliding_window', false)) throw err(file, 'use_sliding_window', 'true is not supported for qwen2');
+    native = {
+      ...base, family, vocabSize: r.int('vocab_size', 32000), hiddenSize: hidden, numLayers: r.int('num_hidden_layers'),
+      numHeads: heads, numKvHeads: kv, headDim, intermediateSize: r.int('intermediate_size'),
+      maxPositions: r.int('max_position_embeddings', 2048), act: activation(r, 'hidden_act', 'silu'),
+      normEps: r.num('rms_norm_eps', 1e-6), ropeTheta: r.num('rope_theta', 10000), ropeType, ...rope, slidingWindow,
+      tieWordEmbeddings: r.bool('tie_word_embeddings', false), qkvBias: qwen || attnBias, oBias: !qwen && attnBias,
+      mlpBias: r.bool('mlp_bias', false), attnDropout: r.prob('attention_dropout', 0),
+      classifierDropout: 0, padTokenId: r.optInt('pad_token_id'),
+    };
+  } else if (family === 'bert') {
+    const roberta = modelType === 'roberta';
+    const hidden = r.int('hidden_size', 768);
+    const heads = r.int('num_attention_heads', 12);
+    if (hidden % heads !== 0) throw err(file, 'num_attention_heads', `must divide hidden_size (${hidden})`);
+    const pet = r.str('position_embedding_type', 'absolute');
+    if (pet !== 'absolute') throw err(file, 'position_embedding_type', `'${pet}' is not supported (only absolute)`);
+    const hiddenDrop = r.prob('hidden_dropout_prob', 0.1);
+    native = {
+      ...base, family, vocabSize: r.int('vocab_size', roberta ? 50265 : 30522), hiddenSize: hidden,
+      numLayers: r.int('num_hidden_layers', 12), numHeads: heads, intermediateSize: r.int('intermediate_size', 3072),
+      maxPositions: r.int('max_position_embeddings', 512), typeVocabSize: r.int('type_vocab_size', 2, 0),
+      act: activation(r, 'hidden_act', 'gelu'), normEps: r.num('layer_norm_eps', 1e-12),
+      attnDropout: r.prob('attention_probs_dropout_prob', 0.1), residDropout: hiddenDrop,
+      classifierDropout: r.has('classifier_dropout') ? r.prob('classifier_dropout', 0) : hiddenDrop,
+      padTokenId: roberta ? r.int('pad_token_id', 1, 0) : r.optInt('pad_token_id'), robertaPositions: roberta,
+    };
+  } else {
+    const hidden = r.int('dim', 768);
+    const heads = r.int('n_heads', 12);
+    if (hidden % heads !== 0) throw err(file, 'n_heads', `must divide dim (${hidden})`);
+    native = {
+      ...base, family, vocabSize: r.int('vocab_size', 30522), hiddenSize: hidden, numLayers: r.int('n_layers', 6),
+      numHeads: heads, intermediateSize: r.int('hidden_dim', 3072), maxPositions: r.int('max_position_embeddings', 512),
+      act: activation(r, 'activation', 'gelu'), normEps: 1e-12, attnDropout: r.prob('attention_dropout', 0.1),
+      residDropout: r.prob('dropout', 0.1),
+      classifierDropout: task === 'question-answering' ? r.prob('qa_dropout', 0.1) : task === 'sequence-classification' ? r.prob('seq_classif_dropout', 0.2) : r.prob('dropout', 0.1),
+      padTokenId: r.optInt('pad_token_id'),
+    };
+  }
+  if (task === 'sequence-classification' && decoder) native.padTokenId = r.optInt('pad_token_id');
+  return { native, family, modelType, task, numLabels, raw: out };
+}

@@ -1,0 +1,292 @@
+/** Model: a loaded transformer with its task head; every slow call is a Promise, calls run one at a time. */
+import * as fs from 'fs';
+import * as path from 'path';
+import { NodetuneError, check } from '../errors';
+import type { NativeIds, NativeModel, NativeTensor } from '../native';
+import { NativeTask, RawConfig, ResolvedConfig } from './config';
+import { IdsInput, Matrix, expectShape, toMatrix } from './inputs';
+import { HeaderTensor, SafetensorsDtype, buildHeader, elementSize } from './safetensors';
+
+export type ModelDtype = 'float32' | 'float16' | 'bfloat16';
+
+export interface ModelInputs {
+  inputIds: IdsInput;
+  attentionMask?: IdsInput;
+  tokenTypeIds?: IdsInput;
+}
+
+/** causal-lm / token-classification: [batch, length] ids (-100 ignored); sequence-classification:
+ * class ids per row; question-answering: [start, end] per row. */
+export type Labels = IdsInput | number[] | Int32Array | BigInt64Array;
+
+export interface ForwardOutput {
+  logits: Float32Array;
+  shape: number[];
+}
+
+export interface OptimizerOptions {
+  type: 'adamw' | 'sgd';
+  lr: number;
+  betas?: [number, number];
+  eps?: number;
+  weightDecay?: number;
+  momentum?: number;
+}
+
+export interface GenerateOptions {
+  maxNewTokens: number;
+  /** 0 (the default): greedy. */
+  temperature?: number;
+  topK?: number;
+  topP?: number;
+  repetitionPenalty?: number;
+  /** Defaults to config.json's eos_token_id; null: never stop early. */
+  eosTokenId?: number | null;
+  seed?: number;
+  /** 1 for real tokens, 0 for (left) padding. */
+  attentionMask?: IdsInput;
+}
+
+export interface LoadReport {
+  /** Head weights the checkpoint lacked, initialised fresh (train before use). */
+  newlyInitialized: string[];
+  /** Checkpoint tensors this model has no place for. */
+  unexpected: string[];
+}
+
+const DTYPE_TAG: Record<string, SafetensorsDtype> = { float32: 'F32', float16: 'F16', bfloat16: 'BF16', float64: 'F64' };
+
+export class Model {
+  /** config.json as it will be saved (labels and architectures for this task). */
+  readonly config: RawConfig;
+  readonly task: NativeTask;
+  readonly modelType: string;
+  readonly device: string;
+  readonly dtype: ModelDtype;
+  readonly loadReport: LoadReport;
+  private readonly native: NativeModel;
+  private readonly resolved: ResolvedConfig;
+  private queue: Promise<unknown> = Promise.resolve();
+  private optimizerConfigured = false;
+
+  /** @internal Use AutoModel.fromPretrained. */
+  constructor(native: NativeModel, resolved: ResolvedConfig, device: string, dtype: ModelDtype, report: LoadReport) {
+    this.native = native;
+    this.resolved = resolved;
+    this.config = resolved.raw;
+    this.task = resolved.task;
+    this.modelType = resolved.modelType;
+    this.device = device;
+    this.dtype = dtype;
+    this.loadReport = report;
+  }
+
+  private enqueue<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private batch(inputs: ModelInputs, what: string): { ids: Matrix; mask: NativeIds | null; types: NativeIds | null } {
+    check(inputs && typeof inputs === 'object', `${what}: expected { inputIds, attentionMask?, tokenTypeIds? }`, 'inputs');
+    const ids = toMatrix(inputs.inputIds, 'inputIds', { min: 0, max: this.resolved.native.vocabSize - 1 });
+    let mask: NativeIds | null = null;
+    let types: NativeIds | null = null;
+    if (inputs.attentionMask !== undefined) {
+      const m = toMatrix(inputs.attentionMask, 'attentionMask', { min: 0, max: 1 });
+      expectShape(m, ids.shape, 'attentionMask', 'inputIds');
+      mask = m.data;
+    }
+    if (inputs.tokenTypeIds !== undefined) {
+      const typeVocab = this.resolved.native.typeVocabSize ?? 0;
+      if (typeVocab === 0) throw new NodetuneError('ERR_ARGUMENT', `tokenTypeIds: ${this.modelType} has no token types`, { field: 'tokenTypeIds' });
+      const t = toMatrix(inputs.tokenTypeIds, 'tokenTypeIds', { min: 0, max: typeVocab - 1 });
+      expectShape(t, ids.shape, 'tokenTypeIds', 'inputIds');
+      types = t.data;
+    }
+    const maxPos = this.resolved.native.maxPositions - (this.resolved.native.robertaPositions ? (this.resolved.native.padTokenId ?? 1) + 1 : 0);
+    if (this.resolved.family !== 'llama' && ids.shape[1] > maxPos)
+      throw new NodetuneError('ERR_SHAPE', `inputIds: length ${ids.shape[1]} exceeds the model's ${maxPos} positions`, { field: 'inputIds' });
+    return { ids, mask, types };
+  }
+
+  /** Logits of the task head ([batch, length, vocab] for causal-lm), or hidden states for a base model. */
+  forward(inputs: ModelInputs): Promise<ForwardOutput> {
+    const { ids, mask, types } = this.batch(inputs, 'forward()');
+    return this.enqueue(async () => {
+      const out = await this.native.forward(ids.data, ids.shape, mask, types);
+      return { logits: out.data, shape: out.shape };
+    });
+  }
+
+  configureOptimizer(options: OptimizerOptions): void {
+    check(options && typeof options === 'object', 'configureOptimizer(options): options must be an object', 'options');
+    check(options.type === 'adamw' || options.type === 'sgd', `configureOptimizer(): type must be 'adamw' or 'sgd', got ${JSON.stringify(options.type)}`, 'type');
+    const positive = (v: unknown, name: string, allowZero = false) =>
+      check(typeof v === 'number' && Number.isFinite(v) && (allowZero ? v >= 0 : v > 0), `configureOptimizer(): ${name} must be a ${allowZero ? 'non-negative' : 'positive'} number, got ${JSON.stringify(v)}`, name);
+    positive(options.lr, 'lr', true);
+    const betas = options.betas ?? [0.9, 0.999];
+    check(Array.isArray(betas) && betas.length === 2 && betas.every((b) => typeof b === 'number' && b >= 0 && b < 1),
+      `configureOptimizer(): betas must be [beta1, beta2] in [0, 1), got ${JSON.stringify(options.betas)}`, 'betas');
+    if (options.eps !== undefined) positive(options.eps, 'eps');
+    if (options.weightDecay !== undefined) positive(options.weightDecay, 'weightDecay', true);
+    if (options.momentum !== undefined) positive(options.momentum, 'momentum', true);
+    this.native.configureOptimizer({
+      type: options.type, lr: options.lr, beta1: betas[0], beta2: betas[1], eps: options.eps ?? 1e-8,
+      weightDecay: options.weightDecay ?? 0, momentum: options.momentum ?? 0,
+    });
+    this.optimizerConfigured = true;
+  }
+
+  private labels(labels: Labels, ids: Matrix): { data: NativeIds; shape: number[] } {
+    const batch = ids.shape[0];
+    if (this.task === 'sequence-classification') {
+      let data: NativeIds;
+      if (labels instanceof Int32Array || labels instanceof BigInt64Array) data = labels;
+      else if (Array.isArray(labels) && labels.every((x) => typeof x === 'number')) {
+        labels.forEach((x, i) => check(Number.isInteger(x), `labels[${i}] must be an integer class id, got ${x}`, 'labels'));
+        data = Int32Array.from(labels as number[]);
+      } else throw new NodetuneError('ERR_ARGUMENT', 'labels: sequence-classification labels are class ids, one per row (number[] or Int32Array)', { field: 'labels' });
+      if (data.length !== batch) throw new NodetuneError('ERR_SHAPE', `labels has ${data.length} entries, inputIds has ${batch} rows`, { field: 'labels' });
+      const n = this.resolved.numLabels;
+      for (let i = 0; i < data.length; i++) {
+        const x = Number(data[i]!);
+        if (n > 1 && (x < 0 || x >= n) && x !== -100) throw new NodetuneError('ERR_ARGUMENT', `labels[${i}] = ${x} is not a class id in [0, ${n})`, { field: 'labels' });
+      }
+      return { data, shape: [batch] };
+    }
+    const m = toMatrix(labels, 'labels');
+    if (this.task === 'question-answering') expectShape(m, [batch, 2], 'labels', '[batch, 2] (start, end)');
+    else expectShape(m, ids.shape, 'labels', 'inputIds');
+    return m;
+  }
+
+  /** One training step (forward, loss, backward, clipping, optimizer step) in one native call. */
+  trainStep(inputs: ModelInputs & { labels: Labels }, options: { lr?: number; maxGradNorm?: number } = {}): Promise<{ loss: number }> {
+    if (!this.optimizerConfigured) throw new NodetuneError('ERR_STATE', 'trainStep(): call configureOptimizer() first');
+    if (this.task === 'base') throw new NodetuneError('ERR_STATE', 'trainStep(): a base model has no loss; load it with a task');
+    const { ids, mask, types } = this.batch(inputs, 'trainStep()');
+    const labels = this.labels(inputs.labels, ids);
+    if (options.lr !== undefined) check(typeof options.lr === 'number' && options.lr >= 0, `trainStep(): lr must be a non-negative number, got ${options.lr}`, 'lr');
+    if (options.maxGradNorm !== undefined)
+      check(typeof options.maxGradNorm === 'number' && options.maxGradNorm > 0, `trainStep(): maxGradNorm must be a positive number, got ${options.maxGradNorm}`, 'maxGradNorm');
+    return this.enqueue(async () => {
+      const r = await this.native.trainStep(ids.data, ids.shape, mask, types, labels.data, labels.shape, options.lr ?? null, options.maxGradNorm ?? null);
+      return { loss: r.loss };
+    });
+  }
+
+  /** The loss and the gradients of the named parameters, without an optimizer step (gradient checks). */
+  lossAndGradients(inputs: ModelInputs & { labels: Labels }, names: string[]): Promise<{ loss: number; grads: (NativeTensor | null)[] }> {
+    const { ids, mask, types } = this.batch(inputs, 'lossAndGradients()');
+    const labels = this.labels(inputs.labels, ids);
+    return this.enqueue(() => this.native.lossAndGradients(ids.data, ids.shape, mask, types, labels.data, labels.shape, names));
+  }
+
+  /** Token ids of prompt + continuation per row (finished rows padded with pad/eos). */
+  generate(inputIds: IdsInput, options: GenerateOptions): Promise<number[][]> {
+    if (this.task !== 'causal-lm') throw new NodetuneError('ERR_STATE', `generate(): needs a causal-lm model, this one is ${this.task}`);
+    check(options && typeof options === 'object', 'generate(inputIds, options): options must be an object', 'options');
+    const ids = this.batch({ inputIds, ...(options.attentionMask !== undefined ? { attentionMask: options.attentionMask } : {}) }, 'generate()');
+    const o = options;
+    check(Number.isSafeInteger(o.maxNewTokens) && o.maxNewTokens >= 0, `generate(): maxNewTokens must be a non-negative integer, got ${o.maxNewTokens}`, 'maxNewTokens');
+    const temperature = o.temperature ?? 0;
+    check(typeof temperature === 'number' && temperature >= 0, `generate(): temperature must be >= 0, got ${o.temperature}`, 'temperature');
+    const topK = o.topK ?? 0;
+    check(Number.isSafeInteger(topK) && topK >= 0, `generate(): topK must be a non-negative integer, got ${o.topK}`, 'topK');
+    const topP = o.topP ?? 1;
+    check(typeof topP === 'number' && topP > 0 && topP <= 1, `generate(): topP must be in (0, 1], got ${o.topP}`, 'topP');
+    const rep = o.repetitionPenalty ?? 1;
+    check(typeof rep === 'number' && rep > 0, `generate(): repetitionPenalty must be > 0, got ${o.repetitionPenalty}`, 'repetitionPenalty');
+    const cfgEos = typeof this.config.eos_token_id === 'number' ? this.config.eos_token_id : -1;
+    const eos = o.eosTokenId === null ? -1 : o.eosTokenId ?? cfgEos;
+    check(Number.isSafeInteger(eos), `generate(): eosTokenId must be an integer, got ${o.eosTokenId}`, 'eosTokenId');
+    const seed = o.seed ?? Math.floor(Math.random() * 2 ** 31);
+    check(Number.isSafeInteger(seed) && seed >= 0, `generate(): seed must be a non-negative integer, got ${o.seed}`, 'seed');
+    const total = ids.ids.shape[1] + o.maxNewTokens;
+    if (this.resolved.family === 'gpt2' && total > this.resolved.native.maxPositions)
+      throw new NodetuneError('ERR_SHAPE', `generate(): ${total} tokens exceed the model's ${this.resolved.native.maxPositions} positions`, { field: 'maxNewTokens' });
+    const pad = typeof this.config.pad_token_id === 'number' ? this.config.pad_token_id : -1;
+    return this.enqueue(async () => {
+      const out = await this.native.generate(ids.ids.data, ids.ids.shape, ids.mask, {
+        maxNewTokens: o.maxNewTokens, temperature, topK, topP, repetitionPenalty: rep, eosTokenId: eos, padTokenId: pad, seed,
+      });
+      const [b, t] = out.shape as [number, number];
+      const rows: number[][] = [];
+      for (let i = 0; i < b; i++) rows.push(Array.from(out.data.subarray(i * t, (i + 1) * t)));
+      return rows;
+    });
+  }
+
+  /** Names and shapes of the parameters (Hugging Face names). */
+  parameters(): { name: string; shape: number[]; dtype: string }[] {
+    return this.native.parameters();
+  }
+
+  /** A CPU copy of one parameter. */
+  getParameter(name: string): NativeTensor {
+    return this.native.getParameter(name);
+  }
+
+  /** Copies values into one parameter. */
+  setParameter(name: string, value: NativeTensor): void {
+    this.native.setParameter(name, value);
+  }
+
+  /** Writes config.json + model.safetensors (shards above maxShardSize bytes) in the Hugging Face layout, atomically per file. */
+  savePretrained(dir: string, options: { maxShardSize?: number } = {}): Promise<void> {
+    check(typeof dir === 'string' && dir.length > 0, 'savePretrained(dir): dir must be a non-empty string', 'dir');
+    const maxShard = options.maxShardSize ?? 5 * 1024 ** 3;
+    check(typeof maxShard === 'number' && maxShard > 0, 'savePretrained(): maxShardSize must be a positive number of bytes', 'maxShardSize');
+    return this.enqueue(async () => {
+      fs.mkdirSync(dir, { recursive: true });
+      const prefix = `${this.resolved.native.prefix}.`;
+      const tensors = this.native.parameters().map((p) => ({
+        param: p.name,
+        name: this.task === 'base' && p.name.startsWith(prefix) ? p.name.slice(prefix.length) : p.name,
+        dtype: DTYPE_TAG[p.dtype]!,
+        shape: p.shape,
+      }));
+      const shards: (typeof tensors)[] = [[]];
+      let size = 0;
+      for (const t of tensors) {
+        const bytes = t.shape.reduce((a, b) => a * b, 1) * elementSize(t.dtype);
+        if (size > 0 && size + bytes > maxShard) shards.push([]), (size = 0);
+        shards[shards.length - 1]!.push(t);
+        size += bytes;
+      }
+      const tmpTag = `.tmp-${process.pid}-${Date.now()}`;
+      const written: [string, string][] = [];
+      const weightMap: Record<string, string> = {};
+      let totalSize = 0;
+      try {
+        for (let i = 0; i < shards.length; i++) {
+          const file = shards.length === 1 ? 'model.safetensors' : `model-${String(i + 1).padStart(5, '0')}-of-${String(shards.length).padStart(5, '0')}.safetensors`;
+          const header: HeaderTensor[] = shards[i]!.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape }));
+          const { header: json, dataBytes } = buildHeader(header);
+          const tmp = path.join(dir, file + tmpTag);
+          await this.native.save(tmp, json, shards[i]!.map((t) => t.param));
+          written.push([tmp, path.join(dir, file)]);
+          totalSize += dataBytes;
+          for (const t of shards[i]!) weightMap[t.name] = file;
+        }
+        const config = { ...this.config, torch_dtype: this.dtype };
+        const configTmp = path.join(dir, 'config.json' + tmpTag);
+        fs.writeFileSync(configTmp, JSON.stringify(config, null, 2) + '\n');
+        written.push([configTmp, path.join(dir, 'config.json')]);
+        if (shards.length > 1) {
+          const indexTmp = path.join(dir, 'model.safetensors.index.json' + tmpTag);
+          fs.writeFileSync(indexTmp, JSON.stringify({ metadata: { total_size: totalSize }, weight_map: weightMap }, null, 2) + '\n');
+          written.push([indexTmp, path.join(dir, 'model.safetensors.index.json')]);
+        }
+      } catch (e) {
+        for (const [tmp] of written) fs.rmSync(tmp, { force: true });
+        throw e;
+      }
+      for (const [tmp, final] of written) fs.renameSync(tmp, final);
+      // Remove the other layout's index/single file, so the directory holds one checkpoint.
+      if (shards.length > 1) fs.rmSync(path.join(dir, 'model.safetensors'), { force: true });
+      else fs.rmSync(path.join(dir, 'model.safetensors.index.json'), { force: true });
+    });
+  }
+}

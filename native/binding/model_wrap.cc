@@ -1,0 +1,405 @@
+#include "binding/model_wrap.h"
+
+#include <torch/csrc/autograd/autograd.h>
+
+#include "binding/async.h"
+#include "binding/convert.h"
+#include "binding/errors.h"
+#include "binding/tensor_wrap.h"
+#include "core/device.h"
+#include "io/safetensors.h"
+#include "nn/generate.h"
+#include "train/step.h"
+
+namespace nodetune::binding {
+namespace {
+
+Napi::Value Field(const Napi::Object& o, const char* key) { return o.Get(key); }
+
+double Num(const Napi::Object& o, const char* key, double fallback) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined() || v.IsNull()) return fallback;
+  if (!v.IsNumber()) fail("ERR_ARGUMENT", std::string("native model config: ") + key + " must be a number");
+  return v.As<Napi::Number>().DoubleValue();
+}
+
+int64_t Int(const Napi::Object& o, const char* key, int64_t fallback) { return int64_t(Num(o, key, double(fallback))); }
+
+bool Bool(const Napi::Object& o, const char* key, bool fallback) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined() || v.IsNull()) return fallback;
+  return v.ToBoolean().Value();
+}
+
+std::string Str(const Napi::Object& o, const char* key, const std::string& fallback) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined() || v.IsNull()) return fallback;
+  if (!v.IsString()) fail("ERR_ARGUMENT", std::string("native model config: ") + key + " must be a string");
+  return v.As<Napi::String>().Utf8Value();
+}
+
+nn::ModelConfig ConfigFromJs(const Napi::Object& o) {
+  nn::ModelConfig c;
+  const std::string family = Str(o, "family", "");
+  if (family == "gpt2") c.family = nn::Family::kGpt2;
+  else if (family == "llama") c.family = nn::Family::kLlama;
+  else if (family == "bert") c.family = nn::Family::kBert;
+  else if (family == "distilbert") c.family = nn::Family::kDistilBert;
+  else fail("ERR_CONFIG", "native model config: unknown family '" + family + "'");
+  const std::string task = Str(o, "task", "");
+  if (task == "base") c.task = nn::Task::kBase;
+  else if (task == "causal-lm") c.task = nn::Task::kCausalLm;
+  else if (task == "sequence-classification") c.task = nn::Task::kSequenceClassification;
+  else if (task == "token-classification") c.task = nn::Task::kTokenClassification;
+  else if (task == "question-answering") c.task = nn::Task::kQuestionAnswering;
+  else fail("ERR_CONFIG", "native model config: unknown task '" + task + "'");
+  c.model_type = Str(o, "modelType", family);
+  c.prefix = Str(o, "prefix", "");
+  c.vocab_size = Int(o, "vocabSize", 0);
+  c.hidden_size = Int(o, "hiddenSize", 0);
+  c.num_layers = Int(o, "numLayers", 0);
+  c.num_heads = Int(o, "numHeads", 0);
+  c.num_kv_heads = Int(o, "numKvHeads", c.num_heads);
+  c.head_dim = Int(o, "headDim", c.num_heads ? c.hidden_size / c.num_heads : 0);
+  c.intermediate_size = Int(o, "intermediateSize", 0);
+  c.max_positions = Int(o, "maxPositions", 0);
+  c.type_vocab_size = Int(o, "typeVocabSize", 0);
+  c.num_labels = Int(o, "numLabels", 2);
+  c.norm_eps = Num(o, "normEps", 1e-5);
+  c.act = Str(o, "act", "gelu");
+  c.rope_theta = Num(o, "ropeTheta", 10000.0);
+  c.rope_type = Str(o, "ropeType", "default");
+  c.rope_factor = Num(o, "ropeFactor", 1.0);
+  c.rope_low_freq_factor = Num(o, "ropeLowFreqFactor", 1.0);
+  c.rope_high_freq_factor = Num(o, "ropeHighFreqFactor", 4.0);
+  c.rope_original_max_positions = Int(o, "ropeOriginalMaxPositions", 8192);
+  c.sliding_window = Int(o, "slidingWindow", 0);
+  c.tie_word_embeddings = Bool(o, "tieWordEmbeddings", true);
+  c.qkv_bias = Bool(o, "qkvBias", false);
+  c.o_bias = Bool(o, "oBias", false);
+  c.mlp_bias = Bool(o, "mlpBias", false);
+  c.scale_attn_by_inverse_layer_idx = Bool(o, "scaleAttnByInverseLayerIdx", false);
+  c.embd_dropout = Num(o, "embdDropout", 0);
+  c.attn_dropout = Num(o, "attnDropout", 0);
+  c.resid_dropout = Num(o, "residDropout", 0);
+  c.classifier_dropout = Num(o, "classifierDropout", 0);
+  c.pad_token_id = Int(o, "padTokenId", -1);
+  c.roberta_positions = Bool(o, "robertaPositions", false);
+  c.init_range = Num(o, "initRange", 0.02);
+  if (c.vocab_size <= 0 || c.hidden_size <= 0 || c.num_layers <= 0 || c.num_heads <= 0 || c.head_dim <= 0 ||
+      c.num_kv_heads <= 0 || c.num_heads % c.num_kv_heads != 0)
+    fail("ERR_CONFIG", "native model config: sizes must be positive and numHeads a multiple of numKvHeads");
+  return c;
+}
+
+// An int64 tensor from (typed array or nested array, shape), or undefined for null/undefined.
+at::Tensor Ids(const Napi::Value& data, const Napi::Value& shape, const std::string& what) {
+  if (data.IsUndefined() || data.IsNull()) return {};
+  std::optional<std::vector<int64_t>> s;
+  if (!shape.IsUndefined() && !shape.IsNull()) s = ShapeFromJs(shape, what + " shape");
+  return TensorFromJs(data, s, std::nullopt, Borrow::kCopy, what).to(at::kLong);
+}
+
+nn::Batch BatchFromJs(const Napi::CallbackInfo& info, size_t first) {
+  nn::Batch b;
+  b.input_ids = Ids(info[first], info[first + 1], "inputIds");
+  b.attention_mask = Ids(info[first + 2], info[first + 1], "attentionMask");
+  b.token_type_ids = Ids(info[first + 3], info[first + 1], "tokenTypeIds");
+  if (!b.input_ids.defined() || b.input_ids.dim() != 2) fail("ERR_SHAPE", "inputIds must be [batch, length]");
+  return b;
+}
+
+nn::Batch ToDevice(nn::Batch b, const c10::Device& device) {
+  b.input_ids = b.input_ids.to(device);
+  if (b.attention_mask.defined()) b.attention_mask = b.attention_mask.to(device);
+  if (b.token_type_ids.defined()) b.token_type_ids = b.token_type_ids.to(device);
+  return b;
+}
+
+}  // namespace
+
+Napi::Function ModelWrap::Define(Napi::Env env) {
+  return DefineClass(env, "Model",
+                     {
+                         InstanceMethod<&ModelWrap::Parameters>("parameters"),
+                         InstanceMethod<&ModelWrap::HeadNames>("headNames"),
+                         InstanceMethod<&ModelWrap::Load>("load"),
+                         InstanceMethod<&ModelWrap::Save>("save"),
+                         InstanceMethod<&ModelWrap::Forward>("forward"),
+                         InstanceMethod<&ModelWrap::ConfigureOptimizer>("configureOptimizer"),
+                         InstanceMethod<&ModelWrap::TrainStep>("trainStep"),
+                         InstanceMethod<&ModelWrap::LossAndGradients>("lossAndGradients"),
+                         InstanceMethod<&ModelWrap::Generate>("generate"),
+                         InstanceMethod<&ModelWrap::GetParameter>("getParameter"),
+                         InstanceMethod<&ModelWrap::SetParameter>("setParameter"),
+                     });
+}
+
+void DefineModel(Napi::Env env, Napi::Object exports) { exports.Set("Model", ModelWrap::Define(env)); }
+
+// new Model(config, device, dtype): parameters allocated, not yet initialised (load() does that).
+ModelWrap::ModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ModelWrap>(info) {
+  Napi::Env env = info.Env();
+  Guard(env, [&] {
+    if (!info[0].IsObject()) fail("ERR_ARGUMENT", "new Model(config, device, dtype): config must be an object");
+    nn::ModelConfig config = ConfigFromJs(info[0].As<Napi::Object>());
+    c10::Device device = parse_device(OptionalString(info[1], "device").value_or("cpu"));
+    c10::ScalarType dtype = parse_dtype(OptionalString(info[2], "dtype").value_or("float32"));
+    if (dtype != at::kFloat && dtype != at::kHalf && dtype != at::kBFloat16 && dtype != at::kDouble)
+      fail("ERR_DTYPE", "model dtype must be float32, float16 or bfloat16");
+    state_->model = std::make_unique<nn::Model>(config, dtype, device);
+  });
+}
+
+Napi::Value ModelWrap::Parameters(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const auto& params = state_->model->params();
+  Napi::Array out = Napi::Array::New(env, params.names().size());
+  uint32_t i = 0;
+  for (const auto& name : params.names()) {
+    Napi::Object entry = Napi::Object::New(env);
+    entry.Set("name", name);
+    entry.Set("shape", ShapeToJs(env, params.get(name).sizes()));
+    entry.Set("dtype", dtype_name(params.get(name).scalar_type()));
+    out.Set(i++, entry);
+  }
+  return out;
+}
+
+Napi::Value ModelWrap::HeadNames(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const auto& names = state_->model->head_names();
+  Napi::Array out = Napi::Array::New(env, names.size());
+  for (uint32_t i = 0; i < names.size(); ++i) out.Set(i, names[i]);
+  return out;
+}
+
+// load(entries, initialize: string[], seed: number | null) -> Promise<void>
+Napi::Value ModelWrap::Load(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return Guard(env, [&]() -> Napi::Value {
+    if (!info[0].IsArray() || !info[1].IsArray()) fail("ERR_ARGUMENT", "load(entries, initialize, seed)");
+    std::vector<io::TensorEntry> entries;
+    auto list = info[0].As<Napi::Array>();
+    for (uint32_t i = 0; i < list.Length(); ++i) {
+      auto o = list.Get(i).As<Napi::Object>();
+      io::TensorEntry e;
+      e.param = Str(o, "param", "");
+      e.file = Str(o, "file", "");
+      e.dtype = Str(o, "dtype", "");
+      e.shape = ShapeFromJs(Field(o, "shape"), "entry shape");
+      e.offset = Int(o, "offset", -1);
+      e.length = Int(o, "length", -1);
+      entries.push_back(std::move(e));
+    }
+    std::vector<std::string> init;
+    auto names = info[1].As<Napi::Array>();
+    for (uint32_t i = 0; i < names.Length(); ++i) init.push_back(names.Get(i).As<Napi::String>().Utf8Value());
+    const bool seeded = info[2].IsNumber();
+    const uint64_t seed = seeded ? uint64_t(info[2].As<Napi::Number>().Int64Value()) : 0;
+    auto state = state_;
+    return RunAsync(
+        env, {info.This()},
+        [=] {
+          std::lock_guard<std::mutex> lock(state->busy);
+          if (seeded) at::manual_seed(seed);
+          for (const auto& name : init) state->model->initialize(name);
+          io::load_tensors(state->model->params(), entries);
+        },
+        [](Napi::Env e) -> Napi::Value { return e.Undefined(); });
+  });
+}
+
+// save(path, header, names) -> Promise<number> (bytes written)
+Napi::Value ModelWrap::Save(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return Guard(env, [&]() -> Napi::Value {
+    if (!info[0].IsString() || !info[1].IsString() || !info[2].IsArray()) fail("ERR_ARGUMENT", "save(path, header, names)");
+    std::string path = info[0].As<Napi::String>().Utf8Value();
+    std::string header = info[1].As<Napi::String>().Utf8Value();
+    std::vector<std::string> names;
+    auto list = info[2].As<Napi::Array>();
+    for (uint32_t i = 0; i < list.Length(); ++i) names.push_back(list.Get(i).As<Napi::String>().Utf8Value());
+    auto state = state_;
+    auto bytes = std::make_shared<int64_t>(0);
+    return RunAsync(
+        env, {info.This()},
+        [=] {
+          std::lock_guard<std::mutex> lock(state->busy);
+          *bytes = io::write_safetensors(state->model->params(), path, header, names);
+        },
+        [=](Napi::Env e) -> Napi::Value { return Napi::Number::New(e, double(*bytes)); });
+  });
+}
+
+// forward(ids, shape, mask, tokenTypes) -> Promise<{ data: Float32Array, shape }>
+Napi::Value ModelWrap::Forward(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return Guard(env, [&]() -> Napi::Value {
+    nn::Batch batch = BatchFromJs(info, 0);
+    auto state = state_;
+    auto result = std::make_shared<at::Tensor>();
+    return RunAsync(
+        env, {info.This()},
+        [=] {
+          std::lock_guard<std::mutex> lock(state->busy);
+          at::NoGradGuard no_grad;
+          auto& m = *state->model;
+          *result = m.forward(ToDevice(batch, m.params().device()), nullptr).to(at::kCPU, at::kFloat).contiguous();
+        },
+        [=](Napi::Env e) -> Napi::Value {
+          Napi::Object out = Napi::Object::New(e);
+          out.Set("data", TensorToJs(e, *result));
+          out.Set("shape", ShapeToJs(e, result->sizes()));
+          return out;
+        });
+  });
+}
+
+// configureOptimizer({ type, lr, beta1, beta2, eps, weightDecay, momentum })
+Napi::Value ModelWrap::ConfigureOptimizer(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Guard(env, [&] {
+    if (!info[0].IsObject()) fail("ERR_ARGUMENT", "configureOptimizer(options)");
+    auto o = info[0].As<Napi::Object>();
+    train::OptimizerConfig c;
+    c.type = Str(o, "type", "adamw");
+    c.lr = Num(o, "lr", 1e-3);
+    c.beta1 = Num(o, "beta1", 0.9);
+    c.beta2 = Num(o, "beta2", 0.999);
+    c.eps = Num(o, "eps", 1e-8);
+    c.weight_decay = Num(o, "weightDecay", 0.0);
+    c.momentum = Num(o, "momentum", 0.0);
+    std::lock_guard<std::mutex> lock(state_->busy);
+    state_->optimizer = train::make_optimizer(state_->model->params(), c);
+  });
+  return env.Undefined();
+}
+
+// trainStep(ids, shape, mask, types, labels, labelsShape, lr, maxGradNorm) -> Promise<{ loss, gradNorm }>
+Napi::Value ModelWrap::TrainStep(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return Guard(env, [&]() -> Napi::Value {
+    if (!state_->optimizer) fail("ERR_STATE", "trainStep(): call configureOptimizer() first");
+    nn::Batch batch = BatchFromJs(info, 0);
+    at::Tensor labels = Ids(info[4], info[5], "labels");
+    if (!labels.defined()) fail("ERR_ARGUMENT", "trainStep(): labels are required");
+    const double lr = info[6].IsNumber() ? info[6].As<Napi::Number>().DoubleValue() : -1.0;
+    const double clip = info[7].IsNumber() ? info[7].As<Napi::Number>().DoubleValue() : 0.0;
+    auto state = state_;
+    auto result = std::make_shared<train::StepResult>();
+    return RunAsync(
+        env, {info.This()},
+        [=] {
+          std::lock_guard<std::mutex> lock(state->busy);
+          auto& m = *state->model;
+          *result = train::train_step(m, *state->optimizer, ToDevice(batch, m.params().device()), labels, lr, clip);
+        },
+        [=](Napi::Env e) -> Napi::Value {
+          Napi::Object out = Napi::Object::New(e);
+          out.Set("loss", result->loss);
+          out.Set("gradNorm", result->grad_norm);
+          return out;
+        });
+  });
+}
+
+// lossAndGradients(ids, shape, mask, types, labels, labelsShape, names) -> Promise<{ loss, grads: Tensor[] }>
+// (no optimizer step; dropout off) — for gradient checks.
+Napi::Value ModelWrap::LossAndGradients(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return Guard(env, [&]() -> Napi::Value {
+    nn::Batch batch = BatchFromJs(info, 0);
+    at::Tensor labels = Ids(info[4], info[5], "labels");
+    std::vector<std::string> names;
+    auto list = info[6].As<Napi::Array>();
+    for (uint32_t i = 0; i < list.Length(); ++i) names.push_back(list.Get(i).As<Napi::String>().Utf8Value());
+    auto state = state_;
+    auto loss = std::make_shared<double>(0);
+    auto grads = std::make_shared<std::vector<at::Tensor>>();
+    return RunAsync(
+        env, {info.This()},
+        [=] {
+          std::lock_guard<std::mutex> lock(state->busy);
+          auto& m = *state->model;
+          std::vector<at::Tensor> inputs;
+          for (const auto& n : names) inputs.push_back(m.params().get(n));
+          at::Tensor l = m.loss(m.forward(ToDevice(batch, m.params().device()), nullptr), labels.to(m.params().device()));
+          auto g = torch::autograd::grad({l}, inputs, {}, false, false, true);
+          *loss = l.item<double>();
+          for (auto& t : g) grads->push_back(t.defined() ? t.detach().cpu() : at::Tensor());
+        },
+        [=](Napi::Env e) -> Napi::Value {
+          Napi::Object out = Napi::Object::New(e);
+          out.Set("loss", *loss);
+          Napi::Array arr = Napi::Array::New(e, grads->size());
+          for (uint32_t i = 0; i < grads->size(); ++i)
+            arr.Set(i, (*grads)[i].defined() ? Napi::Value(TensorWrap::Wrap(e, (*grads)[i])) : e.Null());
+          out.Set("grads", arr);
+          return out;
+        });
+  });
+}
+
+// generate(ids, shape, mask, options) -> Promise<{ data: BigInt64Array, shape }>
+Napi::Value ModelWrap::Generate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return Guard(env, [&]() -> Napi::Value {
+    at::Tensor ids = Ids(info[0], info[1], "inputIds");
+    at::Tensor mask = Ids(info[2], info[1], "attentionMask");
+    if (!ids.defined() || ids.dim() != 2) fail("ERR_SHAPE", "generate(): inputIds must be [batch, length]");
+    if (!info[3].IsObject()) fail("ERR_ARGUMENT", "generate(): options must be an object");
+    auto o = info[3].As<Napi::Object>();
+    nn::GenerateOptions g;
+    g.max_new_tokens = Int(o, "maxNewTokens", 16);
+    g.temperature = Num(o, "temperature", 0.0);
+    g.top_k = Int(o, "topK", 0);
+    g.top_p = Num(o, "topP", 1.0);
+    g.repetition_penalty = Num(o, "repetitionPenalty", 1.0);
+    g.eos_token_id = Int(o, "eosTokenId", -1);
+    g.pad_token_id = Int(o, "padTokenId", -1);
+    g.seed = uint64_t(Num(o, "seed", 0));
+    auto state = state_;
+    auto result = std::make_shared<at::Tensor>();
+    return RunAsync(
+        env, {info.This()},
+        [=] {
+          std::lock_guard<std::mutex> lock(state->busy);
+          *result = nn::generate(*state->model, ids, mask, g).contiguous();
+        },
+        [=](Napi::Env e) -> Napi::Value {
+          Napi::Object out = Napi::Object::New(e);
+          out.Set("data", TensorToJs(e, result->to(at::kInt)));
+          out.Set("shape", ShapeToJs(e, result->sizes()));
+          return out;
+        });
+  });
+}
+
+// getParameter(name) -> Tensor (a detached CPU copy)
+Napi::Value ModelWrap::GetParameter(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return Guard(env, [&]() -> Napi::Value {
+    std::string name = info[0].As<Napi::String>().Utf8Value();
+    std::lock_guard<std::mutex> lock(state_->busy);
+    return TensorWrap::Wrap(env, state_->model->params().get(name).detach().to(at::kCPU).clone());
+  });
+}
+
+// setParameter(name, tensor): copies the values in (shape must match).
+Napi::Value ModelWrap::SetParameter(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Guard(env, [&] {
+    std::string name = info[0].As<Napi::String>().Utf8Value();
+    if (!TensorWrap::IsTensor(env, info[1])) fail("ERR_ARGUMENT", "setParameter(name, tensor): tensor must be a Tensor");
+    at::Tensor src = TensorWrap::TensorOf(info[1]);
+    std::lock_guard<std::mutex> lock(state_->busy);
+    at::Tensor p = state_->model->params().get(name);
+    if (src.sizes() != p.sizes()) fail("ERR_SHAPE", "setParameter(" + name + "): shape " + c10::str(src.sizes()) + " != " + c10::str(p.sizes()));
+    at::NoGradGuard no_grad;
+    p.copy_(src);
+  });
+  return env.Undefined();
+}
+
+}  // namespace nodetune::binding

@@ -1,0 +1,112 @@
+#include "nn/layers.h"
+
+#include <cmath>
+#include <limits>
+
+#include "core/error.h"
+
+namespace nodetune::nn {
+
+at::Tensor linear(const Params& p, const std::string& name, const at::Tensor& x, bool bias) {
+  const at::Tensor& w = p.get(name + ".weight");
+  if (bias) return at::linear(x, w, p.get(name + ".bias"));
+  return at::linear(x, w);
+}
+
+at::Tensor conv1d(const Params& p, const std::string& name, const at::Tensor& x) {
+  const at::Tensor& w = p.get(name + ".weight");
+  auto sizes = x.sizes().vec();
+  sizes.back() = w.size(1);
+  return at::addmm(p.get(name + ".bias"), x.reshape({-1, x.size(-1)}), w).view(sizes);
+}
+
+at::Tensor layer_norm(const Params& p, const std::string& name, const at::Tensor& x, double eps) {
+  return at::layer_norm(x, {x.size(-1)}, p.get(name + ".weight"), p.get(name + ".bias"), eps);
+}
+
+at::Tensor rms_norm(const Params& p, const std::string& name, const at::Tensor& x, double eps) {
+  at::Tensor h = x.to(at::kFloat);
+  h = h * at::rsqrt(h.pow(2).mean(-1, /*keepdim=*/true) + eps);
+  return p.get(name + ".weight") * h.to(x.scalar_type());
+}
+
+at::Tensor activation(const std::string& act, const at::Tensor& x) {
+  if (act == "gelu") return at::gelu(x);
+  if (act == "gelu_tanh") return at::gelu(x, "tanh");
+  if (act == "relu") return at::relu(x);
+  if (act == "silu") return at::silu(x);
+  if (act == "quick_gelu") return x * at::sigmoid(1.702 * x);
+  fail("ERR_CONFIG", "unsupported activation: " + act);
+}
+
+at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& mask,
+                  double scale, double dropout, bool training) {
+  at::Tensor kk = k, vv = v;
+  const int64_t groups = q.size(1) / k.size(1);
+  if (groups > 1) {
+    kk = k.repeat_interleave(groups, 1);
+    vv = v.repeat_interleave(groups, 1);
+  }
+  at::Tensor scores = at::matmul(q, kk.transpose(-1, -2)) * scale;
+  if (mask.defined()) scores = scores + mask;
+  at::Tensor probs = at::softmax(scores, -1, at::kFloat).to(q.scalar_type());
+  if (training && dropout > 0) probs = at::dropout(probs, dropout, true);
+  return at::matmul(probs, vv);
+}
+
+at::Tensor additive_mask(const at::Tensor& attention_mask, int64_t batch, int64_t t, int64_t past, bool causal,
+                         int64_t sliding_window, c10::ScalarType dtype, c10::Device device) {
+  const int64_t s = past + t;
+  auto bool_opts = at::TensorOptions().dtype(at::kBool).device(device);
+  at::Tensor allowed = at::ones({batch, 1, t, s}, bool_opts);
+  if (causal) {
+    at::Tensor qi = at::arange(past, s, at::TensorOptions().dtype(at::kLong).device(device)).view({t, 1});
+    at::Tensor kj = at::arange(0, s, at::TensorOptions().dtype(at::kLong).device(device)).view({1, s});
+    at::Tensor vis = kj <= qi;
+    if (sliding_window > 0) vis = vis & (qi - kj < sliding_window);
+    allowed = allowed & vis.view({1, 1, t, s});
+  }
+  if (attention_mask.defined()) allowed = allowed & attention_mask.to(device).to(at::kBool).view({batch, 1, 1, s});
+  const double lowest = (dtype == at::kHalf) ? -65504.0 : (dtype == at::kBFloat16 ? -3.38e38 : std::numeric_limits<float>::lowest());
+  at::Tensor out = at::zeros({batch, 1, t, s}, at::TensorOptions().dtype(dtype).device(device));
+  return out.masked_fill(allowed.logical_not(), lowest);
+}
+
+at::Tensor positions_from_mask(const at::Tensor& attention_mask, int64_t t) {
+  at::Tensor m = attention_mask.to(at::kLong);
+  at::Tensor pos = m.cumsum(-1) - 1;
+  pos = pos.masked_fill(m == 0, 1);
+  return pos.narrow(1, pos.size(1) - t, t);
+}
+
+std::pair<at::Tensor, at::Tensor> rope_cos_sin(const ModelConfig& c, const at::Tensor& positions,
+                                               c10::ScalarType dtype) {
+  const int64_t d = c.head_dim;
+  auto fopts = at::TensorOptions().dtype(at::kFloat).device(positions.device());
+  at::Tensor inv = 1.0 / at::pow(c.rope_theta, at::arange(0, d, 2, fopts.dtype(at::kLong)).to(at::kFloat) / double(d));
+  if (c.rope_type == "linear") {
+    inv = inv / c.rope_factor;
+  } else if (c.rope_type == "llama3") {
+    const double low_wavelen = double(c.rope_original_max_positions) / c.rope_low_freq_factor;
+    const double high_wavelen = double(c.rope_original_max_positions) / c.rope_high_freq_factor;
+    at::Tensor wavelen = 2.0 * M_PI / inv;
+    at::Tensor scaled = at::where(wavelen > low_wavelen, inv / c.rope_factor, inv);
+    at::Tensor smooth = (double(c.rope_original_max_positions) / wavelen - c.rope_low_freq_factor) /
+                        (c.rope_high_freq_factor - c.rope_low_freq_factor);
+    at::Tensor smoothed = (1 - smooth) * scaled / c.rope_factor + smooth * scaled;
+    at::Tensor medium = (wavelen >= high_wavelen) & (wavelen <= low_wavelen);
+    inv = at::where(medium, smoothed, scaled);
+  }
+  at::Tensor freqs = positions.to(at::kFloat).unsqueeze(-1) * inv.view({1, 1, -1});  // [B, T, D/2]
+  at::Tensor emb = at::cat({freqs, freqs}, -1).unsqueeze(1);                          // [B, 1, T, D]
+  return {emb.cos().to(dtype), emb.sin().to(dtype)};
+}
+
+at::Tensor apply_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {
+  const int64_t half = x.size(-1) / 2;
+  at::Tensor x1 = x.narrow(-1, 0, half), x2 = x.narrow(-1, half, half);
+  at::Tensor rotated = at::cat({-x2, x1}, -1);
+  return x * cos + rotated * sin;
+}
+
+}  // namespace nodetune::nn

@@ -1,0 +1,41 @@
+// Stateless building blocks shared by the architectures: norms, activations, attention, masks, rotary
+// embeddings. Parameters come from Params by name.
+#pragma once
+#include <ATen/ATen.h>
+
+#include <string>
+#include <vector>
+
+#include "nn/config.h"
+#include "nn/params.h"
+
+namespace nodetune::nn {
+
+// x @ W^T + b with W [out, in] (nn.Linear); bias looked up only when `bias` is true.
+at::Tensor linear(const Params& p, const std::string& name, const at::Tensor& x, bool bias);
+// x @ W + b with W [in, out] (GPT-2's Conv1D).
+at::Tensor conv1d(const Params& p, const std::string& name, const at::Tensor& x);
+at::Tensor layer_norm(const Params& p, const std::string& name, const at::Tensor& x, double eps);
+// Llama RMSNorm: normalised in float32, cast back, then scaled.
+at::Tensor rms_norm(const Params& p, const std::string& name, const at::Tensor& x, double eps);
+at::Tensor activation(const std::string& act, const at::Tensor& x);
+
+// Attention of q [B, H, T, D] over k, v [B, Hkv, S, D] (Hkv divides H), with an additive mask
+// broadcastable to [B, 1, T, S] (or undefined). Softmax runs in float32.
+at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& mask,
+                  double scale, double dropout, bool training);
+
+// Additive mask [B, 1, T, S] for T queries after `past` cached positions: key j is visible when the
+// attention mask [B, S] allows it and (causal) j <= past + i (and within the sliding window, if any).
+at::Tensor additive_mask(const at::Tensor& attention_mask, int64_t batch, int64_t t, int64_t past, bool causal,
+                         int64_t sliding_window, c10::ScalarType dtype, c10::Device device);
+
+// Decoder positions from the attention mask (cumsum - 1; padding gets 1), the last T columns.
+at::Tensor positions_from_mask(const at::Tensor& attention_mask, int64_t t);
+
+// Rotary embeddings (rotate-half convention): cos, sin [B, 1, T, D] for the given positions [B, T].
+std::pair<at::Tensor, at::Tensor> rope_cos_sin(const ModelConfig& c, const at::Tensor& positions,
+                                               c10::ScalarType dtype);
+at::Tensor apply_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin);
+
+}  // namespace nodetune::nn

@@ -1,0 +1,69 @@
+// Llama family (llama, mistral, qwen2): RMSNorm, rotary embeddings, grouped-query attention, SwiGLU.
+#include <cmath>
+
+#include "nn/layers.h"
+#include "nn/model.h"
+
+namespace nodetune::nn {
+
+void register_llama(Model& m) {
+  const auto& c = m.config();
+  auto& p = m.params();
+  const int64_t h = c.hidden_size, q = c.num_heads * c.head_dim, kv = c.num_kv_heads * c.head_dim;
+  p.add(m.base("embed_tokens.weight"), {c.vocab_size, h}, Init::kNormal);
+  for (int64_t i = 0; i < c.num_layers; ++i) {
+    const std::string l = m.base("layers." + std::to_string(i) + ".");
+    auto proj = [&](const std::string& name, int64_t out, int64_t in, bool bias) {
+      p.add(l + name + ".weight", {out, in}, Init::kNormal);
+      if (bias) p.add(l + name + ".bias", {out}, Init::kZeros);
+    };
+    proj("self_attn.q_proj", q, h, c.qkv_bias);
+    proj("self_attn.k_proj", kv, h, c.qkv_bias);
+    proj("self_attn.v_proj", kv, h, c.qkv_bias);
+    proj("self_attn.o_proj", h, q, c.o_bias);
+    proj("mlp.gate_proj", c.intermediate_size, h, c.mlp_bias);
+    proj("mlp.up_proj", c.intermediate_size, h, c.mlp_bias);
+    proj("mlp.down_proj", h, c.intermediate_size, c.mlp_bias);
+    p.add(l + "input_layernorm.weight", {h}, Init::kOnes);
+    p.add(l + "post_attention_layernorm.weight", {h}, Init::kOnes);
+  }
+  p.add(m.base("norm.weight"), {h}, Init::kOnes);
+}
+
+at::Tensor llama_hidden(const Model& m, const Batch& b, KvCache* cache) {
+  const auto& c = m.config();
+  const auto& p = m.params();
+  const int64_t batch = b.input_ids.size(0), t = b.input_ids.size(1);
+  const int64_t past = cache ? cache->past() : 0;
+  const int64_t nh = c.num_heads, nkv = c.num_kv_heads, hd = c.head_dim;
+  at::Tensor positions = b.attention_mask.defined()
+                             ? positions_from_mask(b.attention_mask, t)
+                             : at::arange(past, past + t, b.input_ids.options()).unsqueeze(0).expand({batch, t});
+  at::Tensor x = at::embedding(p.get(m.base("embed_tokens.weight")), b.input_ids);
+  auto [cos, sin] = rope_cos_sin(c, positions, x.scalar_type());
+  at::Tensor mask = additive_mask(b.attention_mask, batch, t, past, true, c.sliding_window, x.scalar_type(), x.device());
+  if (cache) cache->k.resize(c.num_layers), cache->v.resize(c.num_layers);
+  const double scale = 1.0 / std::sqrt(double(hd));
+  for (int64_t i = 0; i < c.num_layers; ++i) {
+    const std::string l = m.base("layers." + std::to_string(i) + ".");
+    at::Tensor a = rms_norm(p, l + "input_layernorm", x, c.norm_eps);
+    at::Tensor q = linear(p, l + "self_attn.q_proj", a, c.qkv_bias).view({batch, t, nh, hd}).transpose(1, 2);
+    at::Tensor k = linear(p, l + "self_attn.k_proj", a, c.qkv_bias).view({batch, t, nkv, hd}).transpose(1, 2);
+    at::Tensor v = linear(p, l + "self_attn.v_proj", a, c.qkv_bias).view({batch, t, nkv, hd}).transpose(1, 2);
+    q = apply_rope(q, cos, sin);
+    k = apply_rope(k, cos, sin);
+    if (cache) {
+      if (cache->k[i].defined()) k = at::cat({cache->k[i], k}, 2), v = at::cat({cache->v[i], v}, 2);
+      cache->k[i] = k, cache->v[i] = v;
+    }
+    at::Tensor o = attend(q, k, v, mask, scale, c.attn_dropout, m.training);
+    o = linear(p, l + "self_attn.o_proj", o.transpose(1, 2).reshape({batch, t, nh * hd}), c.o_bias);
+    x = x + o;
+    at::Tensor f = rms_norm(p, l + "post_attention_layernorm", x, c.norm_eps);
+    f = activation(c.act, linear(p, l + "mlp.gate_proj", f, c.mlp_bias)) * linear(p, l + "mlp.up_proj", f, c.mlp_bias);
+    x = x + linear(p, l + "mlp.down_proj", f, c.mlp_bias);
+  }
+  return rms_norm(p, m.base("norm"), x, c.norm_eps);
+}
+
+}  // namespace nodetune::nn

@@ -1,0 +1,138 @@
+#include "nn/model.h"
+
+#include "core/error.h"
+#include "nn/layers.h"
+
+namespace nodetune::nn {
+
+Model::Model(const ModelConfig& config, c10::ScalarType dtype, c10::Device device)
+    : cfg_(config), params_(dtype, device) {
+  switch (cfg_.family) {
+    case Family::kGpt2: register_gpt2(*this); break;
+    case Family::kLlama: register_llama(*this); break;
+    case Family::kBert: register_bert(*this); break;
+    case Family::kDistilBert: register_distilbert(*this); break;
+  }
+  add_head();
+}
+
+void Model::initialize(const std::string& name) { params_.initialize(name, cfg_.init_range); }
+
+void Model::add_head() {
+  const int64_t h = cfg_.hidden_size, labels = cfg_.num_labels;
+  auto add = [&](const std::string& name, std::vector<int64_t> shape, Init init) {
+    params_.add(name, std::move(shape), init);
+    head_names_.push_back(name);
+  };
+  auto add_linear = [&](const std::string& name, int64_t out, int64_t in, bool bias) {
+    add(name + ".weight", {out, in}, Init::kNormal);
+    if (bias) add(name + ".bias", {out}, Init::kZeros);
+  };
+  const bool decoder = is_decoder(cfg_);
+  const bool bert_like = cfg_.family == Family::kBert;
+  const bool roberta = cfg_.model_type == "roberta";
+  switch (cfg_.task) {
+    case Task::kBase:
+      if (bert_like) add_linear(base("pooler.dense"), h, h, true);
+      break;
+    case Task::kCausalLm:
+      if (!decoder) fail("ERR_CONFIG", "task causal-lm needs a decoder model; model_type is " + cfg_.model_type);
+      if (!cfg_.tie_word_embeddings) add_linear("lm_head", cfg_.vocab_size, h, false);
+      break;
+    case Task::kSequenceClassification:
+      if (decoder) add_linear("score", labels, h, false);
+      else if (cfg_.family == Family::kDistilBert) add_linear("pre_classifier", h, h, true), add_linear("classifier", labels, h, true);
+      else if (roberta) add_linear("classifier.dense", h, h, true), add_linear("classifier.out_proj", labels, h, true);
+      else add_linear(base("pooler.dense"), h, h, true), add_linear("classifier", labels, h, true);
+      break;
+    case Task::kTokenClassification:
+      add_linear(cfg_.family == Family::kLlama ? "score" : "classifier", labels, h, true);
+      break;
+    case Task::kQuestionAnswering:
+      if (decoder) fail("ERR_CONFIG", "task question-answering is for encoder models; model_type is " + cfg_.model_type);
+      add_linear("qa_outputs", 2, h, true);
+      break;
+  }
+}
+
+at::Tensor Model::hidden(const Batch& batch, KvCache* cache) const {
+  switch (cfg_.family) {
+    case Family::kGpt2: return gpt2_hidden(*this, batch, cache);
+    case Family::kLlama: return llama_hidden(*this, batch, cache);
+    case Family::kBert: return bert_hidden(*this, batch);
+    case Family::kDistilBert: return distilbert_hidden(*this, batch);
+  }
+  fail("ERR_CONFIG", "unknown model family");
+}
+
+at::Tensor Model::lm_logits(const at::Tensor& h) const {
+  const std::string embed = cfg_.family == Family::kGpt2 ? base("wte.weight") : base("embed_tokens.weight");
+  return at::linear(h, params_.get(cfg_.tie_word_embeddings ? embed : "lm_head.weight"));
+}
+
+at::Tensor Model::forward(const Batch& batch, KvCache* cache) const { return apply_head(hidden(batch, cache), batch); }
+
+at::Tensor Model::apply_head(const at::Tensor& h, const Batch& batch) const {
+  const double drop = cfg_.classifier_dropout;
+  auto dropout = [&](const at::Tensor& x) { return at::dropout(x, drop, training && drop > 0); };
+  switch (cfg_.task) {
+    case Task::kBase: return h;
+    case Task::kCausalLm: return lm_logits(h);
+    case Task::kTokenClassification:
+      return linear(params_, cfg_.family == Family::kLlama ? "score" : "classifier", dropout(h), true);
+    case Task::kQuestionAnswering: return linear(params_, "qa_outputs", h, true);
+    case Task::kSequenceClassification: break;
+  }
+  if (is_decoder(cfg_)) {
+    at::Tensor logits = linear(params_, "score", h, false);  // [B, T, L]
+    const int64_t t = batch.input_ids.size(1);
+    at::Tensor idx = at::arange(t, batch.input_ids.options());
+    at::Tensor last;
+    if (cfg_.pad_token_id >= 0) last = (idx * (batch.input_ids != cfg_.pad_token_id).to(at::kLong)).argmax(-1);
+    else if (batch.attention_mask.defined()) {
+      at::Tensor m = batch.attention_mask.narrow(1, batch.attention_mask.size(1) - t, t).to(at::kLong);
+      last = (idx * m).argmax(-1);
+    } else last = at::full({h.size(0)}, t - 1, batch.input_ids.options());
+    at::Tensor rows = at::arange(h.size(0), batch.input_ids.options());
+    return logits.index({rows, last});
+  }
+  at::Tensor first = h.select(1, 0);
+  if (cfg_.family == Family::kDistilBert) {
+    at::Tensor x = at::relu(linear(params_, "pre_classifier", first, true));
+    return linear(params_, "classifier", dropout(x), true);
+  }
+  if (cfg_.model_type == "roberta") {
+    at::Tensor x = at::tanh(linear(params_, "classifier.dense", dropout(first), true));
+    return linear(params_, "classifier.out_proj", dropout(x), true);
+  }
+  at::Tensor pooled = at::tanh(linear(params_, base("pooler.dense"), first, true));
+  return linear(params_, "classifier", dropout(pooled), true);
+}
+
+at::Tensor Model::loss(const at::Tensor& logits, const at::Tensor& labels) const {
+  auto ce = [](const at::Tensor& x, const at::Tensor& y, int64_t ignore) {
+    return at::cross_entropy_loss(x.reshape({-1, x.size(-1)}).to(at::kFloat), y.reshape({-1}), {},
+                                  at::Reduction::Mean, ignore);
+  };
+  switch (cfg_.task) {
+    case Task::kCausalLm: {
+      const int64_t t = logits.size(1);
+      if (labels.dim() != 2 || labels.size(1) != t) fail("ERR_SHAPE", "causal-lm labels must have the shape of inputIds");
+      return ce(logits.narrow(1, 0, t - 1), labels.narrow(1, 1, t - 1), -100);
+    }
+    case Task::kSequenceClassification:
+      if (cfg_.num_labels == 1) return at::mse_loss(logits.squeeze(-1).to(at::kFloat), labels.to(at::kFloat).view({-1}));
+      return ce(logits, labels, -100);
+    case Task::kTokenClassification: return ce(logits, labels, -100);
+    case Task::kQuestionAnswering: {
+      if (labels.dim() != 2 || labels.size(1) != 2) fail("ERR_SHAPE", "question-answering labels are [batch, 2] (start, end)");
+      const int64_t t = logits.size(1);
+      at::Tensor start = labels.select(1, 0).clamp(0, t), end = labels.select(1, 1).clamp(0, t);
+      return (ce(logits.select(2, 0), start, t) + ce(logits.select(2, 1), end, t)) / 2;
+    }
+    case Task::kBase: break;
+  }
+  fail("ERR_STATE", "the base model has no loss; load it with a task");
+}
+
+}  // namespace nodetune::nn

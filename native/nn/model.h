@@ -1,0 +1,70 @@
+// A transformer with its task head: parameters by Hugging Face name, a forward pass to logits
+// (or hidden states for the base model), the task's loss, and a KV cache for decoding.
+#pragma once
+#include <ATen/ATen.h>
+
+#include <string>
+#include <vector>
+
+#include "nn/config.h"
+#include "nn/params.h"
+
+namespace nodetune::nn {
+
+struct Batch {
+  at::Tensor input_ids;       // [B, T] int64
+  at::Tensor attention_mask;  // [B, past + T] (1 = real token) or undefined
+  at::Tensor token_type_ids;  // [B, T] or undefined
+};
+
+// Keys and values per layer, [B, Hkv, S, D].
+struct KvCache {
+  std::vector<at::Tensor> k, v;
+  int64_t past() const { return k.empty() || !k[0].defined() ? 0 : k[0].size(2); }
+};
+
+class Model {
+ public:
+  Model(const ModelConfig& config, c10::ScalarType dtype, c10::Device device);
+
+  const ModelConfig& config() const { return cfg_; }
+  Params& params() { return params_; }
+  const Params& params() const { return params_; }
+  // "<prefix>.<suffix>" (the base model's weight names).
+  std::string base(const std::string& suffix) const { return cfg_.prefix + "." + suffix; }
+  // Names that belong to the task head (missing ones are initialised, not an error).
+  const std::vector<std::string>& head_names() const { return head_names_; }
+  void initialize(const std::string& name);
+
+  bool training = false;
+
+  // Hidden states [B, T, H] of the base model (updates `cache` when given; decoders only).
+  at::Tensor hidden(const Batch& batch, KvCache* cache) const;
+  // The head's output: causal-lm [B, T, V]; sequence-classification [B, L]; token-classification
+  // [B, T, L]; question-answering [B, T, 2]; base: hidden states.
+  at::Tensor forward(const Batch& batch, KvCache* cache) const;
+  // The task's loss (Hugging Face conventions) for logits from forward().
+  at::Tensor loss(const at::Tensor& logits, const at::Tensor& labels) const;
+  // Decoder logits for the next token at every position (the LM head on hidden states).
+  at::Tensor lm_logits(const at::Tensor& hidden) const;
+
+ private:
+  void add_head();
+  at::Tensor apply_head(const at::Tensor& h, const Batch& batch) const;
+
+  ModelConfig cfg_;
+  Params params_;
+  std::vector<std::string> head_names_;
+};
+
+// Architectures (nn/gpt2.cc, nn/llama.cc, nn/bert.cc).
+void register_gpt2(Model& m);
+at::Tensor gpt2_hidden(const Model& m, const Batch& b, KvCache* cache);
+void register_llama(Model& m);
+at::Tensor llama_hidden(const Model& m, const Batch& b, KvCache* cache);
+void register_bert(Model& m);
+at::Tensor bert_hidden(const Model& m, const Batch& b);
+void register_distilbert(Model& m);
+at::Tensor distilbert_hidden(const Model& m, const Batch& b);
+
+}  // namespace nodetune::nn

@@ -1,0 +1,39 @@
+// A model's parameters, in registration order, under their Hugging Face checkpoint names
+// ("model.layers.0.self_attn.q_proj.weight"), so the names are the checkpoint keys with no mapping.
+#pragma once
+#include <ATen/ATen.h>
+
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace nodetune::nn {
+
+enum class Init { kNormal, kZeros, kOnes };
+
+class Params {
+ public:
+  Params(c10::ScalarType dtype, c10::Device device) : dtype_(dtype), device_(device) {}
+
+  // Registers an uninitialised parameter (storage allocated, values set by initialize() or a load).
+  void add(const std::string& name, std::vector<int64_t> shape, Init init);
+  const at::Tensor& get(const std::string& name) const;
+  bool has(const std::string& name) const { return map_.count(name) > 0; }
+  const std::vector<std::string>& names() const { return names_; }
+  std::vector<at::Tensor> tensors() const;
+
+  // Sets one parameter to its initial value (normal(0, std), zeros or ones), like transformers' _init_weights.
+  void initialize(const std::string& name, double std);
+
+  c10::ScalarType dtype() const { return dtype_; }
+  c10::Device device() const { return device_; }
+
+ private:
+  c10::ScalarType dtype_;
+  c10::Device device_;
+  std::vector<std::string> names_;
+  std::unordered_map<std::string, at::Tensor> map_;
+  std::unordered_map<std::string, Init> init_;
+};
+
+}  // namespace nodetune::nn

@@ -1,0 +1,71 @@
+#include "train/step.h"
+
+#include <torch/nn/utils/clip_grad.h>
+#include <torch/optim/adamw.h>
+#include <torch/optim/sgd.h>
+
+#include "core/error.h"
+
+namespace nodetune::train {
+
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(const nn::Params& params, const OptimizerConfig& c) {
+  std::vector<at::Tensor> decay, no_decay;
+  for (const auto& t : params.tensors()) {
+    if (!t.requires_grad()) continue;
+    (t.dim() >= 2 ? decay : no_decay).push_back(t);
+  }
+  if (decay.empty() && no_decay.empty()) fail("ERR_STATE", "configureOptimizer(): no trainable parameters");
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  if (c.type == "adamw") {
+    auto opts = [&](double wd) {
+      auto o = std::make_unique<torch::optim::AdamWOptions>(c.lr);
+      o->betas({c.beta1, c.beta2}).eps(c.eps).weight_decay(wd);
+      return o;
+    };
+    if (!decay.empty()) groups.emplace_back(decay, opts(c.weight_decay));
+    if (!no_decay.empty()) groups.emplace_back(no_decay, opts(0.0));
+    return std::make_unique<torch::optim::AdamW>(groups, torch::optim::AdamWOptions(c.lr));
+  }
+  if (c.type == "sgd") {
+    auto opts = [&](double wd) {
+      auto o = std::make_unique<torch::optim::SGDOptions>(c.lr);
+      o->momentum(c.momentum).weight_decay(wd);
+      return o;
+    };
+    if (!decay.empty()) groups.emplace_back(decay, opts(c.weight_decay));
+    if (!no_decay.empty()) groups.emplace_back(no_decay, opts(0.0));
+    return std::make_unique<torch::optim::SGD>(groups, torch::optim::SGDOptions(c.lr));
+  }
+  fail("ERR_ARGUMENT", "unknown optimizer type " + c.type);
+}
+
+StepResult train_step(nn::Model& model, torch::optim::Optimizer& optimizer, const nn::Batch& batch,
+                      const at::Tensor& labels, double lr, double max_grad_norm) {
+  if (lr >= 0) {
+    for (auto& group : optimizer.param_groups()) group.options().set_lr(lr);
+  }
+  model.training = true;
+  StepResult result;
+  try {
+    optimizer.zero_grad();
+    at::Tensor logits = model.forward(batch, nullptr);
+    at::Tensor loss = model.loss(logits, labels.to(logits.device()));
+    loss.backward();
+    if (max_grad_norm > 0) {
+      std::vector<at::Tensor> with_grad;
+      for (auto& group : optimizer.param_groups())
+        for (auto& p : group.params())
+          if (p.grad().defined()) with_grad.push_back(p);
+      result.grad_norm = torch::nn::utils::clip_grad_norm_(with_grad, max_grad_norm);
+    }
+    optimizer.step();
+    result.loss = loss.item<double>();
+  } catch (...) {
+    model.training = false;
+    throw;
+  }
+  model.training = false;
+  return result;
+}
+
+}  // namespace nodetune::train

@@ -1,0 +1,32 @@
+// One training step on a batch: forward, the task's loss, backward, gradient clipping, AdamW step.
+#pragma once
+#include <ATen/ATen.h>
+#include <torch/optim/optimizer.h>
+
+#include <memory>
+
+#include "nn/model.h"
+
+namespace nodetune::train {
+
+struct OptimizerConfig {
+  std::string type = "adamw";  // adamw | sgd
+  double lr = 1e-3;
+  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
+  double weight_decay = 0.0;  // applied to parameters with 2+ dimensions only
+  double momentum = 0.0;      // sgd
+};
+
+// An optimizer over the model's parameters that require gradients.
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(const nn::Params& params, const OptimizerConfig& config);
+
+struct StepResult {
+  double loss = 0;
+  double grad_norm = 0;  // before clipping (0 when not clipped)
+};
+
+// lr < 0 keeps the optimizer's current rate; max_grad_norm <= 0 skips clipping.
+StepResult train_step(nn::Model& model, torch::optim::Optimizer& optimizer, const nn::Batch& batch,
+                      const at::Tensor& labels, double lr, double max_grad_norm);
+
+}  // namespace nodetune::train
