@@ -5,7 +5,7 @@ import * as path from 'path';
 import { NodetuneError, check } from '../errors';
 import { rustTokenizers } from './binding';
 import type { RustTokenizer } from './binding';
-import { readJsonIfExists } from './config';
+import { readJsonIfExists, tokenContent } from './config';
 import type { TokenizerConfig } from './config';
 import { byteLevelBpeJson, wordPieceJson } from './legacy';
 import { PreTrainedTokenizer } from './tokenizer';
@@ -59,6 +59,19 @@ export function resolveTokenizerDir(dirOrRepoId: string): string {
   throw new NodetuneError('ERR_IO', `tokenizer directory ${asPath} does not exist`, { file: asPath });
 }
 
+/** Ids of the added tokens marked special in tokenizer.json (or in tokenizer_config.json's added_tokens_decoder). */
+function specialAddedTokens(dir: string, config: TokenizerConfig): Map<string, number> {
+  const out = new Map<string, number>();
+  const tj = path.join(dir, 'tokenizer.json');
+  if (fs.existsSync(tj)) {
+    const doc = readJsonIfExists(tj) as { added_tokens?: Array<{ id: number; content: string; special?: boolean }> };
+    for (const t of doc.added_tokens ?? []) if (t.special) out.set(t.content, t.id);
+  }
+  const dec = config.added_tokens_decoder as Record<string, { content?: string; special?: boolean }> | undefined;
+  for (const [id, t] of Object.entries(dec ?? {})) if (t.special && typeof t.content === 'string') out.set(t.content, Number(id));
+  return out;
+}
+
 function loadEngine(dir: string, config: TokenizerConfig): RustTokenizer {
   const { Tokenizer } = rustTokenizers();
   const tj = path.join(dir, 'tokenizer.json');
@@ -85,7 +98,14 @@ export const AutoTokenizer = {
       ...readJsonIfExists(path.join(dir, 'tokenizer_config.json')),
       ...opts.config,
     };
-    const tok = new PreTrainedTokenizer(loadEngine(dir, config), config, dir);
+    const engine = loadEngine(dir, config);
+    const specials = specialAddedTokens(dir, config);
+    for (const t of [config.bos_token, config.eos_token, config.unk_token, config.pad_token, config.cls_token, config.sep_token, config.mask_token]) {
+      const content = tokenContent(t);
+      const id = content === undefined ? null : engine.tokenToId(content);
+      if (content !== undefined && id !== null) specials.set(content, id);
+    }
+    const tok = new PreTrainedTokenizer(engine, config, dir, new Set(specials.values()));
     if (opts.chatTemplate !== undefined) tok.setChatTemplate(opts.chatTemplate);
     return tok;
   },

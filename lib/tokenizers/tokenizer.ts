@@ -71,6 +71,8 @@ export class PreTrainedTokenizer {
     readonly config: TokenizerConfig,
     /** Where the tokenizer was loaded from (for messages). */
     readonly source: string,
+    /** Ids of special tokens (added tokens marked special, and the named special tokens). */
+    readonly specialTokenIds: ReadonlySet<number> = new Set(),
   ) {
     this.specialTokens = {
       bos: tokenContent(config.bos_token), eos: tokenContent(config.eos_token), unk: tokenContent(config.unk_token),
@@ -85,6 +87,11 @@ export class PreTrainedTokenizer {
   get vocabSize(): number { return this.engine.getVocabSize(true); }
   tokenToId(token: string): number | undefined { return this.engine.tokenToId(token) ?? undefined; }
   idToToken(id: number): string | undefined { return this.engine.idToToken(id) ?? undefined; }
+
+  /** Whether an id is a special token (BOS, EOS, chat markers such as <|eot_id|>, ...). */
+  isSpecialId(id: number): boolean {
+    return this.specialTokenIds.has(id);
+  }
 
   private idOf(token: string | undefined): number | undefined {
     return token === undefined ? undefined : this.tokenToId(token);
