@@ -325,8 +325,9 @@ Napi::Value ModelWrap::LossAndGradients(const Napi::CallbackInfo& info) {
           std::vector<at::Tensor> inputs;
           for (const auto& n : names) inputs.push_back(m.params().get(n));
           at::Tensor l = m.loss(m.forward(ToDevice(batch, m.params().device()), nullptr), labels.to(m.params().device()));
-          auto g = torch::autograd::grad({l}, inputs, {}, false, false, true);
           *loss = l.item<double>();
+          if (inputs.empty()) return;
+          auto g = torch::autograd::grad({l}, inputs, {}, false, false, true);
           for (auto& t : g) grads->push_back(t.defined() ? t.detach().cpu() : at::Tensor());
         },
         [=](Napi::Env e) -> Napi::Value {
