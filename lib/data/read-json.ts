@@ -2,13 +2,21 @@
 import * as fs from 'fs';
 import { NodetuneError } from '../errors';
 
-/** Line numbers (1-based) where each top-level element of a JSON array starts. */
-export function elementLines(text: string): number[] {
-  const lines: number[] = [];
+export interface ElementSpan {
+  start: number;
+  end: number;
+  /** 1-based line the element starts on. */
+  line: number;
+}
+
+/** Where each top-level element of a JSON array starts and ends (a tolerant scan: it works on malformed text too). */
+export function elementSpans(text: string): ElementSpan[] {
+  const spans: ElementSpan[] = [];
   let line = 1;
   let depth = 0;
   let inString = false;
   let expectValue = false;
+  let open: ElementSpan | undefined;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (c === 10) { line++; continue; }
@@ -18,13 +26,13 @@ export function elementLines(text: string): number[] {
       continue;
     }
     if (c === 32 || c === 9 || c === 13) continue;
-    if (depth === 1 && expectValue) { lines.push(line); expectValue = false; }
+    if (depth === 1 && expectValue && c !== 93) { open = { start: i, end: text.length, line }; spans.push(open); expectValue = false; }
     if (c === 34) inString = true;
     else if (c === 91 || c === 123) { depth++; if (depth === 1) expectValue = true; }
-    else if (c === 93 || c === 125) depth--;
-    else if (c === 44 && depth === 1) expectValue = true;
+    else if (c === 93 || c === 125) { depth--; if (depth === 0 && open) { open.end = i; open = undefined; } }
+    else if (c === 44 && depth === 1) { if (open) { open.end = i; open = undefined; } expectValue = true; }
   }
-  return lines;
+  return spans;
 }
 
 export function lineOfPosition(text: string, pos: number): number {
@@ -51,12 +59,17 @@ export function readJsonArray(file: string): Array<{ value: unknown; line: numbe
   } catch (e) {
     const msg = (e as Error).message;
     const m = /position (\d+)/.exec(msg);
-    const line = m ? lineOfPosition(text, Number(m[1])) : 1;
+    let line = m ? lineOfPosition(text, Number(m[1])) : 1;
+    if (!m) {
+      // This Node's message gives no position: find the first element that does not parse on its own.
+      const bad = elementSpans(text).find((sp) => { try { JSON.parse(text.slice(sp.start, sp.end)); return false; } catch { return true; } });
+      if (bad) line = bad.line;
+    }
     throw new NodetuneError('ERR_DATA', `${file}:${line}: malformed JSON: ${msg}`, { file, line });
   }
   if (!Array.isArray(value)) {
     throw new NodetuneError('ERR_DATA', `${file}:1: a .json data file must hold an array of examples (use .jsonl for one object per line)`, { file, line: 1 });
   }
-  const lines = elementLines(text);
-  return value.map((v, i) => ({ value: v, line: lines[i] ?? 1 }));
+  const spans = elementSpans(text);
+  return value.map((v, i) => ({ value: v, line: spans[i]?.line ?? 1 }));
 }
