@@ -138,6 +138,22 @@ describe('36 data: collate and loader', function () {
       expect(blocks).to.be.within(Math.floor(total / 16) - 2, Math.ceil(total / 16));
     });
 
+    it('tokenization runs in the engine\'s native threads: the event loop keeps turning during a large encode', async function () {
+      const text = 'To be, or not to be, that is the question. '.repeat(200);
+      const pieces = Array.from({ length: 100 }, (_, i) => `${i} ${text}`);
+      let ticks = 0;
+      let running = true;
+      const spin = (): void => { ticks++; if (running) setImmediate(spin); };
+      setImmediate(spin);
+      const t0 = Date.now();
+      const ids = await gpt2.encodeIds(pieces);
+      const ms = Date.now() - t0;
+      running = false;
+      expect(ids.length).to.equal(100);
+      expect(ms).to.be.greaterThan(20);
+      expect(ticks).to.be.greaterThan(10);
+    });
+
     it('an empty split and a streaming source for a non-LM task are clear errors', async function () {
       const empty = new DataLoader([], { tokenizer: bert, task: 'classification', batchSize: 2 });
       const err = await rejects((async () => { for await (const _ of empty) { /* none */ } })());
