@@ -127,6 +127,12 @@ describe('23 models: savePretrained round trips and checkpoint errors', () => {
       const { tensors } = readSafetensorsHeader(path.join(dir, 'model.safetensors'));
       expect(new Set(tensors.map((t) => t.dtype))).to.deep.equal(new Set([dtype === 'bfloat16' ? 'BF16' : 'F16']));
       await expectSameWeights(model, await AutoModel.fromPretrained(dir, { dtype, quiet: true }));
+      // A BF16/F16 file loaded as float32: every value converts exactly.
+      const wide = await AutoModel.fromPretrained(dir, { quiet: true });
+      const name = 'model.layers.0.mlp.up_proj.weight';
+      const narrow = model.getParameter(name);
+      const back = await narrow.to(null, 'float32');
+      expect(Array.from(wide.getParameter(name).data() as Float32Array)).to.deep.equal(Array.from(back.data() as Float32Array));
     }
   });
 
