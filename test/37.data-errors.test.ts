@@ -41,6 +41,13 @@ describe('37 data: bad input is a clear error with file and line', function () {
     expect(err2.message).to.equal(`${csv}:2: missing column "sentiment" (mapped to "label"); available columns: review, stars`);
   });
 
+  it('an error early in a large CSV stops reading at once (no hang on back-pressure)', async function () {
+    this.timeout(20000);
+    const file = write('big.csv', 'text,label\n' + 'some text here,1\n'.repeat(300000) + 'x\n');
+    const err = (await rejects(readAll(file, { task: 'classification', columns: { label: 'stars' } }))) as Err;
+    expect(err.message).to.match(/big\.csv:2: missing column "stars"/);
+  });
+
   it('non-UTF-8 bytes in JSONL, CSV, text and JSON files', async function () {
     const latin1 = Buffer.concat([Buffer.from('{"text":"fine"}\n{"text":"caf'), Buffer.from([0xe9]), Buffer.from('"}\n')]);
     const e1 = (await rejects(readAll(write('l1.jsonl', latin1)))) as Err;

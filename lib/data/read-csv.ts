@@ -35,9 +35,16 @@ export async function* readCsv(file: string, opts: CsvOptions & { delimiter: str
   const feed = (async () => {
     try {
       for await (const { text } of readLines(file)) {
-        if (!parser.write(text + '\n')) await new Promise((resolve) => parser.once('drain', resolve));
+        if (parser.destroyed) return; // the consumer stopped early
+        if (!parser.write(text + '\n')) {
+          await new Promise<void>((resolve) => {
+            const done = (): void => { parser.off('drain', done); parser.off('close', done); resolve(); };
+            parser.once('drain', done);
+            parser.once('close', done);
+          });
+        }
       }
-      parser.end();
+      if (!parser.destroyed) parser.end();
     } catch (e) {
       feedError = e;
       parser.destroy(e as Error);
