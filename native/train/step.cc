@@ -1,5 +1,6 @@
 #include "train/step.h"
 
+#include <torch/types.h>  // clip_grad.h uses torch:: functions without including them
 #include <torch/nn/utils/clip_grad.h>
 #include <torch/optim/adamw.h>
 #include <torch/optim/sgd.h>
