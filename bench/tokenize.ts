@@ -7,7 +7,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { AutoTokenizer } from '../lib/tokenizers';
-import { DataLoader, readExamples } from '../lib/data';
+import { DataLoader, LabelMap, readAll, readExamples } from '../lib/data';
 
 const repoRoot = path.resolve(__dirname, '..', '..');
 const assets = path.resolve(repoRoot, '..', 'shared', 'assets');
@@ -102,6 +102,20 @@ export async function benchTokenize(opts: { quick: boolean }): Promise<Record<st
   out.causalLmPipelineTokensPerSec = Math.round(batchTokens / seconds(t0));
   out.causalLmBatches = batches;
   fs.rmSync(tmp, { recursive: true, force: true });
+
+  // Classification: SST-2 with BERT WordPiece, read → format → length-grouped, padded batches of 32.
+  const sst = path.join(assets, 'datasets/sst2/stsa.binary.train');
+  if (fs.existsSync(sst)) {
+    const examples = await readAll(sst, { format: 'label-text' });
+    const subset = opts.quick ? examples.slice(0, 1000) : examples;
+    t0 = process.hrtime.bigint();
+    const cls = new DataLoader(subset, { tokenizer: rustBert, task: 'classification', batchSize: 32, groupByLength: true, labelMap: LabelMap.fromExamples(subset), padToMultipleOf: 8 });
+    let real = 0;
+    for await (const b of cls) real += b.attentionMask.reduce((a, m) => a + m, 0);
+    const sec = seconds(t0);
+    out.classificationExamplesPerSec = Math.round(subset.length / sec);
+    out.classificationTokensPerSec = Math.round(real / sec);
+  }
   return out;
 }
 
