@@ -156,6 +156,10 @@ describe('30 tokenizers', function () {
       const texts = ['first text', 'a second, longer text'];
       const batch = await bert.encodeBatch(texts);
       for (let i = 0; i < texts.length; i++) expect(batch[i]?.ids).to.deep.equal((await bert.encode(texts[i] as string)).ids);
+      const pairs = await bert.encodeBatch([['Hello', 'World'], 'x']);
+      expect(pairs[0]?.tokenTypeIds).to.deep.equal((await bert.encode('Hello', { textPair: 'World' })).tokenTypeIds);
+      expect(pairs[0]?.tokens).to.deep.equal(['[CLS]', 'hello', '[SEP]', 'world', '[SEP]']);
+      expect(pairs[1]?.tokens).to.deep.equal(['[CLS]', 'x', '[SEP]']);
       expect(await bert.decode(batch[1]?.ids ?? [], { skipSpecialTokens: true })).to.equal('a second, longer text');
       expect(await bert.decode(batch[0]?.ids ?? [])).to.equal('[CLS] first text [SEP]');
       expect((await rejects(bert.decode([1e9]))).code).to.equal('ERR_ARGUMENT');

@@ -84,7 +84,8 @@ export class PreTrainedTokenizer {
     this.modelMaxLength = typeof mml === 'number' && mml > 0 && mml < 1e9 ? mml : undefined;
   }
 
-  get vocabSize(): number { return this.engine.getVocabSize(true); }
+  private vocab: number | undefined;
+  get vocabSize(): number { return (this.vocab ??= this.engine.getVocabSize(true)); }
   tokenToId(token: string): number | undefined { return this.engine.tokenToId(token) ?? undefined; }
   idToToken(id: number): string | undefined { return this.engine.idToToken(id) ?? undefined; }
 
@@ -167,8 +168,13 @@ export class PreTrainedTokenizer {
     check(Array.isArray(texts), 'encodeBatch: texts must be an array', 'texts');
     texts.forEach((t, i) => check(typeof t === 'string' || (Array.isArray(t) && t.length === 2 && typeof t[0] === 'string' && typeof t[1] === 'string'),
       `encodeBatch: texts[${i}] must be a string or a [text, pair] tuple`, `texts[${i}]`));
-    const encs = await this.engine.encodeBatch(texts, { addSpecialTokens: opts.addSpecialTokens !== false });
-    return encs.map((e) => convert(e, false));
+    const addSpecialTokens = opts.addSpecialTokens !== false;
+    if (texts.every((t): t is string => typeof t === 'string')) {
+      return (await this.engine.encodeBatch(texts, { addSpecialTokens })).map((e) => convert(e, false));
+    }
+    // The binding's batch call takes single texts only; pairs go one by one (still in its native threads).
+    return Promise.all(texts.map(async (t) => convert(
+      typeof t === 'string' ? await this.engine.encode(t, null, { addSpecialTokens }) : await this.engine.encode(t[0], t[1], { addSpecialTokens }), false)));
   }
 
   /** Only the ids, for many texts: the fast path used for language-model corpora. */
