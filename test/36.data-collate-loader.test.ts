@@ -154,6 +154,30 @@ describe('36 data: collate and loader', function () {
       expect(ticks).to.be.greaterThan(10);
     });
 
+    it('every task goes through the loader: QA windows, token classification, instruction, chat; the tokenizer\'s padding side', async function () {
+      const all = async (l: DataLoader): Promise<Batch[]> => { const o: Batch[] = []; for await (const b of l) o.push(b); return o; };
+      const context = 'Bob lives in Oslo. ' + 'Nothing else happens here at all. '.repeat(8);
+      const qa = await all(new DataLoader([{ question: 'Where?', context, answers: { text: ['Oslo'], answerStart: [13] } }],
+        { tokenizer: bert, task: 'qa', batchSize: 2, maxLength: 32, stride: 8, shuffle: false }));
+      expect(qa.reduce((a, b) => a + b.shape[0], 0)).to.be.greaterThan(2); // one example, several windows
+      expect(Array.from(qa[0]?.startPositions as Int32Array)[0]).to.be.greaterThan(0);
+      const tc = await all(new DataLoader([{ tokens: ['Bob', 'lives'], tags: ['B-PER', 'O'] }],
+        { tokenizer: bert, task: 'token-classification', batchSize: 1, labelMap: new LabelMap(['B-PER', 'O']) }));
+      expect(rows(tc[0] as Batch, 'labels')).to.deep.equal([[-100, 0, 1, -100]]);
+      const leftGpt2 = await AutoTokenizer.fromPretrained(path.join(sharedAssets() as string, 'tokenizers/gpt2'), { config: { padding_side: 'left' } });
+      const ins = await all(new DataLoader([{ prompt: 'Say hi:', completion: ' hi' }, { prompt: 'A much longer prompt here:', completion: ' ok' }],
+        { tokenizer: leftGpt2, task: 'instruction', batchSize: 2, shuffle: false }));
+      const [r0] = rows(ins[0] as Batch, 'attentionMask');
+      expect(r0?.[0]).to.equal(0); // left padding from the tokenizer config
+      expect(rows(ins[0] as Batch, 'labels')[0]?.slice(-2)).to.deep.equal([23105, 50256]);
+      const chatTok = await AutoTokenizer.fromPretrained(path.join(sharedAssets() as string, 'tokenizers/gpt2'),
+        { chatTemplate: '{% for m in messages %}{{ m.role }}: {{ m.content }}{{ eos_token }}{% endfor %}{% if add_generation_prompt %}assistant:{% endif %}' });
+      const chat = await all(new DataLoader([{ messages: [{ role: 'user', content: 'Hi' }, { role: 'assistant', content: 'Hello' }] }],
+        { tokenizer: chatTok, task: 'chat', batchSize: 1 }));
+      const labels = (rows(chat[0] as Batch, 'labels')[0] ?? []).filter((l) => l !== -100);
+      expect(await chatTok.decode(labels)).to.equal(' Hello<|endoftext|>');
+    });
+
     it('an empty split and a streaming source for a non-LM task are clear errors', async function () {
       const empty = new DataLoader([], { tokenizer: bert, task: 'classification', batchSize: 2 });
       const err = await rejects((async () => { for await (const _ of empty) { /* none */ } })());
