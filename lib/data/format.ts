@@ -44,7 +44,7 @@ export async function formatClassification(tok: PreTrainedTokenizer, examples: L
 
 export interface InstructionFormat {
   maxLength?: number;
-  /** Append EOS after the completion (so the model learns to stop); default true. */
+  /** Append EOS after the completion (so the model learns to stop); default true. maxLength defaults to model_max_length. */
   addEos?: boolean;
 }
 
@@ -69,7 +69,7 @@ export async function formatInstruction(tok: PreTrainedTokenizer, examples: Exam
     const ids = e.ids.slice();
     const labels = ids.map((id, i) => (e.sequenceIds[i] === null || (e.offsets[i] as [number, number])[0] < cut ? IGNORE_INDEX : id));
     appendEos(tok, ids, labels, opts.addEos);
-    return withSource(truncate({ inputIds: ids, labels }, opts.maxLength), ex.source);
+    return withSource(truncate({ inputIds: ids, labels }, opts.maxLength ?? tok.modelMaxLength), ex.source);
   }));
 }
 
@@ -119,7 +119,7 @@ export async function formatChat(tok: PreTrainedTokenizer, examples: Example[], 
       const [s, end] = e.offsets[i] as [number, number];
       return end > s && spans.some(([a, b]) => s >= a && end <= b) ? id : IGNORE_INDEX;
     });
-    return withSource(truncate({ inputIds: e.ids, labels }, opts.maxLength), ex.source);
+    return withSource(truncate({ inputIds: e.ids, labels }, opts.maxLength ?? tok.modelMaxLength), ex.source);
   }));
 }
 
