@@ -81,8 +81,13 @@ export class Model {
     this.loadReport = report;
   }
 
+  /** Runs `fn` after every call queued before it; a rejection carries the caller's stack. */
   private enqueue<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(fn, fn);
+    const caller = new Error().stack?.split('\n').slice(2).join('\n');
+    const run = this.queue.then(fn, fn).catch((e: unknown) => {
+      if (e instanceof Error && caller) e.stack = `${e.name}: ${e.message}\n${caller}`;
+      throw e;
+    });
     this.queue = run.catch(() => undefined);
     return run;
   }
