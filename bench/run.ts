@@ -1,0 +1,162 @@
+/**
+ * `npm run bench [-- --quick] [--out FILE]`: every performance figure nodetune claims, measured side by side
+ * in one run. Results go to stdout as a table and to FILE (default bench-results.json) as JSON.
+ *
+ * - the machine's fp32 matmul peak (the yardstick for achieved FLOP/s)
+ * - training step (forward + backward + AdamW) for GPT-2- and Llama-shaped models: median step time,
+ *   tokens/s, achieved FLOP/s (6 x parameters x tokens), peak RSS, model load time — nodetune, and PyTorch
+ *   eager from Python on the same LibTorch when `/usr/bin/python3 -c 'import torch'` works, interleaved
+ *   round by round, at PyTorch's default threads and at nodetune's
+ * - generation tokens/s with the KV cache, batch 1 and 8
+ * - tokenization + collation throughput (bench/tokenize.ts)
+ */
+import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { measureMatmul, runtimeInfo } from '../lib';
+import { BenchShape, configFor, writeRandomCheckpoint } from './random-checkpoint';
+
+interface ChildResult {
+  loadMs: number;
+  params: number;
+  times: number[];
+  losses: number[];
+  peakRssKb: number;
+  rssAfterLoadKb: number;
+  threads?: number;
+}
+
+const root = path.resolve(__dirname, '..', '..');
+const quick = process.argv.includes('--quick');
+const outIndex = process.argv.indexOf('--out');
+const outFile = path.resolve(outIndex >= 0 ? process.argv[outIndex + 1]! : 'bench-results.json');
+const PYTHON = process.env.NODETUNE_BENCH_PYTHON ?? '/usr/bin/python3';
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+function randomBatch(batch: number, seq: number, vocab: number, seed: number): number[][] {
+  let state = seed >>> 0 || 1;
+  const next = () => ((state = (Math.imul(state, 1664525) + 1013904223) >>> 0) % vocab);
+  return Array.from({ length: batch }, () => Array.from({ length: seq }, next));
+}
+
+function runChild(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): ChildResult {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', env, maxBuffer: 64 << 20 });
+  if (r.status !== 0) throw new Error(`${cmd} ${args[0]} failed (${r.status}): ${r.stderr.slice(-2000)}`);
+  const line = r.stdout.trim().split('\n').pop()!;
+  return JSON.parse(line) as ChildResult;
+}
+
+function pythonTorch(): boolean {
+  const r = spawnSync(PYTHON, ['-c', 'import torch'], { encoding: 'utf8' });
+  return r.status === 0;
+}
+
+async function main(): Promise<void> {
+  const info = runtimeInfo();
+  const results: Record<string, unknown> = { date: new Date().toISOString(), quick, machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model }, runtime: info };
+  const peak = await measureMatmul(1024, quick ? 10 : 40);
+  results.matmulPeakGflops = peak;
+  console.log(`fp32 matmul peak: ${peak.toFixed(1)} GFLOP/s (1024x1024, LibTorch + ${info.blas.name})`);
+
+  const shapes: BenchShape[] = [
+    { name: 'gpt2-4x256-v8k', family: 'gpt2', layers: 4, hidden: 256, heads: 8, vocab: 8192, seq: 128 },
+    { name: 'llama-4x256-v8k', family: 'llama', layers: 4, hidden: 256, heads: 8, vocab: 8192, seq: 128 },
+  ];
+  if (!quick) {
+    shapes.push({ name: 'gpt2-6x512-v16k', family: 'gpt2', layers: 6, hidden: 512, heads: 8, vocab: 16384, seq: 128 });
+    shapes.push({ name: 'llama-6x512-v16k', family: 'llama', layers: 6, hidden: 512, heads: 8, vocab: 16384, seq: 128 });
+  }
+  const batchSize = 8;
+  const rounds = quick ? 1 : 3;
+  const steps = quick ? 3 : 4;
+  const withPython = pythonTorch();
+  if (!withPython) console.log(`PyTorch comparison skipped: ${PYTHON} cannot import torch (apt-get install python3-torch)`);
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'nodetune-bench-'));
+  const training: Record<string, unknown>[] = [];
+  try {
+    for (const shape of shapes) {
+      const dir = path.join(work, shape.name);
+      await writeRandomCheckpoint(dir, configFor(shape), 0);
+      const batchFile = path.join(dir, 'batch.json');
+      fs.writeFileSync(batchFile, JSON.stringify({ inputIds: randomBatch(batchSize, shape.seq, shape.vocab, 1) }));
+      const childArgs = { dir, batchFile, steps, warmup: 1 };
+      const ours: ChildResult[] = [];
+      const torchDefault: ChildResult[] = [];
+      const torchOurs: ChildResult[] = [];
+      for (let r = 0; r < rounds; r++) {
+        ours.push(runChild(process.execPath, [path.join(__dirname, 'step-child.js'), JSON.stringify({ ...childArgs, mode: 'train' })]));
+        if (withPython) {
+          torchDefault.push(runChild(PYTHON, [path.join(root, 'bench', 'pytorch_step.py'), JSON.stringify(childArgs)]));
+          torchOurs.push(runChild(PYTHON, [path.join(root, 'bench', 'pytorch_step.py'), JSON.stringify({ ...childArgs, threads: info.threads.intraOp })]));
+        }
+      }
+      const tokens = batchSize * shape.seq;
+      const summarize = (runs: ChildResult[]) => {
+        if (runs.length === 0) return undefined;
+        const ms = median(runs.flatMap((x) => x.times));
+        const params = runs[0]!.params;
+        const gflops = (6 * params * tokens) / (ms / 1000) / 1e9;
+        return {
+          medianStepMs: ms, tokensPerSec: tokens / (ms / 1000), achievedGflops: gflops, fractionOfPeak: gflops / peak,
+          peakRssMb: Math.max(...runs.map((x) => x.peakRssKb)) / 1024, loadMs: median(runs.map((x) => x.loadMs)),
+          params, firstLoss: runs[0]!.losses[0], threads: runs[0]!.threads,
+        };
+      };
+      const row = {
+        name: shape.name, method: 'full', batch: batchSize, seq: shape.seq,
+        nodetune: summarize(ours), pytorchDefaultThreads: summarize(torchDefault), pytorchOurThreads: summarize(torchOurs),
+      };
+      training.push(row);
+      const n = row.nodetune!;
+      let line = `${shape.name.padEnd(18)} nodetune ${n.medianStepMs.toFixed(0).padStart(5)} ms/step ` +
+        `${n.tokensPerSec.toFixed(0).padStart(6)} tok/s ${n.achievedGflops.toFixed(1).padStart(6)} GFLOP/s ` +
+        `(${(n.fractionOfPeak * 100).toFixed(0)}% of peak) RSS ${n.peakRssMb.toFixed(0)} MB load ${n.loadMs.toFixed(0)} ms`;
+      for (const [label, p] of [['pytorch(default threads)', row.pytorchDefaultThreads], ['pytorch(our threads)', row.pytorchOurThreads]] as const) {
+        if (p) line += `\n${''.padEnd(18)} ${label} ${p.medianStepMs.toFixed(0)} ms/step, RSS ${p.peakRssMb.toFixed(0)} MB, ` +
+          `threads ${p.threads} -> nodetune/pytorch step time ratio ${(n.medianStepMs / p.medianStepMs).toFixed(2)} (target <= 0.80)`;
+      }
+      console.log(line);
+    }
+    results.training = training;
+
+    // Generation with the KV cache on the small Llama shape.
+    const gen = shapes[1]!;
+    const genDir = path.join(work, gen.name);
+    const generation: Record<string, unknown>[] = [];
+    for (const b of [1, 8]) {
+      const batchFile = path.join(genDir, `prompt-${b}.json`);
+      fs.writeFileSync(batchFile, JSON.stringify({ inputIds: randomBatch(b, 16, gen.vocab, 7) }));
+      const newTokens = quick ? 16 : 64;
+      const res = runChild(process.execPath, [path.join(__dirname, 'step-child.js'), JSON.stringify({ dir: genDir, batchFile, steps: quick ? 1 : 3, warmup: 1, mode: 'generate', newTokens })]);
+      const ms = median(res.times);
+      const row = { model: gen.name, batch: b, newTokens, medianMs: ms, tokensPerSec: (b * newTokens) / (ms / 1000) };
+      generation.push(row);
+      console.log(`generate ${gen.name} batch ${b}: ${row.tokensPerSec.toFixed(0)} new tokens/s (${newTokens} tokens, KV cache, greedy)`);
+    }
+    results.generation = generation;
+  } finally {
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+
+  // Tokenization + collation (lib/tokenizers, lib/data).
+  const tokenizeBench = path.join(__dirname, 'tokenize.js');
+  if (fs.existsSync(tokenizeBench)) {
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    const mod = require(tokenizeBench) as { benchTokenize(o: { quick: boolean }): Promise<Record<string, unknown>> };
+    results.tokenization = await mod.benchTokenize({ quick });
+    console.log('tokenization + collation:', JSON.stringify(results.tokenization));
+  }
+  fs.writeFileSync(outFile, JSON.stringify(results, null, 2) + '\n');
+  console.log(`results: ${outFile}`);
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exitCode = 1;
+});

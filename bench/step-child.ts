@@ -1,0 +1,57 @@
+/**
+ * One benchmark measurement in its own process (so peak RSS is this case's alone):
+ *   node dist/bench/step-child.js '<json: { dir, batchFile, steps, warmup, mode }>'
+ * mode 'train': AdamW training steps on the batch; 'generate': KV-cache greedy decoding.
+ * Prints one JSON line: load time, step times, peak RSS.
+ */
+import * as fs from 'fs';
+import { AutoModel } from '../lib/models';
+
+interface ChildArgs {
+  dir: string;
+  batchFile: string;
+  steps: number;
+  warmup: number;
+  mode: 'train' | 'generate';
+  newTokens?: number;
+}
+
+async function main(): Promise<void> {
+  const args = JSON.parse(process.argv[2] ?? '{}') as ChildArgs;
+  const batch = JSON.parse(fs.readFileSync(args.batchFile, 'utf8')) as { inputIds: number[][] };
+  const rssBefore = process.resourceUsage().maxRSS;
+  const t0 = process.hrtime.bigint();
+  const model = await AutoModel.fromPretrained(args.dir, { task: 'causal-lm', quiet: true });
+  const loadMs = Number(process.hrtime.bigint() - t0) / 1e6;
+  const rssAfterLoad = process.resourceUsage().maxRSS;
+  const times: number[] = [];
+  const losses: number[] = [];
+  if (args.mode === 'train') {
+    model.configureOptimizer({ type: 'adamw', lr: 1e-4, weightDecay: 0 });
+    for (let i = 0; i < args.warmup + args.steps; i++) {
+      const s = process.hrtime.bigint();
+      const { loss } = await model.trainStep({ inputIds: batch.inputIds, labels: batch.inputIds });
+      const ms = Number(process.hrtime.bigint() - s) / 1e6;
+      if (i >= args.warmup) times.push(ms);
+      losses.push(loss);
+    }
+  } else {
+    const n = args.newTokens ?? 32;
+    for (let i = 0; i < args.warmup + args.steps; i++) {
+      const s = process.hrtime.bigint();
+      await model.generate(batch.inputIds, { maxNewTokens: n, eosTokenId: null });
+      const ms = Number(process.hrtime.bigint() - s) / 1e6;
+      if (i >= args.warmup) times.push(ms);
+    }
+  }
+  const params = model.parameters().reduce((sum, p) => sum + p.shape.reduce((a, b) => a * b, 1), 0);
+  process.stdout.write(JSON.stringify({
+    loadMs, params, times, losses, rssBeforeLoadKb: rssBefore, rssAfterLoadKb: rssAfterLoad,
+    peakRssKb: process.resourceUsage().maxRSS,
+  }) + '\n');
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exitCode = 1;
+});
