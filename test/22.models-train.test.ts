@@ -103,6 +103,17 @@ describe('22 models: trainStep, AdamW, clipping, gradients', () => {
     }
   });
 
+  it('a regression head (numLabels 1) takes float targets and uses mean squared error', async () => {
+    const model = await AutoModel.fromPretrained(fixture('bert-cls'), { numLabels: 1, quiet: true, seed: 3 });
+    expect(model.loadReport.mismatched).to.deep.equal(['classifier.weight', 'classifier.bias']);
+    expect(model.loadReport.newlyInitialized).to.deep.equal(['classifier.weight', 'classifier.bias']);
+    const ids = [[2, 3, 4], [5, 6, 7]];
+    const f = await model.forward({ inputIds: ids });
+    expect(f.shape).to.deep.equal([2, 1]);
+    const { loss } = await model.lossAndGradients({ inputIds: ids, labels: [0.5, -1.25] }, []);
+    expect(loss).to.be.closeTo(((f.logits[0]! - 0.5) ** 2 + (f.logits[1]! + 1.25) ** 2) / 2, 1e-5);
+  });
+
   it('validates optimizer options and labels', async () => {
     const model = await AutoModel.fromPretrained(fixture('bert-cls'), { quiet: true });
     const e = expected('bert-cls');

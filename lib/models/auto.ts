@@ -37,17 +37,35 @@ function readConfig(dir: string): RawConfig {
   }
 }
 
+function checkCommon(opts: FromPretrainedOptions): { device: string; dtype: ModelDtype } {
+  check(opts && typeof opts === 'object', 'options must be an object', 'options');
+  if (opts.task !== undefined) check(TASKS.includes(opts.task), `task must be one of ${TASKS.join(', ')}, got ${JSON.stringify(opts.task)}`, 'task');
+  const device = opts.device ?? 'cpu';
+  check(typeof device === 'string' && /^(cpu|cuda(:\d+)?|mps)$/.test(device), `device must be 'cpu', 'cuda' or 'cuda:N', got ${JSON.stringify(opts.device)}`, 'device');
+  const dtype = opts.dtype ?? 'float32';
+  check(['float32', 'float16', 'bfloat16'].includes(dtype), `dtype must be float32, float16 or bfloat16, got ${JSON.stringify(opts.dtype)}`, 'dtype');
+  if (opts.numLabels !== undefined) check(Number.isSafeInteger(opts.numLabels) && opts.numLabels >= 1, `numLabels must be a positive integer, got ${opts.numLabels}`, 'numLabels');
+  if (opts.seed !== undefined) check(Number.isSafeInteger(opts.seed) && opts.seed >= 0, `seed must be a non-negative integer`, 'seed');
+  return { device, dtype };
+}
+
 export class AutoModel {
+  /** A model with freshly initialised weights (transformers' init: normal(0, initializer_range), zero biases, unit norms) from a config.json object. */
+  static async fromConfig(config: RawConfig, opts: FromPretrainedOptions = {}): Promise<Model> {
+    const { device, dtype } = checkCommon(opts);
+    const resolved = resolveConfig(config, 'config', {
+      ...(opts.task !== undefined ? { task: opts.task as NativeTask } : {}),
+      ...(opts.numLabels !== undefined ? { numLabels: opts.numLabels } : {}),
+    });
+    const model = new (native().Model)(resolved.native, device, dtype);
+    const names = model.parameters().map((p) => p.name);
+    await model.load([], names, opts.seed ?? null);
+    return new Model(model, resolved, device, dtype, { newlyInitialized: names, unexpected: [], mismatched: [] });
+  }
+
   static async fromPretrained(pathOrRepoId: string, opts: FromPretrainedOptions = {}): Promise<Model> {
     check(typeof pathOrRepoId === 'string' && pathOrRepoId.length > 0, 'fromPretrained(pathOrRepoId): a directory or repo id is required', 'pathOrRepoId');
-    check(opts && typeof opts === 'object', 'fromPretrained(): options must be an object', 'options');
-    if (opts.task !== undefined) check(TASKS.includes(opts.task), `fromPretrained(): task must be one of ${TASKS.join(', ')}, got ${JSON.stringify(opts.task)}`, 'task');
-    const device = opts.device ?? 'cpu';
-    check(typeof device === 'string' && /^(cpu|cuda(:\d+)?|mps)$/.test(device), `fromPretrained(): device must be 'cpu', 'cuda' or 'cuda:N', got ${JSON.stringify(opts.device)}`, 'device');
-    const dtype = opts.dtype ?? 'float32';
-    check(['float32', 'float16', 'bfloat16'].includes(dtype), `fromPretrained(): dtype must be float32, float16 or bfloat16, got ${JSON.stringify(opts.dtype)}`, 'dtype');
-    if (opts.numLabels !== undefined) check(Number.isSafeInteger(opts.numLabels) && opts.numLabels >= 1, `fromPretrained(): numLabels must be a positive integer, got ${opts.numLabels}`, 'numLabels');
-    if (opts.seed !== undefined) check(Number.isSafeInteger(opts.seed) && opts.seed >= 0, `fromPretrained(): seed must be a non-negative integer`, 'seed');
+    const { device, dtype } = checkCommon(opts);
 
     const dir = resolveModelDir(pathOrRepoId, opts.revision);
     const raw = readConfig(dir);
@@ -65,6 +83,7 @@ export class AutoModel {
     const entries: NativeTensorEntry[] = [];
     const source = new Map<string, TensorInfo>();
     const unexpected: string[] = [];
+    const mismatched: string[] = [];
     for (const t of tensors) {
       const name = params.has(t.name) ? t.name : params.has(`${prefix}.${t.name}`) ? `${prefix}.${t.name}` : undefined;
       if (name === undefined) {
@@ -77,9 +96,15 @@ export class AutoModel {
       const p = params.get(name)!;
       if (!LOADABLE.has(t.dtype))
         throw new NodetuneError('ERR_CHECKPOINT', `${t.file}: tensor ${t.name} has dtype ${t.dtype}; weights must be F32, F16 or BF16`, { file: t.file, field: t.name });
-      if (t.shape.length !== p.shape.length || t.shape.some((d, i) => d !== p.shape[i]))
+      if (t.shape.length !== p.shape.length || t.shape.some((d, i) => d !== p.shape[i])) {
+        // A head of another size while numLabels was asked for: re-initialised (transformers' ignore_mismatched_sizes).
+        if (heads.has(name) && opts.numLabels !== undefined) {
+          mismatched.push(t.name);
+          continue;
+        }
         throw new NodetuneError('ERR_CHECKPOINT',
           `${t.file}: tensor ${t.name} has shape ${JSON.stringify(t.shape)}, config.json implies ${JSON.stringify(p.shape)}`, { file: t.file, field: t.name });
+      }
       source.set(name, t);
       entries.push({ param: name, file: t.file, dtype: t.dtype, shape: t.shape, offset: t.offset, length: t.length });
     }
@@ -94,10 +119,11 @@ export class AutoModel {
       throw new NodetuneError('ERR_CHECKPOINT', `${dir}: tensor ${name} is missing from ${files}`, { file: dir, field: name });
     }
     await model.load(entries, newlyInitialized, opts.seed ?? null);
-    const report: LoadReport = { newlyInitialized, unexpected };
+    const report: LoadReport = { newlyInitialized, unexpected, mismatched };
     if (!opts.quiet && (newlyInitialized.length > 0 || unexpected.length > 0)) {
       const parts: string[] = [];
       if (newlyInitialized.length) parts.push(`newly initialized (train before use): ${newlyInitialized.join(', ')}`);
+      if (mismatched.length) parts.push(`re-initialized for numLabels ${opts.numLabels}: ${mismatched.join(', ')}`);
       if (unexpected.length) parts.push(`unused checkpoint weights: ${unexpected.join(', ')}`);
       process.emitWarning(`${pathOrRepoId} as ${resolved.task}: ${parts.join('; ')}`, { code: 'NODETUNE_LOAD_REPORT' });
     }

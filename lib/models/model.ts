@@ -16,8 +16,8 @@ export interface ModelInputs {
 }
 
 /** causal-lm / token-classification: [batch, length] ids (-100 ignored); sequence-classification:
- * class ids per row; question-answering: [start, end] per row. */
-export type Labels = IdsInput | number[] | Int32Array | BigInt64Array;
+ * class ids per row (numLabels 1: float regression targets); question-answering: [start, end] per row. */
+export type Labels = IdsInput | number[] | Int32Array | BigInt64Array | Float32Array;
 
 export interface ForwardOutput {
   logits: Float32Array;
@@ -52,6 +52,8 @@ export interface LoadReport {
   newlyInitialized: string[];
   /** Checkpoint tensors this model has no place for. */
   unexpected: string[];
+  /** Head tensors of another shape (a different numLabels), replaced by fresh ones (also in newlyInitialized). */
+  mismatched: string[];
 }
 
 const DTYPE_TAG: Record<string, SafetensorsDtype> = { float32: 'F32', float16: 'F16', bfloat16: 'BF16', float64: 'F64' };
@@ -70,7 +72,8 @@ export class Model {
   private optimizerConfigured = false;
 
   /** @internal Use AutoModel.fromPretrained. */
-  constructor(native: NativeModel, resolved: ResolvedConfig, device: string, dtype: ModelDtype, report: LoadReport) {
+  constructor(native: NativeModel, resolved: ResolvedConfig, device: string, dtype: ModelDtype,
+    report: Omit<LoadReport, 'mismatched'> & { mismatched?: string[] }) {
     this.native = native;
     this.resolved = resolved;
     this.config = resolved.raw;
@@ -78,7 +81,7 @@ export class Model {
     this.modelType = resolved.modelType;
     this.device = device;
     this.dtype = dtype;
-    this.loadReport = report;
+    this.loadReport = { mismatched: [], ...report };
   }
 
   /** Runs `fn` after every call queued before it; a rejection carries the caller's stack. */
@@ -143,8 +146,15 @@ export class Model {
     this.optimizerConfigured = true;
   }
 
-  private labels(labels: Labels, ids: Matrix): { data: NativeIds; shape: number[] } {
+  private labels(labels: Labels, ids: Matrix): { data: NativeIds | Float32Array; shape: number[] } {
     const batch = ids.shape[0];
+    if (this.task === 'sequence-classification' && this.resolved.numLabels === 1) {
+      // Regression (num_labels 1): one float target per row, mean squared error.
+      const values = labels instanceof Float32Array ? labels : Array.isArray(labels) && labels.every((x) => typeof x === 'number') ? Float32Array.from(labels as number[]) : undefined;
+      if (!values) throw new NodetuneError('ERR_ARGUMENT', 'labels: a regression head (numLabels 1) takes one number per row (number[] or Float32Array)', { field: 'labels' });
+      if (values.length !== batch) throw new NodetuneError('ERR_SHAPE', `labels has ${values.length} entries, inputIds has ${batch} rows`, { field: 'labels' });
+      return { data: values, shape: [batch] };
+    }
     if (this.task === 'sequence-classification') {
       let data: NativeIds;
       if (labels instanceof Int32Array || labels instanceof BigInt64Array) data = labels;

@@ -100,6 +100,15 @@ at::Tensor Ids(const Napi::Value& data, const Napi::Value& shape, const std::str
   return TensorFromJs(data, s, std::nullopt, Borrow::kCopy, what).to(at::kLong);
 }
 
+// Labels: integer ids as int64; floating values (regression targets) as float32.
+at::Tensor LabelsFromJs(const Napi::Value& data, const Napi::Value& shape) {
+  if (data.IsUndefined() || data.IsNull()) return {};
+  std::optional<std::vector<int64_t>> s;
+  if (!shape.IsUndefined() && !shape.IsNull()) s = ShapeFromJs(shape, "labels shape");
+  at::Tensor t = TensorFromJs(data, s, std::nullopt, Borrow::kCopy, "labels");
+  return t.is_floating_point() ? t.to(at::kFloat) : t.to(at::kLong);
+}
+
 nn::Batch BatchFromJs(const Napi::CallbackInfo& info, size_t first) {
   nn::Batch b;
   b.input_ids = Ids(info[first], info[first + 1], "inputIds");
@@ -282,7 +291,7 @@ Napi::Value ModelWrap::TrainStep(const Napi::CallbackInfo& info) {
   return Guard(env, [&]() -> Napi::Value {
     if (!state_->optimizer) fail("ERR_STATE", "trainStep(): call configureOptimizer() first");
     nn::Batch batch = BatchFromJs(info, 0);
-    at::Tensor labels = Ids(info[4], info[5], "labels");
+    at::Tensor labels = LabelsFromJs(info[4], info[5]);
     if (!labels.defined()) fail("ERR_ARGUMENT", "trainStep(): labels are required");
     const double lr = info[6].IsNumber() ? info[6].As<Napi::Number>().DoubleValue() : -1.0;
     const double clip = info[7].IsNumber() ? info[7].As<Napi::Number>().DoubleValue() : 0.0;
@@ -310,7 +319,7 @@ Napi::Value ModelWrap::LossAndGradients(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return Guard(env, [&]() -> Napi::Value {
     nn::Batch batch = BatchFromJs(info, 0);
-    at::Tensor labels = Ids(info[4], info[5], "labels");
+    at::Tensor labels = LabelsFromJs(info[4], info[5]);
     std::vector<std::string> names;
     auto list = info[6].As<Napi::Array>();
     for (uint32_t i = 0; i < list.Length(); ++i) names.push_back(list.Get(i).As<Napi::String>().Utf8Value());
