@@ -7,3 +7,12 @@ export { runtimeInfo, setNumThreads, defaultThreadSettings, measureMatmul } from
 export type { RuntimeInfo, ThreadSettings } from './runtime';
 export { Tensor } from './tensor';
 export type { Dtype, Device, TensorOptions } from './tensor';
+export { AutoModel, Model, hubCacheDir, resolveModelDir } from './models';
+export type {
+  FromPretrainedOptions as ModelFromPretrainedOptions,
+  ForwardOutput, GenerateOptions, Labels, LoadReport, ModelDtype, ModelInputs, OptimizerOptions, Task, IdsInput,
+} from './models';
+export { AutoTokenizer, PreTrainedTokenizer } from './tokenizers';
+export type { EncodeOptions, Encoded, DecodeOptions, SpecialTokens, ChatMessage, ChatTemplateOptions } from './tokenizers';
+export * as data from './data';
+export type { Batch } from './data';
