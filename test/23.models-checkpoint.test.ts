@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import * as fs from 'fs';
+import { spawnSync } from 'child_process';
 import * as path from 'path';
 import { AutoModel, Model } from '../lib/models';
 import { readSafetensorsHeader } from '../lib/models/safetensors';
@@ -63,6 +64,34 @@ describe('23 models: savePretrained round trips and checkpoint errors', () => {
     const dir = tempDir('nodetune-save-');
     await a.savePretrained(dir);
     await expectSameWeights(a, await AutoModel.fromPretrained(dir, { quiet: true }));
+  });
+
+  it('loading memory-maps the file: peak RSS stays under 1.5x the weights', async function () {
+    this.timeout(120000);
+    const config = {
+      model_type: 'llama', architectures: ['LlamaForCausalLM'], vocab_size: 8000, hidden_size: 512, intermediate_size: 1408,
+      num_hidden_layers: 4, num_attention_heads: 8, tie_word_embeddings: false,
+    };
+    const dir = tempDir('nodetune-rss-');
+    await (await AutoModel.fromConfig(config, { seed: 1 })).savePretrained(dir);
+    const weights = fs.statSync(path.join(dir, 'model.safetensors')).size;
+    const script = `
+      const fs = require('fs');
+      const { native } = require(${JSON.stringify(path.join(__dirname, '..', 'lib', 'native'))});
+      const { AutoModel } = require(${JSON.stringify(path.join(__dirname, '..', 'lib', 'models'))});
+      native();
+      const hwm = () => Number(/VmHWM:\\s+(\\d+)/.exec(fs.readFileSync('/proc/self/status', 'utf8'))[1]) * 1024;
+      const before = process.memoryUsage().rss, hwmBefore = hwm();
+      AutoModel.fromPretrained(${JSON.stringify(dir)}, { quiet: true }).then(() => {
+        console.log(JSON.stringify({ before, hwmBefore, hwmAfter: hwm() }));
+      });`;
+    const run = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
+    expect(run.status, run.stderr).to.equal(0);
+    const r = JSON.parse(run.stdout) as { before: number; hwmBefore: number; hwmAfter: number };
+    const peak = (r.hwmAfter - r.before) / weights;
+    expect(weights).to.be.above(50e6);
+    if (process.env.NODETUNE_VERBOSE) console.log(`peak RSS while loading: ${peak.toFixed(2)}x of ${weights} bytes`);
+    expect(peak, `peak ${(peak * 100).toFixed(0)}% of ${weights} bytes`).to.be.below(1.5);
   });
 
   it('GPT-2 keeps Conv1D [in, out] layout and stores the tied head once', async () => {
