@@ -297,6 +297,9 @@ describe('23 models: savePretrained round trips and checkpoint errors', () => {
       ['gpt2', 'wrong type', { n_layer: '2' }, 'n_layer'],
       ['bert-cls', 'relative positions', { position_embedding_type: 'relative_key' }, 'position_embedding_type'],
       ['bert-cls', 'dropout out of range', { hidden_dropout_prob: 1.5 }, 'hidden_dropout_prob'],
+      ['roberta-tok', 'causal encoder', { is_decoder: true }, 'is_decoder'],
+      ['qwen2', 'qwen2 sliding window', { use_sliding_window: true }, 'use_sliding_window'],
+      ['distilbert-qa', 'distilbert sizes', { n_heads: 3 }, 'n_heads'],
     ];
     for (const [name, what, override, field] of cases) {
       it(what, async () => {

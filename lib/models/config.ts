@@ -211,6 +211,8 @@ export function resolveConfig(raw: RawConfig, file: string, opts: { task?: Nativ
     if (hidden % heads !== 0) throw err(file, 'num_attention_heads', `must divide hidden_size (${hidden})`);
     const pet = r.str('position_embedding_type', 'absolute');
     if (pet !== 'absolute') throw err(file, 'position_embedding_type', `'${pet}' is not supported (only absolute)`);
+    if (r.bool('is_decoder', false)) throw err(file, 'is_decoder', 'true (a causal BERT/RoBERTa decoder) is not supported');
+    if (r.bool('add_cross_attention', false)) throw err(file, 'add_cross_attention', 'true is not supported');
     const hiddenDrop = r.prob('hidden_dropout_prob', 0.1);
     native = {
       ...base, family, vocabSize: r.int('vocab_size', roberta ? 50265 : 30522), hiddenSize: hidden,
