@@ -1,5 +1,7 @@
 #include "nn/model.h"
 
+#include <cmath>
+
 #include "core/error.h"
 #include "nn/layers.h"
 
@@ -16,7 +18,15 @@ Model::Model(const ModelConfig& config, c10::ScalarType dtype, c10::Device devic
   add_head();
 }
 
-void Model::initialize(const std::string& name) { params_.initialize(name, cfg_.init_range); }
+void Model::initialize(const std::string& name) {
+  double std = cfg_.init_range;
+  // GPT-2 scales the residual projections by 1/sqrt(2 * n_layer) (transformers' GPT2PreTrainedModel._init_weights).
+  const std::string suffix = "c_proj.weight";
+  if (cfg_.family == Family::kGpt2 && name.size() >= suffix.size() &&
+      name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0)
+    std /= std::sqrt(2.0 * double(cfg_.num_layers));
+  params_.initialize(name, std);
+}
 
 void Model::add_head() {
   const int64_t h = cfg_.hidden_size, labels = cfg_.num_labels;
