@@ -7,7 +7,7 @@ describe('43 train: TrainingArgs validation and defaults', () => {
     const a = resolveArgs({ outputDir: '/tmp/x' }, true);
     expect(a).to.include({ epochs: 3, batchSize: 8, gradientAccumulationSteps: 1, learningRate: 5e-5, optimizer: 'adamw', adamBeta1: 0.9,
       adamBeta2: 0.999, adamEpsilon: 1e-8, weightDecay: 0, maxGradNorm: 1, lrScheduler: 'linear', seed: 42, evalStrategy: 'epoch',
-      saveStrategy: 'no', metricForBestModel: 'loss', greaterIsBetter: false, onNonFinite: 'error', loadBestAtEnd: false });
+      saveStrategy: 'no', metricForBestModel: 'loss', greaterIsBetter: false, loadBestAtEnd: false });
     expect(a.maxSteps).to.equal(null);
     expect(resolveArgs({ outputDir: '/tmp/x' }, false).evalStrategy).to.equal('no');
     expect(resolveArgs({ outputDir: '/tmp/x', metricForBestModel: 'accuracy' }, true).greaterIsBetter).to.equal(true);
@@ -27,7 +27,7 @@ describe('43 train: TrainingArgs validation and defaults', () => {
       [{ outputDir: 'o', warmupRatio: 1.5 }, /TrainingArgs\.warmupRatio/],
       [{ outputDir: 'o', evalStrategy: 'steps' }, /evalStrategy: is 'steps' but no validation data/],
       [{ outputDir: 'o', loadBestAtEnd: true }, /loadBestAtEnd: needs evaluations/],
-      [{ outputDir: 'o', onNonFinite: 'ignore' }, /onNonFinite: must be one of 'error', 'skip'/],
+      [{ outputDir: 'o', saveStrategy: 'always' }, /saveStrategy: must be one of 'no', 'steps', 'epoch'/],
       [{ outputDir: 'o', learningrate: 1 }, /TrainingArgs\.learningrate: unknown option/],
       [{ outputDir: 'o', shuffle: 'yes' }, /shuffle: must be true or false/],
     ];
@@ -38,5 +38,7 @@ describe('43 train: TrainingArgs validation and defaults', () => {
     }
     const e = throws(() => resolveArgs({ outputDir: 'o', evalStrategy: 'steps', evalSteps: 10, saveStrategy: 'steps', saveSteps: 15, loadBestAtEnd: true }, true));
     expect(e.message).to.match(/saveSteps: must be a multiple of evalSteps \(10\)/);
+    const e2 = throws(() => resolveArgs({ outputDir: 'o', evalStrategy: 'epoch', loadBestAtEnd: true }, true));
+    expect(e2.message).to.match(/saveStrategy: must match evalStrategy \('epoch'\) with loadBestAtEnd/);
   });
 });

@@ -8,7 +8,7 @@ import { fixture } from './models-helpers';
 
 function state(step: number, best: string | null = null): TrainerState {
   return { version: 1, globalStep: step, epoch: step / 10, epochIndex: 0, batchInEpoch: step, seed: 1, totalSteps: 10, bestMetric: null,
-    bestCheckpoint: best, skippedBatches: 0, logHistory: [{ step, epoch: step / 10, loss: 1 / step }], plateau: null, earlyStopping: null,
+    bestCheckpoint: best, logHistory: [{ step, epoch: step / 10, loss: 1 / step }], plateau: null, earlyStopping: null,
     optimizer: { type: 'sgd', momentum: 0, stateSaved: false }, args: {} };
 }
 

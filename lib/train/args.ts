@@ -54,8 +54,6 @@ export interface TrainingArgs {
   /** Stop after this many evaluations in a row without improvement of metricForBestModel. */
   earlyStoppingPatience?: number;
   earlyStoppingThreshold?: number;
-  /** What a NaN/Inf loss does: throw naming the step (default) or skip the batch and count it. */
-  onNonFinite?: 'error' | 'skip';
   /** A checkpoint directory, or 'latest' for the newest one in outputDir. */
   resumeFrom?: string;
   /** Write report.html at the end (default true). */
@@ -77,7 +75,7 @@ export type ResolvedArgs = Required<Omit<TrainingArgs, 'maxSteps' | 'reduceOnPla
 const KNOWN = new Set(['outputDir', 'epochs', 'maxSteps', 'batchSize', 'gradientAccumulationSteps', 'learningRate', 'optimizer', 'adamBeta1', 'adamBeta2',
   'adamEpsilon', 'weightDecay', 'momentum', 'maxGradNorm', 'lrScheduler', 'warmupSteps', 'warmupRatio', 'minLrRatio', 'numCycles', 'power', 'lrEnd',
   'reduceOnPlateau', 'seed', 'shuffle', 'evalStrategy', 'evalSteps', 'loggingSteps', 'saveStrategy', 'saveSteps', 'saveTotalLimit', 'metricForBestModel',
-  'greaterIsBetter', 'loadBestAtEnd', 'earlyStoppingPatience', 'earlyStoppingThreshold', 'onNonFinite', 'resumeFrom', 'report']);
+  'greaterIsBetter', 'loadBestAtEnd', 'earlyStoppingPatience', 'earlyStoppingThreshold', 'resumeFrom', 'report']);
 
 function fail(field: string, message: string): never {
   throw new NodetuneError('ERR_CONFIG', `TrainingArgs.${field}: ${message}`, { field });
@@ -133,8 +131,8 @@ export function resolveArgs(args: TrainingArgs, hasValidation: boolean): Resolve
   const patience = int(a, 'earlyStoppingPatience', 1, null);
   if ((loadBestAtEnd || patience !== null) && evalStrategy === 'no')
     fail(loadBestAtEnd ? 'loadBestAtEnd' : 'earlyStoppingPatience', 'needs evaluations: give validation data and evalStrategy \'steps\' or \'epoch\'');
-  if (loadBestAtEnd && saveStrategy !== 'no' && saveStrategy !== evalStrategy)
-    fail('saveStrategy', `must match evalStrategy ('${evalStrategy}') with loadBestAtEnd, got '${saveStrategy}'`);
+  if (loadBestAtEnd && saveStrategy !== evalStrategy)
+    fail('saveStrategy', `must match evalStrategy ('${evalStrategy}') with loadBestAtEnd (the best model is restored from its checkpoint), got '${saveStrategy}'`);
   if (loadBestAtEnd && saveStrategy === 'steps' && saveSteps % evalSteps !== 0)
     fail('saveSteps', `must be a multiple of evalSteps (${evalSteps}) with loadBestAtEnd, got ${saveSteps}`);
   const maxGradNorm = a.maxGradNorm === null ? null : num(a, 'maxGradNorm', 0, inf, 1.0, { lo: true });
@@ -180,7 +178,6 @@ export function resolveArgs(args: TrainingArgs, hasValidation: boolean): Resolve
     loadBestAtEnd,
     earlyStoppingPatience: patience,
     earlyStoppingThreshold: num(a, 'earlyStoppingThreshold', 0, inf, 0),
-    onNonFinite: oneOf(a, 'onNonFinite', ['error', 'skip'] as const, 'error'),
     resumeFrom: (resumeFrom as string | undefined) ?? null,
     report: bool(a, 'report', true),
   };

@@ -30,7 +30,6 @@ export interface TrainerState {
   totalSteps: number;
   bestMetric: number | null;
   bestCheckpoint: string | null;
-  skippedBatches: number;
   logHistory: LogRecord[];
   plateau: unknown;
   earlyStopping: unknown;
@@ -125,7 +124,7 @@ export function readTrainerState(dir: string): TrainerState {
   } catch (e) {
     throw new NodetuneError('ERR_CHECKPOINT', `${file}: not valid JSON (${(e as Error).message})`, { file });
   }
-  const ints: (keyof TrainerState)[] = ['globalStep', 'epochIndex', 'batchInEpoch', 'seed', 'totalSteps', 'skippedBatches'];
+  const ints: (keyof TrainerState)[] = ['globalStep', 'epochIndex', 'batchInEpoch', 'seed', 'totalSteps'];
   for (const k of ints) if (!Number.isSafeInteger(s[k])) throw new NodetuneError('ERR_CHECKPOINT', `${file}: ${k} must be an integer, got ${JSON.stringify(s[k])}`, { file, field: k });
   if (s.version !== 1) throw new NodetuneError('ERR_CHECKPOINT', `${file}: unsupported version ${JSON.stringify(s.version)}`, { file, field: 'version' });
   if (!Array.isArray(s.logHistory)) throw new NodetuneError('ERR_CHECKPOINT', `${file}: logHistory must be an array`, { file, field: 'logHistory' });

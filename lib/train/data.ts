@@ -1,0 +1,134 @@
+/**
+ * The Trainer's view of data: prepared batches, features to collate, or any (async) iterable of batches; a per-epoch
+ * seeded batch order so the data position can be checkpointed; merging of micro-batches; model inputs from a batch.
+ */
+import { NodetuneError } from '../errors';
+import type { Batch, Feature } from '../data/batch';
+import { IGNORE_INDEX } from '../data/batch';
+import { collate } from '../data/collate';
+import { Rng } from '../data/random';
+import type { IdsInput, Labels } from '../models';
+
+export type TrainData = Batch[] | Feature[] | Iterable<Batch> | AsyncIterable<Batch>;
+
+function isBatch(x: unknown): x is Batch {
+  return !!x && typeof x === 'object' && (x as Batch).inputIds instanceof Int32Array && Array.isArray((x as Batch).shape);
+}
+
+function isFeature(x: unknown): x is Feature {
+  return !!x && typeof x === 'object' && Array.isArray((x as Feature).inputIds);
+}
+
+/** A split's data, able to produce the micro-batches of epoch e (shuffled with seed + e) from a given position. */
+export class EpochData {
+  private readonly batches: Batch[] | null = null;
+  private readonly features: Feature[] | null = null;
+  private readonly iterable: Iterable<Batch> | AsyncIterable<Batch> | null = null;
+
+  constructor(readonly name: string, data: TrainData, private readonly opts: { batchSize: number; padTokenId: number; shuffle: boolean; seed: number }) {
+    if (Array.isArray(data)) {
+      if (data.length === 0) throw new NodetuneError('ERR_DATA', `${name}: the data are empty`, { field: name });
+      if (data.every(isBatch)) this.batches = data as Batch[];
+      else if (data.every(isFeature)) this.features = data as Feature[];
+      else {
+        const i = (data as unknown[]).findIndex((x) => !isBatch(x) && !isFeature(x));
+        throw new NodetuneError('ERR_DATA', `${name}[${i}] is neither a Batch ({ inputIds: Int32Array, shape }) nor a Feature ({ inputIds: number[] }); arrays must hold one kind`, { field: name });
+      }
+    } else if (data && (typeof (data as AsyncIterable<Batch>)[Symbol.asyncIterator] === 'function' || typeof (data as Iterable<Batch>)[Symbol.iterator] === 'function')) {
+      this.iterable = data as Iterable<Batch> | AsyncIterable<Batch>;
+    } else throw new NodetuneError('ERR_DATA', `${name}: expected an array of batches or features, or an (async) iterable of batches`, { field: name });
+  }
+
+  /** Micro-batches per epoch, or null when the source is an iterable of unknown length. */
+  get length(): number | null {
+    if (this.batches) return this.batches.length;
+    if (this.features) return Math.ceil(this.features.length / this.opts.batchSize);
+    return null;
+  }
+
+  private order(n: number, epoch: number, shuffle: boolean): number[] {
+    const idx = Array.from({ length: n }, (_, i) => i);
+    return shuffle ? new Rng(this.opts.seed + epoch).shuffle(idx) : idx;
+  }
+
+  /** The micro-batches of epoch `epoch`, skipping the first `skip` (a resumed position). */
+  async *epoch(epoch: number, skip = 0, shuffle = this.opts.shuffle): AsyncGenerator<Batch> {
+    if (this.batches) {
+      const order = this.order(this.batches.length, epoch, shuffle);
+      for (let i = skip; i < order.length; i++) yield this.batches[order[i]!]!;
+    } else if (this.features) {
+      const order = this.order(this.features.length, epoch, shuffle);
+      const size = this.opts.batchSize;
+      for (let b = skip; b * size < order.length; b++)
+        yield collate(order.slice(b * size, (b + 1) * size).map((i) => this.features![i]!), { padTokenId: this.opts.padTokenId });
+    } else {
+      let i = 0;
+      for await (const b of this.iterable as AsyncIterable<Batch>) {
+        if (!isBatch(b)) throw new NodetuneError('ERR_DATA', `${this.name}: item ${i} of epoch ${epoch} is not a Batch ({ inputIds: Int32Array, shape })`, { field: this.name });
+        if (i++ >= skip) yield b;
+      }
+    }
+  }
+}
+
+/** Concatenates micro-batches into one batch (rows right-padded to the longest: mask 0, labels -100, pad id). */
+export function mergeBatches(batches: Batch[], padTokenId: number): Batch {
+  if (batches.length === 1) return batches[0]!;
+  const len = Math.max(...batches.map((b) => b.shape[1]));
+  const rows = batches.reduce((a, b) => a + b.shape[0], 0);
+  const tokenLabels = batches[0]!.labels !== undefined && batches[0]!.labels.length === batches[0]!.shape[0] * batches[0]!.shape[1] && batches[0]!.shape[1] > 1;
+  const hasTypes = batches.some((b) => b.tokenTypeIds);
+  const hasLabels = batches[0]!.labels !== undefined;
+  const qa = batches[0]!.startPositions !== undefined;
+  const out: Batch = { inputIds: new Int32Array(rows * len).fill(padTokenId), attentionMask: new Int32Array(rows * len), shape: [rows, len] };
+  if (hasTypes) out.tokenTypeIds = new Int32Array(rows * len);
+  if (hasLabels) out.labels = tokenLabels ? new Int32Array(rows * len).fill(IGNORE_INDEX) : new Int32Array(rows);
+  if (qa) (out.startPositions = new Int32Array(rows)), (out.endPositions = new Int32Array(rows));
+  let r0 = 0;
+  batches.forEach((b, k) => {
+    const [n, t] = b.shape;
+    if ((b.labels !== undefined) !== hasLabels || (b.startPositions !== undefined) !== qa)
+      throw new NodetuneError('ERR_DATA', `micro-batch ${k} of an accumulation window has different label fields than the first`, { field: 'labels' });
+    for (let r = 0; r < n; r++) {
+      const src = r * t, dst = (r0 + r) * len;
+      out.inputIds.set(b.inputIds.subarray(src, src + t), dst);
+      out.attentionMask.set(b.attentionMask.subarray(src, src + t), dst);
+      if (out.tokenTypeIds && b.tokenTypeIds) out.tokenTypeIds.set(b.tokenTypeIds.subarray(src, src + t), dst);
+      if (out.labels && b.labels) {
+        if (tokenLabels) out.labels.set(b.labels.subarray(src, src + t), dst);
+        else out.labels[r0 + r] = b.labels[r]!;
+      }
+      if (qa) (out.startPositions![r0 + r] = b.startPositions![r]!), (out.endPositions![r0 + r] = b.endPositions![r]!);
+    }
+    r0 += n;
+  });
+  return out;
+}
+
+export type ModelTask = 'base' | 'causal-lm' | 'sequence-classification' | 'token-classification' | 'question-answering';
+
+/** Model inputs and labels in the model's convention (null when the batch has none) of one batch. */
+export function modelInputs(batch: Batch, task: ModelTask): { inputIds: IdsInput; attentionMask: IdsInput; tokenTypeIds?: IdsInput; labels: Labels | null } {
+  const shape = batch.shape;
+  const out: { inputIds: IdsInput; attentionMask: IdsInput; tokenTypeIds?: IdsInput; labels: Labels | null } = {
+    inputIds: { data: batch.inputIds, shape }, attentionMask: { data: batch.attentionMask, shape }, labels: null,
+  };
+  if (batch.tokenTypeIds) out.tokenTypeIds = { data: batch.tokenTypeIds, shape };
+  if (task === 'question-answering') {
+    if (batch.startPositions && batch.endPositions) {
+      const l = new Int32Array(shape[0] * 2);
+      for (let i = 0; i < shape[0]; i++) (l[2 * i] = batch.startPositions[i]!), (l[2 * i + 1] = batch.endPositions[i]!);
+      out.labels = { data: l, shape: [shape[0], 2] };
+    }
+  } else if (batch.labels) {
+    out.labels = task === 'sequence-classification' ? batch.labels : { data: batch.labels, shape };
+  }
+  return out;
+}
+
+/** Non-padding tokens of a batch. */
+export function countTokens(batch: Batch): number {
+  let n = 0;
+  for (let i = 0; i < batch.attentionMask.length; i++) n += batch.attentionMask[i]!;
+  return n;
+}

@@ -1,0 +1,390 @@
+/**
+ * The Trainer: epochs or max steps over micro-batches, one native trainStep per optimizer step with the lr from the
+ * schedule, validation every N steps or each epoch, early stopping and best-checkpoint restore, atomic checkpoints,
+ * JSONL metrics, an HTML report, typed events (EventEmitter and async iterator) and an AbortSignal.
+ */
+import * as path from 'path';
+import { NodetuneError } from '../errors';
+import type { Batch } from '../data/batch';
+import { AutoModel } from '../models';
+import type { ForwardOutput, Labels, ModelInputs, OptimizerOptions } from '../models';
+import type { NativeTensor } from '../native';
+import { ResolvedArgs, TrainingArgs, resolveArgs } from './args';
+import { LogRecord, TrainerState, latestCheckpoint, readTrainerState, rotateCheckpoints, saveCheckpoint, SaveHooks } from './checkpoint';
+import { EarlyStopping } from './early-stopping';
+import { EvaluateEvent, TrainerEmitter } from './events';
+import { MetricAccumulator, argmax } from './evaluate';
+import { EpochData, ModelTask, TrainData, countTokens, mergeBatches, modelInputs } from './data';
+import { JsonlLogger } from './logger';
+import { writeReport } from './report';
+import { checkExactResume } from './resume';
+import { ReduceLROnPlateau, Schedule, createSchedule } from './schedules';
+
+/** What the Trainer needs of a model (lib/models' Model has all of it). */
+export interface TrainerModel {
+  readonly task: string;
+  readonly config: Record<string, unknown>;
+  readonly device?: string;
+  readonly dtype?: string;
+  forward(inputs: ModelInputs): Promise<ForwardOutput>;
+  trainStep(inputs: ModelInputs & { labels: Labels }, options?: { lr?: number; maxGradNorm?: number }): Promise<{ loss: number; gradNorm?: number }>;
+  configureOptimizer(options: OptimizerOptions): void;
+  savePretrained(dir: string): Promise<void>;
+  parameters(): { name: string; shape: number[]; dtype: string }[];
+  getParameter(name: string): NativeTensor;
+  setParameter(name: string, value: NativeTensor): void;
+}
+
+export interface TrainerOptions {
+  model: TrainerModel;
+  /** Supplies the pad id when features are collated and the model config has none. */
+  tokenizer?: { requireTokenId(kind: 'pad', purpose: string): number };
+  train: TrainData;
+  validation?: TrainData;
+  test?: TrainData;
+  args: TrainingArgs;
+  /** Fault injection for checkpoint saves (tests). */
+  saveHooks?: SaveHooks;
+}
+
+export interface TrainResult {
+  globalStep: number;
+  epoch: number;
+  reason: 'completed' | 'earlyStop' | 'aborted';
+  /** Training loss per optimizer step, in order. */
+  losses: number[];
+  bestMetric: number | null;
+  bestCheckpoint: string | null;
+  testMetrics: Record<string, number> | null;
+  report: string | null;
+}
+
+export interface Prediction {
+  outputs: ForwardOutput[];
+  /** Per row: [class id] (classification), argmax per token (causal-lm, token classification), [start, end] (QA). */
+  predictions: number[][];
+}
+
+export class Trainer extends TrainerEmitter {
+  readonly model: TrainerModel;
+  readonly args: ResolvedArgs;
+  private readonly userArgs: TrainingArgs;
+  private readonly task: ModelTask;
+  private readonly padTokenId: number;
+  private readonly data: { train: EpochData; validation: EpochData | null; test: EpochData | null };
+  private readonly saveHooks: SaveHooks;
+  private readonly logger: JsonlLogger;
+  private running = false;
+  // run state
+  private globalStep = 0;
+  private epochIndex = 0;
+  private batchInEpoch = 0;
+  private history: LogRecord[] = [];
+  private losses: number[] = [];
+  private schedule!: Schedule;
+  private plateau: ReduceLROnPlateau | null = null;
+  private tracker!: EarlyStopping;
+  private bestCheckpoint: string | null = null;
+  private stopReason: 'completed' | 'earlyStop' | 'aborted' = 'completed';
+
+  constructor(options: TrainerOptions) {
+    super();
+    if (!options || typeof options !== 'object') throw new NodetuneError('ERR_ARGUMENT', 'new Trainer({ model, train, args, ... }): options must be an object', { field: 'options' });
+    const m = options.model;
+    for (const fn of ['forward', 'trainStep', 'configureOptimizer', 'savePretrained', 'parameters', 'getParameter', 'setParameter'] as const)
+      if (!m || typeof m[fn] !== 'function') throw new NodetuneError('ERR_ARGUMENT', `new Trainer(): model must be a loaded Model (missing ${fn}())`, { field: 'model' });
+    if (m.task === 'base') throw new NodetuneError('ERR_STATE', 'new Trainer(): a base model has no loss to train; load it with a task', { field: 'model' });
+    this.model = m;
+    this.task = m.task as ModelTask;
+    this.userArgs = options.args;
+    this.args = resolveArgs(options.args, options.validation !== undefined);
+    const cfgPad = m.config.pad_token_id;
+    this.padTokenId = typeof cfgPad === 'number' ? cfgPad : options.tokenizer ? options.tokenizer.requireTokenId('pad', 'collating training features') : 0;
+    const dataOpts = { batchSize: this.args.batchSize, padTokenId: this.padTokenId, seed: this.args.seed };
+    this.data = {
+      train: new EpochData('train', options.train, { ...dataOpts, shuffle: this.args.shuffle }),
+      validation: options.validation === undefined ? null : new EpochData('validation', options.validation, { ...dataOpts, shuffle: false }),
+      test: options.test === undefined ? null : new EpochData('test', options.test, { ...dataOpts, shuffle: false }),
+    };
+    this.saveHooks = options.saveHooks ?? {};
+    this.logger = new JsonlLogger(path.join(this.args.outputDir, 'metrics.jsonl'));
+  }
+
+  /** Mean loss and the task's metrics on a split. */
+  async evaluate(split: 'validation' | 'test' = 'validation'): Promise<{ metrics: Record<string, number>; confusion?: number[][] }> {
+    const data = this.data[split];
+    if (!data) throw new NodetuneError('ERR_STATE', `evaluate('${split}'): no ${split} data were given to the Trainer`, { field: split });
+    const id2label = (this.model.config.id2label as Record<string, string> | undefined) ?? null;
+    const numLabels = id2label ? Object.keys(id2label).length : typeof this.model.config.num_labels === 'number' ? this.model.config.num_labels : undefined;
+    const acc = new MetricAccumulator(this.task, id2label, numLabels ?? 0);
+    let i = 0;
+    for await (const batch of data.epoch(0, 0, false)) {
+      const inputs = modelInputs(batch, this.task);
+      const out = await this.model.forward({ inputIds: inputs.inputIds, attentionMask: inputs.attentionMask, ...(inputs.tokenTypeIds ? { tokenTypeIds: inputs.tokenTypeIds } : {}) });
+      acc.add(batch, out.logits, out.shape, `evaluate('${split}') batch ${i++}`);
+    }
+    return acc.result();
+  }
+
+  /** Logits and argmax predictions for data without labels. */
+  async predict(data: TrainData): Promise<Prediction> {
+    const src = new EpochData('predict', data, { batchSize: this.args.batchSize, padTokenId: this.padTokenId, seed: 0, shuffle: false });
+    const outputs: ForwardOutput[] = [];
+    const predictions: number[][] = [];
+    for await (const batch of src.epoch(0, 0, false)) {
+      const inputs = modelInputs(batch, this.task);
+      const out = await this.model.forward({ inputIds: inputs.inputIds, attentionMask: inputs.attentionMask, ...(inputs.tokenTypeIds ? { tokenTypeIds: inputs.tokenTypeIds } : {}) });
+      outputs.push(out);
+      const [b, t] = batch.shape;
+      const n = out.shape[out.shape.length - 1]!;
+      for (let i = 0; i < b; i++) {
+        if (this.task === 'sequence-classification') predictions.push([argmax(out.logits, i * n, n)]);
+        else if (this.task === 'question-answering') {
+          const start = new Float32Array(t), end = new Float32Array(t);
+          for (let p = 0; p < t; p++) (start[p] = out.logits[(i * t + p) * 2]!), (end[p] = out.logits[(i * t + p) * 2 + 1]!);
+          const s = argmax(start, 0, t);
+          predictions.push([s, s + argmax(end.subarray(s), 0, t - s)]);
+        } else predictions.push(Array.from({ length: t }, (_, p) => argmax(out.logits, (i * t + p) * n, n)));
+      }
+    }
+    return { outputs, predictions };
+  }
+
+  private lrAt(step: number): number {
+    const base = this.args.learningRate;
+    const scale = this.plateau && base > 0 ? this.plateau.lr / base : 1;
+    return this.schedule.lr(step) * scale;
+  }
+
+  private epochFloat(): number {
+    const n = this.data.train.length;
+    return n ? this.epochIndex + this.batchInEpoch / n : this.epochIndex;
+  }
+
+  private record(r: LogRecord): void {
+    this.history.push(r);
+    this.logger.append(r);
+  }
+
+  private state(): TrainerState {
+    return {
+      version: 1, globalStep: this.globalStep, epoch: this.epochFloat(), epochIndex: this.epochIndex, batchInEpoch: this.batchInEpoch,
+      seed: this.args.seed, totalSteps: this.schedule.totalSteps, bestMetric: this.tracker.best, bestCheckpoint: this.bestCheckpoint,
+      logHistory: this.history, plateau: this.plateau ? this.plateau.toJSON() : null, earlyStopping: this.tracker.toJSON(),
+      optimizer: { type: this.args.optimizer, momentum: this.args.momentum, stateSaved: false },
+      args: { ...(this.userArgs as unknown as Record<string, unknown>) },
+    };
+  }
+
+  private async save(): Promise<void> {
+    const dir = await saveCheckpoint(this.args.outputDir, this.state(), (d) => this.model.savePretrained(d), this.saveHooks);
+    if (this.tracker.bestStep === this.globalStep) this.bestCheckpoint = dir;
+    const deleted = this.args.saveTotalLimit === null ? [] : rotateCheckpoints(this.args.outputDir, this.args.saveTotalLimit, this.bestCheckpoint);
+    this.send('checkpoint', { step: this.globalStep, dir, deleted });
+  }
+
+  /** Copies the weights of a saved checkpoint into this.model. */
+  private async loadWeights(dir: string): Promise<void> {
+    const src = await AutoModel.fromPretrained(dir, {
+      quiet: true, task: this.task as never,
+      ...(this.model.device ? { device: this.model.device } : {}), ...(this.model.dtype ? { dtype: this.model.dtype as never } : {}),
+    });
+    for (const p of this.model.parameters()) this.model.setParameter(p.name, src.getParameter(p.name));
+  }
+
+  private monitored(metrics: Record<string, number>): number {
+    const name = this.args.metricForBestModel.replace(/^eval_/, '');
+    const v = metrics[name];
+    if (v === undefined)
+      throw new NodetuneError('ERR_CONFIG', `TrainingArgs.metricForBestModel: '${name}' is not among this task's metrics (${Object.keys(metrics).join(', ')})`, { field: 'metricForBestModel' });
+    return v;
+  }
+
+  /** Validation during training: log, plateau, best tracking, early stopping. Returns true when training should stop. */
+  private async validate(): Promise<boolean> {
+    const { metrics, confusion } = await this.evaluate('validation');
+    const rec: LogRecord = { step: this.globalStep, epoch: this.epochFloat() };
+    for (const [k, v] of Object.entries(metrics)) rec[`eval_${k}`] = v;
+    this.record(rec);
+    const ev: EvaluateEvent = { step: this.globalStep, epoch: this.epochFloat(), split: 'validation', metrics };
+    if (confusion) ev.confusion = confusion;
+    this.send('evaluate', ev);
+    const value = this.monitored(metrics);
+    this.plateau?.step(value);
+    const { stop } = this.tracker.update(value, this.globalStep);
+    if (stop && this.args.earlyStoppingPatience !== null) {
+      this.send('earlyStop', { step: this.globalStep, metric: this.args.metricForBestModel, best: this.tracker.best!, bestStep: this.tracker.bestStep! });
+      return true;
+    }
+    return false;
+  }
+
+  private setup(): void {
+    const a = this.args;
+    const micro = this.data.train.length;
+    let total: number;
+    if (a.maxSteps !== null) total = a.maxSteps;
+    else if (micro === null) throw new NodetuneError('ERR_CONFIG', 'TrainingArgs.maxSteps: required when train is an iterable of unknown length', { field: 'maxSteps' });
+    else total = Math.max(1, Math.ceil(a.epochs * Math.ceil(micro / a.gradientAccumulationSteps)));
+    this.schedule = createSchedule({
+      type: a.lrScheduler, ...(a.warmupSteps !== null ? { warmupSteps: a.warmupSteps } : {}), ...(a.warmupRatio !== null ? { warmupRatio: a.warmupRatio } : {}),
+      minLrRatio: a.minLrRatio, numCycles: a.numCycles, power: a.power, lrEnd: a.lrEnd,
+    }, total, a.learningRate);
+    this.plateau = a.reduceOnPlateau ? new ReduceLROnPlateau(a.learningRate, { mode: a.greaterIsBetter ? 'max' : 'min', ...a.reduceOnPlateau }) : null;
+    const mode = a.greaterIsBetter ? 'max' : 'min';
+    this.tracker = new EarlyStopping({ patience: a.earlyStoppingPatience ?? Number.MAX_SAFE_INTEGER, minDelta: a.earlyStoppingThreshold, mode });
+    this.model.configureOptimizer({ type: a.optimizer, lr: a.learningRate, betas: [a.adamBeta1, a.adamBeta2], eps: a.adamEpsilon, weightDecay: a.weightDecay, momentum: a.momentum });
+  }
+
+  private async resume(from: string): Promise<void> {
+    const a = this.args;
+    const dir = from === 'latest' ? latestCheckpoint(a.outputDir) : path.resolve(from);
+    if (dir === null) throw new NodetuneError('ERR_STATE', `resumeFrom 'latest': ${a.outputDir} holds no complete checkpoint`, { field: 'resumeFrom' });
+    checkExactResume(a, this.model.config, dir);
+    const s = readTrainerState(dir);
+    if (s.seed !== a.seed || s.totalSteps !== this.schedule.totalSteps)
+      throw new NodetuneError('ERR_STATE', `resumeFrom ${dir}: the checkpoint is of a run with seed ${s.seed} and ${s.totalSteps} steps; these args give seed ${a.seed} and ${this.schedule.totalSteps} steps, so the run would not continue exactly`, { field: 'resumeFrom' });
+    await this.loadWeights(dir);
+    this.globalStep = s.globalStep;
+    this.epochIndex = s.epochIndex;
+    this.batchInEpoch = s.batchInEpoch;
+    this.history = s.logHistory;
+    this.bestCheckpoint = s.bestCheckpoint;
+    if (s.plateau && this.plateau) this.plateau = ReduceLROnPlateau.fromJSON(s.plateau as never, { mode: a.greaterIsBetter ? 'max' : 'min', ...a.reduceOnPlateau });
+    if (s.earlyStopping) this.tracker = EarlyStopping.fromJSON(s.earlyStopping as never, { patience: this.tracker.patience, minDelta: this.tracker.minDelta, mode: this.tracker.mode });
+  }
+
+  /** Runs the training; resolves when it completes, stops early or is aborted (after a checkpoint). */
+  async train(options: { signal?: AbortSignal } = {}): Promise<TrainResult> {
+    if (this.running) throw new NodetuneError('ERR_STATE', 'train(): this Trainer is already training');
+    this.running = true;
+    try {
+      return await this.run(options.signal);
+    } catch (e) {
+      this.failIterators(e as Error);
+      throw e;
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private async run(signal: AbortSignal | undefined): Promise<TrainResult> {
+    const a = this.args;
+    this.setup();
+    if (a.resumeFrom !== null) await this.resume(a.resumeFrom);
+    this.logger.reset(this.history);
+    const total = this.schedule.totalSteps;
+    const started = Date.now();
+    const startStep = this.globalStep;
+    let tokens = 0;
+    let windowLosses: number[] = [];
+    let stop = false;
+
+    const step = async (window: Batch[], first: number): Promise<void> => {
+      const batch = mergeBatches(window, this.padTokenId);
+      const inputs = modelInputs(batch, this.task);
+      const where = `epoch ${this.epochIndex}, micro-batch${window.length > 1 ? 'es' : ''} ${first}${window.length > 1 ? `-${first + window.length - 1}` : ''}`;
+      if (inputs.labels === null) throw new NodetuneError('ERR_DATA', `train: ${where} has no labels`, { field: 'labels' });
+      const lr = this.lrAt(this.globalStep);
+      const r = await this.model.trainStep({ ...inputs, labels: inputs.labels }, { lr, ...(a.maxGradNorm !== null ? { maxGradNorm: a.maxGradNorm } : {}) });
+      const gradNorm = typeof r.gradNorm === 'number' ? r.gradNorm : null;
+      const n = this.globalStep + 1;
+      if (!Number.isFinite(r.loss) || (gradNorm !== null && !Number.isFinite(gradNorm)))
+        throw new NodetuneError('ERR_STATE', `training diverged at step ${n} (${where}): the ${Number.isFinite(r.loss) ? `gradient norm is ${gradNorm}` : `loss is ${r.loss}`}; ` +
+          'training stops rather than continue from non-finite weights (lower learningRate, set maxGradNorm, or resume from the last checkpoint)', { step: n });
+      this.globalStep = n;
+      this.losses.push(r.loss);
+      windowLosses.push(r.loss);
+      tokens += countTokens(batch);
+      const seconds = Math.max((Date.now() - started) / 1000, 1e-6);
+      const tokensPerSecond = tokens / seconds;
+      const etaSeconds = ((total - n) * seconds) / (n - startStep);
+      this.send('step', { step: n, epoch: this.epochFloat(), loss: r.loss, lr, gradNorm, tokens: countTokens(batch), tokensPerSecond, etaSeconds });
+      if (n % a.loggingSteps === 0) {
+        const loss = windowLosses.reduce((x, y) => x + y, 0) / windowLosses.length;
+        windowLosses = [];
+        this.record({ step: n, epoch: this.epochFloat(), loss, lr, gradNorm, tokensPerSecond, etaSeconds });
+        this.send('log', { step: n, epoch: this.epochFloat(), loss, lr, gradNorm, tokensPerSecond, etaSeconds });
+      }
+      if (a.evalStrategy === 'steps' && n % a.evalSteps === 0 && (await this.validate())) (stop = true), (this.stopReason = 'earlyStop');
+      if (signal?.aborted) {
+        this.stopReason = 'aborted';
+        stop = true;
+        await this.save();
+        return;
+      }
+      if (a.saveStrategy === 'steps' && n % a.saveSteps === 0) await this.save();
+      if (n >= total) stop = true;
+    };
+
+    if (this.globalStep >= total) stop = true;
+    while (!stop) {
+      const skip = this.batchInEpoch;
+      let window: Batch[] = [];
+      let first = skip;
+      let seen = 0;
+      for await (const b of this.data.train.epoch(this.epochIndex, skip)) {
+        window.push(b);
+        seen += 1;
+        this.batchInEpoch += 1;
+        if (window.length === a.gradientAccumulationSteps) {
+          await step(window, first);
+          window = [];
+          first = this.batchInEpoch;
+          if (stop) break;
+        }
+      }
+      if (!stop && window.length > 0) await step(window, first);
+      if (seen === 0 && skip === 0) throw new NodetuneError('ERR_DATA', `train: epoch ${this.epochIndex} produced no batches`, { field: 'train' });
+      if (this.stopReason !== 'completed') break;
+      // the end of an epoch (or of the run, mid-epoch at maxSteps)
+      const epochDone = this.data.train.length === null || this.batchInEpoch >= this.data.train.length;
+      if (epochDone) {
+        this.epochIndex += 1;
+        this.batchInEpoch = 0;
+      }
+      if (a.evalStrategy === 'epoch' && (await this.validate())) (stop = true), (this.stopReason = 'earlyStop');
+      if (a.saveStrategy === 'epoch') await this.save();
+      if (signal?.aborted && this.stopReason === 'completed') (this.stopReason = 'aborted'), (stop = true), await this.save();
+      if (this.globalStep >= total) stop = true;
+    }
+    return this.finish();
+  }
+
+  private async finish(): Promise<TrainResult> {
+    const a = this.args;
+    let restoredBest = false;
+    if (a.loadBestAtEnd && this.bestCheckpoint !== null && this.stopReason !== 'aborted') {
+      await this.loadWeights(this.bestCheckpoint);
+      restoredBest = true;
+    }
+    let testMetrics: Record<string, number> | null = null;
+    if (this.data.test && this.stopReason !== 'aborted') {
+      const { metrics, confusion } = await this.evaluate('test');
+      testMetrics = metrics;
+      const rec: LogRecord = { step: this.globalStep, epoch: this.epochFloat() };
+      for (const [k, v] of Object.entries(metrics)) rec[`test_${k}`] = v;
+      this.record(rec);
+      const ev: EvaluateEvent = { step: this.globalStep, epoch: this.epochFloat(), split: 'test', metrics };
+      if (confusion) ev.confusion = confusion;
+      this.send('evaluate', ev);
+    }
+    let report: string | null = null;
+    if (a.report) {
+      const summary: Record<string, string | number | null> = {
+        task: this.task, steps: this.globalStep, epochs: Number(this.epochFloat().toFixed(3)), stopped: this.stopReason,
+        optimizer: a.optimizer, 'learning rate': a.learningRate, schedule: a.lrScheduler, [`best ${a.metricForBestModel}`]: this.tracker.best,
+        'best checkpoint': this.bestCheckpoint && path.basename(this.bestCheckpoint),
+      };
+      if (testMetrics) for (const [k, v] of Object.entries(testMetrics)) summary[`test ${k}`] = v;
+      report = writeReport(path.join(a.outputDir, 'report.html'), this.history, { title: `nodetune training report (${this.task})`, summary });
+    }
+    const result: TrainResult = {
+      globalStep: this.globalStep, epoch: this.epochFloat(), reason: this.stopReason, losses: this.losses,
+      bestMetric: this.tracker.best, bestCheckpoint: this.bestCheckpoint, testMetrics, report,
+    };
+    this.send('end', { step: this.globalStep, epoch: this.epochFloat(), reason: this.stopReason, bestMetric: this.tracker.best,
+      bestCheckpoint: this.bestCheckpoint, restoredBest, testMetrics, report });
+    return result;
+  }
+}
