@@ -115,6 +115,15 @@ export async function benchTokenize(opts: { quick: boolean }): Promise<Record<st
     const sec = seconds(t0);
     out.classificationExamplesPerSec = Math.round(subset.length / sec);
     out.classificationTokensPerSec = Math.round(real / sec);
+    // The same with formatting in two worker threads (each loads its own tokenizer; start-up included).
+    t0 = process.hrtime.bigint();
+    const pooled = new DataLoader(subset, { tokenizer: rustBert, task: 'classification', batchSize: 32, groupByLength: true, labelMap: LabelMap.fromExamples(subset), padToMultipleOf: 8, workers: 2 });
+    try {
+      for await (const b of pooled) void b;
+    } finally {
+      await pooled.close();
+    }
+    out.classificationWorkers2ExamplesPerSec = Math.round(subset.length / seconds(t0));
   }
   return out;
 }

@@ -24,3 +24,6 @@ export { collate, batchIndices, lengthGroupedBatches } from './collate';
 export type { CollateOptions, BatchOrderOptions } from './collate';
 export { DataLoader, prefetch } from './loader';
 export type { LoaderOptions } from './loader';
+export { FeaturePool } from './workers';
+export { featurizeFor } from './featurize';
+export type { FeaturizeOptions } from './featurize';

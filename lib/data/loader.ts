@@ -10,10 +10,12 @@ import type { AugmentOptions } from './augment';
 import type { Batch, Feature } from './batch';
 import { batchIndices, collate, lengthGroupedBatches } from './collate';
 import type { Example, Task } from './example';
-import { formatChat, formatClassification, formatInstruction, formatQa, formatTokenClassification } from './format';
+import { featurizeFor } from './featurize';
+import type { FeaturizeOptions } from './featurize';
 import type { LabelMap } from './label';
 import { packCausalLM } from './pack';
 import { Rng } from './random';
+import { FeaturePool } from './workers';
 
 export interface LoaderOptions {
   tokenizer: PreTrainedTokenizer;
@@ -42,6 +44,12 @@ export interface LoaderOptions {
   dropLast?: boolean;
   /** causal-lm streams: blocks held for shuffling; default 1024. */
   shuffleBuffer?: number;
+  /**
+   * Worker threads that format examples, each with its own tokenizer (0, the default: format on this thread; the
+   * engine's encoding runs in native threads either way). Worth it when formatting itself is heavy: chat templates,
+   * QA windows, many short examples on a machine with spare cores. Call close() when done.
+   */
+  workers?: number;
 }
 
 /** Pulls up to `n` items ahead from an async iterator, so that producing overlaps consuming. */
@@ -72,6 +80,7 @@ export class DataLoader implements AsyncIterable<Batch> {
   /** Epochs started so far; each epoch reshuffles (seed + epoch) and draws fresh augmentations. */
   epoch = 0;
   private cache: Feature[] | undefined;
+  private pool: FeaturePool | undefined;
   private readonly augmenter: Augmenter | undefined;
   private readonly split: 'train' | 'validation' | 'test';
 
@@ -80,6 +89,7 @@ export class DataLoader implements AsyncIterable<Batch> {
     check(o.tokenizer !== undefined, 'DataLoader: a tokenizer is required', 'tokenizer');
     check(Number.isInteger(o.batchSize) && o.batchSize > 0, `DataLoader: batchSize must be a positive integer, got ${String(o.batchSize)}`, 'batchSize');
     check(o.prefetch === undefined || (Number.isInteger(o.prefetch) && o.prefetch >= 0), 'DataLoader: prefetch must be a non-negative integer', 'prefetch');
+    check(o.workers === undefined || (Number.isInteger(o.workers) && o.workers >= 0), 'DataLoader: workers must be a non-negative integer', 'workers');
     this.split = o.split ?? 'train';
     if (o.augment !== undefined) {
       check(this.split === 'train', `DataLoader: augmentation applies to training data only, not to the ${this.split} split`, 'augment');
@@ -98,24 +108,31 @@ export class DataLoader implements AsyncIterable<Batch> {
     return this.options.tokenizer.requireTokenId('pad', 'padding a batch');
   }
 
-  /** Formats a slice of examples for the task. */
+  private featureOptions(): FeaturizeOptions {
+    const o = this.options;
+    const f: FeaturizeOptions = { task: o.task };
+    if (o.maxLength !== undefined) f.maxLength = o.maxLength;
+    if (o.stride !== undefined) f.stride = o.stride;
+    if (o.blockSize !== undefined) f.blockSize = o.blockSize;
+    if (o.labelMap) f.labels = [...o.labelMap.labels];
+    return f;
+  }
+
+  /** Formats a slice of examples for the task: in worker threads when `workers` is set, else here. */
   async featurize(examples: Example[]): Promise<Feature[]> {
-    const { tokenizer: tok, task, maxLength, labelMap } = this.options;
-    const lim = maxLength !== undefined ? { maxLength } : {};
-    switch (task) {
-      case 'classification': return formatClassification(tok, examples, { ...lim, ...(labelMap ? { labelMap } : {}) });
-      case 'instruction': return formatInstruction(tok, examples, lim);
-      case 'chat': return formatChat(tok, examples, lim);
-      case 'qa': return formatQa(tok, examples, { ...lim, ...(this.options.stride !== undefined ? { stride: this.options.stride } : {}) });
-      case 'token-classification': return formatTokenClassification(tok, examples, { ...lim, ...(labelMap ? { labelMap } : {}) });
-      case 'causal-lm': {
-        const out: Feature[] = [];
-        for await (const f of packCausalLM(tok, examples, { blockSize: this.options.blockSize as number })) out.push(f);
-        return out;
-      }
-      default:
-        throw new NodetuneError('ERR_ARGUMENT', `DataLoader: unknown task ${JSON.stringify(task)}`, { field: 'task' });
+    const workers = this.options.workers ?? 0;
+    if (workers > 0 && this.options.task !== 'causal-lm') {
+      this.pool ??= new FeaturePool(this.options.tokenizer, this.featureOptions(), workers);
+      return this.pool.featurize(examples);
     }
+    return featurizeFor(this.options.tokenizer, this.featureOptions(), examples);
+  }
+
+  /** Stops the worker threads, if any were started. */
+  async close(): Promise<void> {
+    const pool = this.pool;
+    this.pool = undefined;
+    await pool?.close();
   }
 
   private collateRows(rows: Feature[]): Batch {
@@ -129,7 +146,15 @@ export class DataLoader implements AsyncIterable<Batch> {
 
   /** All features, formatted once and kept (no augmentation, in-memory data). */
   private async allFeatures(): Promise<Feature[]> {
-    this.cache ??= await this.featurize([...(this.source as readonly Example[])]);
+    if (this.cache === undefined) {
+      const all = [...(this.source as readonly Example[])];
+      if (this.options.task === 'causal-lm') this.cache = await this.featurize(all); // packing runs across documents
+      else {
+        const parts: Example[][] = [];
+        for (let i = 0; i < all.length; i += 256) parts.push(all.slice(i, i + 256));
+        this.cache = (await Promise.all(parts.map((p) => this.featurize(p)))).flat();
+      }
+    }
     if (this.cache.length === 0) throw new NodetuneError('ERR_DATA', 'DataLoader: the dataset produced no features (is it empty, or shorter than one block?)', {});
     return this.cache;
   }

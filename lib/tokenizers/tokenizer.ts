@@ -64,6 +64,7 @@ export class PreTrainedTokenizer {
   readonly paddingSide: 'left' | 'right';
   readonly modelMaxLength: number | undefined;
   private chat: ChatTemplate | undefined;
+  private customTemplate: string | undefined;
   private readonly specialCount = new Map<string, number>();
 
   constructor(
@@ -194,6 +195,11 @@ export class PreTrainedTokenizer {
     return Promise.all(batch.map((ids) => this.decode(ids, opts)));
   }
 
+  /** The template given with setChatTemplate / { chatTemplate }, if any (worker threads reload the tokenizer with it). */
+  get customChatTemplate(): string | undefined {
+    return this.customTemplate;
+  }
+
   get hasChatTemplate(): boolean {
     return this.config.chat_template !== undefined || this.chat !== undefined;
   }
@@ -202,6 +208,7 @@ export class PreTrainedTokenizer {
   setChatTemplate(source: string): void {
     check(typeof source === 'string' && source.length > 0, 'setChatTemplate: a template string is required', 'chatTemplate');
     this.chat = new ChatTemplate(source, this.templateSpecials());
+    this.customTemplate = source;
   }
 
   private templateSpecials(): Record<string, string | undefined> {
