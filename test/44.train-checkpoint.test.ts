@@ -43,6 +43,11 @@ describe('44 train: atomic checkpoints and rotation', () => {
     expect(listCheckpoints(out).map((c) => c.step)).to.deep.equal([10, 40]);
     rotateCheckpoints(out, 1, null);
     expect(listCheckpoints(out).map((c) => c.step)).to.deep.equal([40]);
+    // limit 1 with a best checkpoint older than the newest keeps both
+    await saveCheckpoint(out, state(50), write);
+    await saveCheckpoint(out, state(60), write);
+    expect(rotateCheckpoints(out, 1, path.join(out, 'checkpoint-40')).map((d) => path.basename(d))).to.deep.equal(['checkpoint-50']);
+    expect(listCheckpoints(out).map((c) => c.step)).to.deep.equal([40, 60]);
   });
 
   it('trainer_state.json round-trips; the best checkpoint path is stored relative to outputDir', async () => {

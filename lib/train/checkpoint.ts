@@ -98,15 +98,19 @@ export async function saveCheckpoint(outputDir: string, state: TrainerState, wri
   return final;
 }
 
-/** Deletes the oldest checkpoints beyond `limit`, never `keep` (the best one). Returns the deleted directories. */
+/**
+ * Deletes the oldest checkpoints beyond `limit`, never `keep` (the best one) nor the newest (to resume from): with
+ * limit 1 and a best checkpoint that is not the newest, both stay, as in transformers. Returns the deleted directories.
+ */
 export function rotateCheckpoints(outputDir: string, limit: number, keep: string | null): string[] {
   const all = listCheckpoints(outputDir);
-  const keepName = keep ? path.basename(keep) : null;
-  let excess = all.length - limit;
+  const protect = new Set([keep ? path.basename(keep) : '', all.length ? path.basename(all[all.length - 1]!.dir) : '']);
+  protect.delete('');
+  let excess = all.length - Math.max(limit, protect.size);
   const deleted: string[] = [];
   for (const c of all) {
     if (excess <= 0) break;
-    if (path.basename(c.dir) === keepName) continue;
+    if (protect.has(path.basename(c.dir))) continue;
     fs.rmSync(c.dir, { recursive: true, force: true });
     deleted.push(c.dir);
     excess -= 1;
