@@ -14,5 +14,7 @@ export type {
 } from './models';
 export { AutoTokenizer, PreTrainedTokenizer } from './tokenizers';
 export type { EncodeOptions, Encoded, DecodeOptions, SpecialTokens, ChatMessage, ChatTemplateOptions } from './tokenizers';
+export type { FromPretrainedOptions as TokenizerFromPretrainedOptions } from './tokenizers';
 export * as data from './data';
-export type { Batch } from './data';
+export { DataLoader, LabelMap } from './data';
+export type { Batch, Example, Feature, LoaderOptions } from './data';
