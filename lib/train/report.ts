@@ -3,6 +3,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { NodetuneError } from '../errors';
 import type { LogRecord } from './checkpoint';
+import { chartPng } from './png';
 
 export interface Series {
   name: string;
@@ -78,15 +79,22 @@ ${figures}
 `;
 }
 
-/** Writes the report to `file` (temp + rename). */
-export function writeReport(file: string, history: LogRecord[], info: { title: string; summary: Record<string, string | number | null> }): string {
+function writeAtomic(file: string, data: string | Buffer): void {
+  const tmp = `${file}.tmp-${process.pid}`;
+  fs.writeFileSync(tmp, data);
+  fs.renameSync(tmp, file);
+}
+
+/** Writes the HTML report to `file` and the loss curves as a PNG beside it (`<name>.png`), each temp + rename. */
+export function writeReport(file: string, history: LogRecord[], info: { title: string; summary: Record<string, string | number | null> }): { html: string; png: string } {
+  const png = file.replace(/\.html?$/, '') + '.png';
   try {
     fs.mkdirSync(path.dirname(file), { recursive: true });
-    const tmp = `${file}.tmp-${process.pid}`;
-    fs.writeFileSync(tmp, renderReport(history, info));
-    fs.renameSync(tmp, file);
+    writeAtomic(file, renderReport(history, info));
+    const losses = [series(history, 'loss', 'train loss'), series(history, 'eval_loss', 'validation loss')].filter((s) => s.points.length > 0);
+    writeAtomic(png, chartPng(losses));
   } catch (e) {
     throw new NodetuneError('ERR_IO', `${file}: cannot write the report (${(e as Error).message})`, { file });
   }
-  return file;
+  return { html: file, png };
 }

@@ -56,6 +56,7 @@ export interface TrainResult {
   bestMetric: number | null;
   bestCheckpoint: string | null;
   testMetrics: Record<string, number> | null;
+  /** report.html (report.png beside it), when args.report. */
   report: string | null;
 }
 
@@ -377,7 +378,7 @@ export class Trainer extends TrainerEmitter {
         'best checkpoint': this.bestCheckpoint && path.basename(this.bestCheckpoint),
       };
       if (testMetrics) for (const [k, v] of Object.entries(testMetrics)) summary[`test ${k}`] = v;
-      report = writeReport(path.join(a.outputDir, 'report.html'), this.history, { title: `nodetune training report (${this.task})`, summary });
+      report = writeReport(path.join(a.outputDir, 'report.html'), this.history, { title: `nodetune training report (${this.task})`, summary }).html;
     }
     const result: TrainResult = {
       globalStep: this.globalStep, epoch: this.epochFloat(), reason: this.stopReason, losses: this.losses,
