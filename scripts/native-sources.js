@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 'use strict';
 /**
- * The C++ sources binding.gyp compiles; CMakeLists.txt globs the same rule (native/**/*.cc).
+ * The C++ sources binding.gyp compiles; CMakeLists.txt globs the same rule (every .cc under native/).
  * Every native/**\/*.cc is compiled, for CPU and CUDA LibTorch alike (device is data).
  *   node scripts/native-sources.js [--cmake]   paths relative to the repository root
  */
