@@ -54,6 +54,23 @@ describe('10 loading the addon', () => {
     expect(chosen.libDir).to.equal(path.join(fake, 'lib'));
   });
 
+  it('binding.gyp compiles the same sources as CMake: every .cc under native/', () => {
+    const out = spawnSync(process.execPath, [path.join(repoRoot, 'scripts', 'native-sources.js')], { encoding: 'utf8', cwd: repoRoot });
+    expect(out.status, out.stderr).to.equal(0);
+    const listed = out.stdout.trim().split(' ').sort();
+    const walk = (dir: string): string[] =>
+      fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+        e.isDirectory() ? walk(path.join(dir, e.name)) : e.name.endsWith('.cc') ? [path.relative(repoRoot, path.join(dir, e.name))] : []);
+    expect(listed).to.deep.equal(walk(path.join(repoRoot, 'native')).sort());
+    const gyp = fs.readFileSync(path.join(repoRoot, 'binding.gyp'), 'utf8');
+    expect(gyp).to.include('node scripts/native-sources.js');
+    for (const flag of ['include', 'libs', 'ldflags', 'cflags']) {
+      const r = spawnSync(process.execPath, [path.join(repoRoot, 'scripts', 'find-libtorch.js'), '--gyp', flag], { encoding: 'utf8' });
+      expect(r.status, `--gyp ${flag}: ${r.stderr}`).to.equal(0);
+      expect(r.stdout.trim().length, flag).to.be.greaterThan(0);
+    }
+  });
+
   it('a missing addon is a NodetuneError listing what was tried and what to do', () => {
     const script = `
       process.env.NODETUNE_ADDON = '/nonexistent/nodetune.node';
