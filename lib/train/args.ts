@@ -58,6 +58,8 @@ export interface TrainingArgs {
   resumeFrom?: string;
   /** Write report.html at the end (default true). */
   report?: boolean;
+  /** Also write TensorBoard event files to <outputDir>/tensorboard (default false). */
+  tensorboard?: boolean;
 }
 
 export type ResolvedArgs = Required<Omit<TrainingArgs, 'maxSteps' | 'reduceOnPlateau' | 'resumeFrom' | 'saveTotalLimit' | 'warmupSteps' | 'warmupRatio' | 'earlyStoppingPatience' | 'greaterIsBetter' | 'maxGradNorm'>> & {
@@ -75,7 +77,7 @@ export type ResolvedArgs = Required<Omit<TrainingArgs, 'maxSteps' | 'reduceOnPla
 const KNOWN = new Set(['outputDir', 'epochs', 'maxSteps', 'batchSize', 'gradientAccumulationSteps', 'learningRate', 'optimizer', 'adamBeta1', 'adamBeta2',
   'adamEpsilon', 'weightDecay', 'momentum', 'maxGradNorm', 'lrScheduler', 'warmupSteps', 'warmupRatio', 'minLrRatio', 'numCycles', 'power', 'lrEnd',
   'reduceOnPlateau', 'seed', 'shuffle', 'evalStrategy', 'evalSteps', 'loggingSteps', 'saveStrategy', 'saveSteps', 'saveTotalLimit', 'metricForBestModel',
-  'greaterIsBetter', 'loadBestAtEnd', 'earlyStoppingPatience', 'earlyStoppingThreshold', 'resumeFrom', 'report']);
+  'greaterIsBetter', 'loadBestAtEnd', 'earlyStoppingPatience', 'earlyStoppingThreshold', 'resumeFrom', 'report', 'tensorboard']);
 
 function fail(field: string, message: string): never {
   throw new NodetuneError('ERR_CONFIG', `TrainingArgs.${field}: ${message}`, { field });
@@ -180,5 +182,6 @@ export function resolveArgs(args: TrainingArgs, hasValidation: boolean): Resolve
     earlyStoppingThreshold: num(a, 'earlyStoppingThreshold', 0, inf, 0),
     resumeFrom: (resumeFrom as string | undefined) ?? null,
     report: bool(a, 'report', true),
+    tensorboard: bool(a, 'tensorboard', false),
   };
 }

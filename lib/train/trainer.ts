@@ -17,6 +17,7 @@ import { MetricAccumulator, argmax } from './evaluate';
 import { EpochData, ModelTask, TrainData, countTokens, mergeBatches, modelInputs } from './data';
 import { JsonlLogger } from './logger';
 import { writeReport } from './report';
+import { TensorBoardWriter } from './tensorboard';
 import { checkExactResume } from './resume';
 import { ReduceLROnPlateau, Schedule, createSchedule } from './schedules';
 
@@ -76,6 +77,7 @@ export class Trainer extends TrainerEmitter {
   private readonly saveHooks: SaveHooks;
   private readonly logger: JsonlLogger;
   private running = false;
+  private tensorboard: TensorBoardWriter | null = null;
   // run state
   private globalStep = 0;
   private epochIndex = 0;
@@ -165,6 +167,14 @@ export class Trainer extends TrainerEmitter {
   private record(r: LogRecord): void {
     this.history.push(r);
     this.logger.append(r);
+    if (this.tensorboard) {
+      const scalars: Record<string, number | null | undefined> = {};
+      for (const [k, v] of Object.entries(r)) {
+        if (k === 'step' || typeof v !== 'number') continue;
+        scalars[k.startsWith('eval_') ? `eval/${k.slice(5)}` : k.startsWith('test_') ? `test/${k.slice(5)}` : `train/${k}`] = v;
+      }
+      this.tensorboard.scalars(r.step, scalars);
+    }
   }
 
   private state(): TrainerState {
@@ -274,6 +284,7 @@ export class Trainer extends TrainerEmitter {
     this.setup();
     if (a.resumeFrom !== null) await this.resume(a.resumeFrom);
     this.logger.reset(this.history);
+    if (a.tensorboard) this.tensorboard = new TensorBoardWriter(path.join(a.outputDir, 'tensorboard'));
     const total = this.schedule.totalSteps;
     const started = Date.now();
     const startStep = this.globalStep;
