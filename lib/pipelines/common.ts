@@ -1,0 +1,101 @@
+/** What every pipeline shares: loading the model and tokenizer, padding a batch, softmax, label names. */
+import { NodetuneError, check } from '../errors';
+import { AutoModel, Model } from '../models';
+import type { ModelDtype, Task } from '../models';
+import { AutoTokenizer, PreTrainedTokenizer } from '../tokenizers';
+import type { BatcherOptions } from './batcher';
+
+export interface PipelineOptions extends BatcherOptions {
+  /** A LoRA/adapter directory (PEFT layout) applied on top of the model. */
+  adapter?: string;
+  /** Tokenizer directory, or a loaded tokenizer (default: the model directory). */
+  tokenizer?: string | PreTrainedTokenizer;
+  device?: string;
+  dtype?: ModelDtype;
+}
+
+export interface Loaded {
+  model: Model;
+  tokenizer: PreTrainedTokenizer;
+  /** Longest input the model takes (positions, and the tokenizer's model_max_length). */
+  maxLength: number;
+  padId: number;
+}
+
+interface AdapterCapable {
+  loadAdapter(dir: string, name?: string): Promise<void>;
+}
+
+/** Loads an adapter when the model API offers it; otherwise refuses clearly (no adapter is faked). */
+export async function applyAdapter(model: Model, dir: string, name?: string): Promise<void> {
+  const m = model as unknown as Partial<AdapterCapable>;
+  if (typeof m.loadAdapter !== 'function')
+    throw new NodetuneError('ERR_STATE', `adapter ${dir}: this build of nodetune's Model has no loadAdapter(); adapters cannot be served yet`, { field: 'adapter' });
+  await m.loadAdapter(dir, name);
+}
+
+export async function loadForTask(task: Task, modelDir: string, opts: PipelineOptions): Promise<Loaded> {
+  check(typeof modelDir === 'string' && modelDir.length > 0, 'pipeline(task, modelDir): modelDir must be a non-empty string', 'modelDir');
+  check(opts && typeof opts === 'object', 'pipeline(): options must be an object', 'options');
+  const model = await AutoModel.fromPretrained(modelDir, {
+    task, quiet: true,
+    ...(opts.device !== undefined ? { device: opts.device } : {}),
+    ...(opts.dtype !== undefined ? { dtype: opts.dtype } : {}),
+  });
+  if (opts.adapter !== undefined) await applyAdapter(model, opts.adapter);
+  const tokenizer = opts.tokenizer instanceof PreTrainedTokenizer ? opts.tokenizer : await AutoTokenizer.fromPretrained(opts.tokenizer ?? modelDir);
+  return { model, tokenizer, maxLength: maxLengthOf(model, tokenizer), padId: padIdOf(model, tokenizer) };
+}
+
+export function maxLengthOf(model: Model, tokenizer: PreTrainedTokenizer): number {
+  const c = model.config as Record<string, unknown>;
+  const raw = c.max_position_embeddings ?? c.n_positions ?? 512;
+  // RoBERTa reserves the first pad_token_id + 1 positions.
+  const positions = Number(raw) - (model.modelType === 'roberta' || model.modelType === 'xlm-roberta' ? Number(c.pad_token_id ?? 1) + 1 : 0);
+  return Math.min(positions, tokenizer.modelMaxLength ?? positions);
+}
+
+export function padIdOf(model: Model, tokenizer: PreTrainedTokenizer): number {
+  const c = model.config as Record<string, unknown>;
+  const id = tokenizer.padTokenId ?? (typeof c.pad_token_id === 'number' ? c.pad_token_id : undefined) ?? (typeof c.eos_token_id === 'number' ? c.eos_token_id : 0);
+  return id;
+}
+
+/** Pads rows of ids to one length: right padding (encoders) or left padding (generation), with the mask. */
+export function pad(rows: number[][], padId: number, side: 'left' | 'right'): { inputIds: number[][]; attentionMask: number[][]; width: number } {
+  const width = Math.max(...rows.map((r) => r.length));
+  const inputIds: number[][] = [];
+  const attentionMask: number[][] = [];
+  for (const r of rows) {
+    const fill = new Array<number>(width - r.length).fill(padId);
+    const ones = new Array<number>(r.length).fill(1);
+    const zeros = new Array<number>(width - r.length).fill(0);
+    inputIds.push(side === 'right' ? [...r, ...fill] : [...fill, ...r]);
+    attentionMask.push(side === 'right' ? [...ones, ...zeros] : [...zeros, ...ones]);
+  }
+  return { inputIds, attentionMask, width };
+}
+
+/** Softmax of `n` values starting at `offset` of `logits`. */
+export function softmax(logits: Float32Array, offset: number, n: number): number[] {
+  let max = -Infinity;
+  for (let i = 0; i < n; i++) max = Math.max(max, logits[offset + i]!);
+  const out = new Array<number>(n);
+  let sum = 0;
+  for (let i = 0; i < n; i++) sum += out[i] = Math.exp(logits[offset + i]! - max);
+  for (let i = 0; i < n; i++) out[i]! /= sum;
+  return out;
+}
+
+/** Label names from config.json's id2label (LABEL_i where absent). */
+export function labelNames(model: Model, n: number): string[] {
+  const map = (model.config as Record<string, unknown>).id2label as Record<string, string> | undefined;
+  return Array.from({ length: n }, (_, i) => map?.[String(i)] ?? `LABEL_${i}`);
+}
+
+/** Accepts one string or a non-empty array of strings. */
+export function textsOf(input: unknown, what: string): { texts: string[]; single: boolean } {
+  if (typeof input === 'string') return { texts: [input], single: true };
+  check(Array.isArray(input) && input.length > 0 && input.every((t) => typeof t === 'string'), `${what}: expected a string or a non-empty array of strings`, 'input');
+  return { texts: input as string[], single: false };
+}

@@ -1,0 +1,122 @@
+/**
+ * pipeline(task, modelDir, options): in-process inference. Each pipeline is callable with one input or an array;
+ * concurrent calls (and the items of an array) are queued and micro-batched into single native calls, which run
+ * off the event loop.
+ */
+import { NodetuneError } from '../errors';
+import type { Model } from '../models';
+import type { PreTrainedTokenizer } from '../tokenizers';
+import type { BatchStats, MicroBatcher, Ticket } from './batcher';
+import { PipelineOptions, loadForTask, textsOf } from './common';
+import { Answer, QaInput, QaOptions, QuestionAnswerer } from './question-answering';
+import { ClassificationResult, ClassifyOptions, TextClassifier } from './text-classification';
+import { Generation, GenerationOptions, TextGenerator } from './text-generation';
+import { TokenClassifier, TokenLabel } from './token-classification';
+
+export { MicroBatcher, QueueFullError, CancelledError } from './batcher';
+export type { BatcherOptions, BatchStats, Ticket } from './batcher';
+export type { PipelineOptions } from './common';
+export type { ClassificationResult, LabelScore, ClassifyOptions } from './text-classification';
+export type { Generation, GenerationOptions } from './text-generation';
+export type { TokenLabel } from './token-classification';
+export type { Answer, QaInput, QaOptions } from './question-answering';
+export { TextClassifier, TextGenerator, TokenClassifier, QuestionAnswerer };
+
+export type PipelineTask = 'text-classification' | 'text-generation' | 'token-classification' | 'question-answering';
+
+interface PipelineBase {
+  readonly task: PipelineTask;
+  readonly model: Model;
+  readonly tokenizer: PreTrainedTokenizer;
+  /** Batches run, items processed, requests waiting. */
+  stats(): BatchStats;
+}
+
+export interface TextClassificationPipeline extends PipelineBase {
+  (text: string, opts?: ClassifyOptions): Promise<ClassificationResult>;
+  (texts: string[], opts?: ClassifyOptions): Promise<ClassificationResult[]>;
+}
+
+export interface TextGenerationPipeline extends PipelineBase {
+  (prompt: string, opts?: GenerationOptions): Promise<Generation>;
+  (prompts: string[], opts?: GenerationOptions): Promise<Generation[]>;
+  /** Streams text pieces (chunks of generated tokens); see TextGenerator.stream. */
+  stream(prompt: string, opts?: GenerationOptions & { chunkTokens?: number }): AsyncGenerator<string, Generation>;
+}
+
+export interface TokenClassificationPipeline extends PipelineBase {
+  (text: string): Promise<TokenLabel[]>;
+  (texts: string[]): Promise<TokenLabel[][]>;
+}
+
+export interface QuestionAnsweringPipeline extends PipelineBase {
+  (input: QaInput, opts?: QaOptions): Promise<Answer>;
+  (inputs: QaInput[], opts?: QaOptions): Promise<Answer[]>;
+}
+
+const MODEL_TASK = {
+  'text-classification': 'sequence-classification',
+  'text-generation': 'causal-lm',
+  'token-classification': 'token-classification',
+  'question-answering': 'question-answering',
+} as const;
+
+function many<T, O>(items: T[], single: boolean, submit: (item: T) => Ticket<O> | Promise<Ticket<O>>): Promise<O | O[]> {
+  const all = Promise.all(items.map(async (it) => (await submit(it)).promise));
+  return single ? all.then((r) => r[0]!) : all;
+}
+
+function base<T extends PipelineTask>(task: T, core: { loaded: { model: Model; tokenizer: PreTrainedTokenizer }; batcher: MicroBatcher<never, unknown> }) {
+  return { task, model: core.loaded.model, tokenizer: core.loaded.tokenizer, stats: () => core.batcher.stats() };
+}
+
+export function pipeline(task: 'text-classification', modelDir: string, opts?: PipelineOptions): Promise<TextClassificationPipeline>;
+export function pipeline(task: 'text-generation', modelDir: string, opts?: PipelineOptions): Promise<TextGenerationPipeline>;
+export function pipeline(task: 'token-classification', modelDir: string, opts?: PipelineOptions): Promise<TokenClassificationPipeline>;
+export function pipeline(task: 'question-answering', modelDir: string, opts?: PipelineOptions): Promise<QuestionAnsweringPipeline>;
+export async function pipeline(task: PipelineTask, modelDir: string, opts: PipelineOptions = {}): Promise<PipelineBase> {
+  if (!(task in MODEL_TASK))
+    throw new NodetuneError('ERR_ARGUMENT', `pipeline(): task must be one of ${Object.keys(MODEL_TASK).join(', ')}, got ${JSON.stringify(task)}`, { field: 'task' });
+  const loaded = await loadForTask(MODEL_TASK[task], modelDir, opts);
+  const batching = { maxBatch: opts.maxBatch, maxWaitMs: opts.maxWaitMs, maxQueue: opts.maxQueue };
+  switch (task) {
+    case 'text-classification': {
+      const core = new TextClassifier(loaded, batching);
+      const fn = (input: string | string[], o: ClassifyOptions = {}) => {
+        const { texts, single } = textsOf(input, 'text-classification');
+        return many(texts, single, (t) => core.submit(t, o));
+      };
+      return Object.assign(fn, base(task, core as never));
+    }
+    case 'token-classification': {
+      const core = new TokenClassifier(loaded, batching);
+      const fn = (input: string | string[]) => {
+        const { texts, single } = textsOf(input, 'token-classification');
+        return many(texts, single, (t) => core.submit(t));
+      };
+      return Object.assign(fn, base(task, core as never));
+    }
+    case 'question-answering': {
+      const core = new QuestionAnswerer(loaded, batching);
+      const fn = (input: QaInput | QaInput[], o: QaOptions = {}) => {
+        const single = !Array.isArray(input);
+        const items = single ? [input] : input;
+        if (items.length === 0) throw new NodetuneError('ERR_ARGUMENT', 'question-answering: expected { question, context } or a non-empty array of them', { field: 'input' });
+        return many(items, single, (it) => core.submit(it, o));
+      };
+      return Object.assign(fn, base(task, core as never));
+    }
+    case 'text-generation': {
+      const core = new TextGenerator(loaded, batching);
+      const fn = (input: string | string[], o: GenerationOptions = {}) => {
+        const { texts, single } = textsOf(input, 'text-generation');
+        return many(texts, single, async (t) => core.submitIds(await core.encodePrompt(t), o));
+      };
+      const stream = async function* (prompt: string, o: GenerationOptions & { chunkTokens?: number } = {}) {
+        const { chunkTokens, ...gen } = o;
+        return yield* core.stream(await core.encodePrompt(prompt), gen, chunkTokens);
+      };
+      return Object.assign(fn, base(task, core as never), { stream });
+    }
+  }
+}

@@ -1,0 +1,153 @@
+import { expect } from 'chai';
+import * as fs from 'fs';
+import * as path from 'path';
+import { pipeline } from '../lib/pipelines';
+import { FIXTURES, maxAbsDiff, stories260K } from './models-helpers';
+import { rejects } from './helpers';
+import { tinyModelDir } from './60.serve-helpers';
+
+describe('60 pipelines', () => {
+  const texts = ['the cat sat on the mat', 'a dog', 'good day sun', 'the little girl went home and saw a red ball'];
+
+  it('text-classification: labels from id2label with softmax scores; a micro-batch equals each text alone', async () => {
+    const dir = tinyModelDir('bert-cls', 'encoder');
+    const batched = await pipeline('text-classification', dir, { maxBatch: 8, maxWaitMs: 50 });
+    const alone = await pipeline('text-classification', dir, { maxBatch: 1, maxWaitMs: 0 });
+    const rs = await Promise.all(texts.map((t) => batched(t)));
+    expect(batched.stats().batches).to.equal(1); // four concurrent calls, one forward pass
+    for (const [i, r] of rs.entries()) {
+      expect(['a', 'b', 'c']).to.include(r.label);
+      expect(r.scores.map((s) => s.label).sort()).to.deep.equal(['a', 'b', 'c']);
+      expect(r.scores.reduce((a, s) => a + s.score, 0)).to.be.closeTo(1, 1e-6);
+      expect(r.score).to.equal(Math.max(...r.scores.map((s) => s.score)));
+      const one = await alone(texts[i]!);
+      expect(maxAbsDiff(r.scores.map((s) => s.score), one.scores.map((s) => s.score))).to.be.below(1e-5);
+    }
+    // The scores are the softmax of the model's own logits for this text.
+    const enc = await batched.tokenizer.encode(texts[1]!);
+    const { logits } = await batched.model.forward({ inputIds: [enc.ids] });
+    const z = Array.from(logits);
+    const e = z.map((x) => Math.exp(x - Math.max(...z)));
+    const want = e.map((x) => x / e.reduce((a, b) => a + b, 0));
+    expect(['a', 'b', 'c'].map((l) => rs[1]!.scores.find((s) => s.label === l)!.score)).to.satisfy((got: number[]) => maxAbsDiff(got, want) < 1e-5);
+    expect(await batched(['a dog', 'the cat'])).to.have.length(2);
+  });
+
+  it('token-classification: one label per word with offsets into the text, special tokens left out', async () => {
+    const dir = tinyModelDir('roberta-tok', 'encoder');
+    const tag = await pipeline('token-classification', dir, { maxWaitMs: 20 });
+    const [many, one] = await Promise.all([tag(texts), tag(texts[3]!)]);
+    expect(many).to.have.length(texts.length);
+    for (const [i, labels] of many.entries()) {
+      expect(labels.map((l) => texts[i]!.slice(l.start, l.end))).to.deep.equal(texts[i]!.split(' '));
+      for (const l of labels) {
+        expect(['T0', 'T1', 'T2', 'T3']).to.include(l.entity);
+        expect(l.score).to.be.within(0.25, 1);
+      }
+    }
+    expect(one.map((l) => [l.entity, l.index])).to.deep.equal(many[3]!.map((l) => [l.entity, l.index]));
+    expect(maxAbsDiff(one.map((l) => l.score), many[3]!.map((l) => l.score))).to.be.below(1e-5);
+  });
+
+  it('question-answering: a span of the context with its offsets; batched equals alone', async () => {
+    const dir = tinyModelDir('distilbert-qa', 'encoder');
+    const qa = await pipeline('question-answering', dir, { maxWaitMs: 20 });
+    const inputs = [
+      { question: 'who sat', context: 'the cat sat on the mat' },
+      { question: 'what is big', context: 'the house is big and red' },
+    ];
+    const answers = await qa(inputs);
+    for (const [i, a] of answers.entries()) {
+      expect(a.answer).to.equal(inputs[i]!.context.slice(a.start, a.end));
+      expect(a.answer.length).to.be.greaterThan(0);
+      expect(a.score).to.be.within(0, 1);
+    }
+    const alone = await pipeline('question-answering', dir, { maxBatch: 1, maxWaitMs: 0 });
+    expect(await alone(inputs[1]!)).to.satisfy((a: { answer: string; score: number }) =>
+      a.answer === answers[1]!.answer && Math.abs(a.score - answers[1]!.score) < 1e-5);
+    // A one-token answer limit yields a single word.
+    const short = await qa(inputs[0]!, { maxAnswerLength: 1 });
+    expect(short.answer.split(' ')).to.have.length(1);
+  });
+
+  it('text-generation: left-padded batch equals each prompt alone; max tokens, stop strings and streaming', async () => {
+    const dir = tinyModelDir('llama', 'causal');
+    const gen = await pipeline('text-generation', dir, { maxWaitMs: 50, maxBatch: 8 });
+    const alone = await pipeline('text-generation', dir, { maxBatch: 1, maxWaitMs: 0 });
+    const prompts = ['the cat', 'a little girl went to the park and', 'sun'];
+    const batched = await gen(prompts, { maxNewTokens: 6 });
+    expect(gen.stats().batches).to.equal(1);
+    for (const [i, g] of batched.entries()) {
+      const one = await alone(prompts[i]!, { maxNewTokens: 6 });
+      expect(g.tokenIds).to.deep.equal(one.tokenIds);
+      expect(g.text).to.equal(one.text);
+      expect(g.completionTokens).to.be.at.most(6);
+      expect(g.finishReason).to.equal(g.completionTokens === 6 ? 'length' : 'stop');
+      expect(g.promptTokens).to.equal(prompts[i]!.split(' ').length + 1); // <s> + words
+    }
+    // Different max tokens share a batch; each is cut to its own.
+    const [short, long] = await Promise.all([gen('the cat', { maxNewTokens: 2 }), gen('the cat', { maxNewTokens: 6 })]);
+    expect(short.tokenIds).to.deep.equal(long.tokenIds.slice(0, 2));
+    // Stop strings end the text before them.
+    const words = long.text.trim().split(' ');
+    if (words.length >= 2) {
+      const stopped = await gen('the cat', { maxNewTokens: 6, stop: [words[1]!] });
+      expect(stopped.text.trim()).to.equal(words[0]);
+      expect(stopped.finishReason).to.equal('stop');
+    }
+    // Streaming in chunks of 2 tokens gives the same greedy text, in pieces.
+    const pieces: string[] = [];
+    const it = gen.stream('the cat', { maxNewTokens: 6, chunkTokens: 2 });
+    let r = await it.next();
+    while (!r.done) pieces.push(r.value), (r = await it.next());
+    expect(pieces.join('')).to.equal(long.text);
+    expect(r.value.tokenIds).to.deep.equal(long.tokenIds);
+    if (long.tokenIds.length > 2) expect(pieces.length).to.be.greaterThan(1);
+  });
+
+  it('stories260K (real pretrained Llama): the known greedy story, batched with another prompt', async function () {
+    const dir = stories260K();
+    if (!dir) return this.skip(); // ../shared/assets/models/stories260K/model.safetensors is missing
+    const want = JSON.parse(fs.readFileSync(path.join(FIXTURES, 'stories260K-greedy.json'), 'utf8')) as { ids: number[] };
+    const gen = await pipeline('text-generation', dir, { maxWaitMs: 50 });
+    const [story, other] = await Promise.all([gen('', { maxNewTokens: 20 }), gen('The dog ran to the park', { maxNewTokens: 5 })]);
+    expect(gen.stats().batches).to.equal(1);
+    expect(story.tokenIds).to.deep.equal(want.ids.slice(1, 21));
+    expect(story.text).to.match(/^Once upon a time, there was a little girl named Lily/);
+    expect(other.completionTokens).to.equal(5);
+  });
+
+  it('concurrent calls never block the event loop', async function () {
+    const dir = stories260K();
+    if (!dir) return this.skip(); // ../shared/assets/models/stories260K/model.safetensors is missing
+    const gen = await pipeline('text-generation', dir, { maxWaitMs: 5 });
+    let ticks = 0;
+    let worst = 0;
+    let last = Date.now();
+    const timer = setInterval(() => {
+      ticks++;
+      worst = Math.max(worst, Date.now() - last);
+      last = Date.now();
+    }, 5);
+    await Promise.all(Array.from({ length: 4 }, (_, i) => gen(`Once upon a time ${i}`, { maxNewTokens: 60 })));
+    clearInterval(timer);
+    expect(ticks).to.be.greaterThan(3);
+    expect(worst).to.be.below(100);
+  });
+
+  it('refuses a full queue, an unknown task, and adapters the model cannot load', async () => {
+    const dir = tinyModelDir('bert-cls', 'encoder');
+    const clf = await pipeline('text-classification', dir, { maxQueue: 2, maxWaitMs: 30 });
+    const results = await Promise.allSettled([clf('a'), clf('the'), clf('cat')]);
+    expect(results.map((r) => r.status)).to.deep.equal(['fulfilled', 'fulfilled', 'rejected']);
+    const full = (results[2] as PromiseRejectedResult).reason as { code: string; details: { queueFull?: boolean } };
+    expect(full.code).to.equal('ERR_STATE');
+    expect(full.details.queueFull).to.equal(true);
+    const bad = await rejects(pipeline('summarization' as 'text-classification', dir));
+    expect(bad.code).to.equal('ERR_ARGUMENT');
+    expect(bad.message).to.match(/text-classification, text-generation/);
+    const ad = await rejects(pipeline('text-classification', dir, { adapter: dir }));
+    expect(ad.code).to.equal('ERR_STATE');
+    expect(ad.message).to.match(/loadAdapter/);
+  });
+});
