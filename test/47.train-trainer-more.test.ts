@@ -1,8 +1,11 @@
 import { expect } from 'chai';
+import * as fs from 'fs';
+import * as path from 'path';
 import { AutoModel } from '../lib/models';
+import { entityMetrics } from '../lib/train/metrics';
 import { Trainer } from '../lib/train/trainer';
 import { rejects, tempDir } from './helpers';
-import { fixture } from './models-helpers';
+import { expected, fixture } from './models-helpers';
 import { clsFeatures, lmBatches } from './train-helpers';
 
 const llama = () => AutoModel.fromPretrained(fixture('llama'), { quiet: true });
@@ -50,6 +53,60 @@ describe('47 train: Trainer seeds, plateau, predict, data errors', function () {
       const l = Array.from(o.logits.subarray(r * 3, r * 3 + 3));
       expect(row).to.deep.equal([l.indexOf(Math.max(...l))]);
     });
+  });
+
+  it('token classification and QA: eval loss equals the reference loss; entity F1 and EM/F1 from the predicted spans', async () => {
+    // token classification, with BIO labels so that entity metrics apply
+    const dir = tempDir('nodetune-model-');
+    fs.copyFileSync(path.join(fixture('roberta-tok'), 'model.safetensors'), path.join(dir, 'model.safetensors'));
+    const cfg = JSON.parse(fs.readFileSync(path.join(fixture('roberta-tok'), 'config.json'), 'utf8'));
+    const tags = ['O', 'B-PER', 'I-PER', 'B-LOC'];
+    cfg.id2label = Object.fromEntries(tags.map((t, i) => [String(i), t]));
+    cfg.label2id = Object.fromEntries(tags.map((t, i) => [t, i]));
+    fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(cfg));
+    const tok = await AutoModel.fromPretrained(dir, { quiet: true });
+    const e = expected('roberta-tok');
+    const [b, t] = [e.inputIds.length, e.inputIds[0]!.length];
+    const batch = { inputIds: Int32Array.from(e.inputIds.flat()), attentionMask: Int32Array.from(e.attentionMask.flat()),
+      labels: Int32Array.from((e.labels as number[][]).flat()), shape: [b, t] as [number, number] };
+    const tr = new Trainer({ model: tok, train: [batch], validation: [batch], args: { outputDir: tempDir(), report: false } });
+    const m = (await tr.evaluate()).metrics;
+    expect(m.loss).to.be.closeTo(e.loss, 1e-4);
+    const out = await tok.forward({ inputIds: e.inputIds, attentionMask: e.attentionMask });
+    const preds: string[][] = [], refs: string[][] = [];
+    let correct = 0, total = 0;
+    (e.labels as number[][]).forEach((row, i) => {
+      const p: string[] = [], r: string[] = [];
+      row.forEach((y, j) => {
+        if (y === -100) return;
+        const l = Array.from(out.logits.subarray((i * t + j) * 4, (i * t + j) * 4 + 4));
+        const k = l.indexOf(Math.max(...l));
+        p.push(tags[k]!), r.push(tags[y]!);
+        total += 1, (correct += k === y ? 1 : 0);
+      });
+      preds.push(p), refs.push(r);
+    });
+    expect(m.tokenAccuracy).to.equal(correct / total);
+    expect(m.entityF1).to.equal(entityMetrics(preds, refs).f1);
+
+    // question answering
+    const qa = await AutoModel.fromPretrained(fixture('distilbert-qa'), { quiet: true });
+    const q = expected('distilbert-qa');
+    const [qb, qt] = [q.inputIds.length, q.inputIds[0]!.length];
+    const spans = q.labels as number[][];
+    const qbatch = { inputIds: Int32Array.from(q.inputIds.flat()), attentionMask: Int32Array.from(q.attentionMask.flat()), shape: [qb, qt] as [number, number],
+      startPositions: Int32Array.from(spans.map((s) => s[0]!)), endPositions: Int32Array.from(spans.map((s) => s[1]!)) };
+    const qtr = new Trainer({ model: qa, train: [qbatch], validation: [qbatch], args: { outputDir: tempDir(), report: false } });
+    const qm = (await qtr.evaluate()).metrics;
+    expect(qm.loss).to.be.closeTo(q.loss, 1e-4);
+    const pred = await qtr.predict([qbatch]);
+    const exact = pred.predictions.map((p, i) => (p[0] === spans[i]![0] && p[1] === spans[i]![1] ? 1 : 0)).reduce((x: number, y) => x + y, 0) / qb;
+    expect(qm.exactMatch).to.equal(exact);
+    expect(qm.f1).to.be.within(exact, 1);
+    // one gradient step on the QA labels runs through trainStep's [batch, 2] labels
+    const res = await qtr.train();
+    expect(res.losses).to.have.length(3);
+    expect(res.losses.every(Number.isFinite)).to.equal(true);
   });
 
   it('data errors name the split and the item', async () => {

@@ -20,6 +20,15 @@ export function argmax(logits: Float32Array, off: number, n: number): number {
   return best;
 }
 
+/** The answer span [start, end] (end >= start, at most maxLength tokens) with the highest start + end score. */
+export function bestSpan(start: Float32Array, end: Float32Array, maxLength = 30): [number, number] {
+  let best = -Infinity, bs = 0, be = 0;
+  for (let s = 0; s < start.length; s++)
+    for (let e = s; e < Math.min(end.length, s + maxLength); e++)
+      if (start[s]! + end[e]! > best) (best = start[s]! + end[e]!), (bs = s), (be = e);
+  return [bs, be];
+}
+
 /** Accumulates loss and predictions over the batches of one split, then reports the task's metrics. */
 export class MetricAccumulator {
   private lossSum = 0;
@@ -101,10 +110,7 @@ export class MetricAccumulator {
           for (let p = 0; p < t; p++) (startRow[p] = logits[(i * t + p) * 2]!), (endRow[p] = logits[(i * t + p) * 2 + 1]!);
           this.lossSum += (crossEntropy(startRow, 0, t, starts[i]!) + crossEntropy(endRow, 0, t, ends[i]!)) / 2;
           this.lossCount += 1;
-          let best = -Infinity, bs = 0, be = 0;
-          for (let s = 0; s < t; s++)
-            for (let e = s; e < Math.min(t, s + 30); e++)
-              if (startRow[s]! + endRow[e]! > best) (best = startRow[s]! + endRow[e]!), (bs = s), (be = e);
+          const [bs, be] = bestSpan(startRow, endRow);
           const ids = batch.inputIds.subarray(i * t, (i + 1) * t);
           this.spanPreds.push(Array.from(ids.subarray(bs, be + 1)).join(' '));
           this.spanRefs.push(Array.from(ids.subarray(starts[i]!, ends[i]! + 1)).join(' '));

@@ -13,7 +13,7 @@ import { ResolvedArgs, TrainingArgs, resolveArgs } from './args';
 import { LogRecord, TrainerState, latestCheckpoint, readTrainerState, rotateCheckpoints, saveCheckpoint, SaveHooks } from './checkpoint';
 import { EarlyStopping } from './early-stopping';
 import { EvaluateEvent, TrainerEmitter } from './events';
-import { MetricAccumulator, argmax } from './evaluate';
+import { MetricAccumulator, argmax, bestSpan } from './evaluate';
 import { EpochData, ModelTask, TrainData, countTokens, mergeBatches, modelInputs } from './data';
 import { JsonlLogger } from './logger';
 import { writeReport } from './report';
@@ -63,7 +63,7 @@ export interface TrainResult {
 
 export interface Prediction {
   outputs: ForwardOutput[];
-  /** Per row: [class id] (classification), argmax per token (causal-lm, token classification), [start, end] (QA). */
+  /** Per row: [class id] (classification), argmax per token (causal-lm, token classification), [start, end] (QA: the best span of at most 30 tokens). */
   predictions: number[][];
 }
 
@@ -145,8 +145,7 @@ export class Trainer extends TrainerEmitter {
         else if (this.task === 'question-answering') {
           const start = new Float32Array(t), end = new Float32Array(t);
           for (let p = 0; p < t; p++) (start[p] = out.logits[(i * t + p) * 2]!), (end[p] = out.logits[(i * t + p) * 2 + 1]!);
-          const s = argmax(start, 0, t);
-          predictions.push([s, s + argmax(end.subarray(s), 0, t - s)]);
+          predictions.push(bestSpan(start, end));
         } else predictions.push(Array.from({ length: t }, (_, p) => argmax(out.logits, (i * t + p) * n, n)));
       }
     }
