@@ -1,0 +1,20 @@
+/** The Trainer and its parts (issue 6). */
+export { Trainer } from './trainer';
+export type { TrainerModel, TrainerOptions, TrainResult, Prediction } from './trainer';
+export { resolveArgs } from './args';
+export type { TrainingArgs, ResolvedArgs } from './args';
+export { createSchedule, ReduceLROnPlateau, SCHEDULE_TYPES } from './schedules';
+export type { Schedule, ScheduleOptions, ScheduleType, PlateauOptions, PlateauState } from './schedules';
+export { EarlyStopping } from './early-stopping';
+export type { EarlyStoppingOptions, EarlyStoppingState } from './early-stopping';
+export { classificationMetrics, perplexity, normalizeAnswer, exactMatch, tokenF1, qaMetrics, extractEntities, entityMetrics } from './metrics';
+export type { ClassificationMetrics, Entity } from './metrics';
+export { saveCheckpoint, readTrainerState, latestCheckpoint, listCheckpoints, rotateCheckpoints } from './checkpoint';
+export type { TrainerState, LogRecord } from './checkpoint';
+export type { TrainerEvents, TrainerEvent, TrainerEventName, StepEvent, LogEvent, EvaluateEvent, CheckpointEvent, EarlyStopEvent, EndEvent, CallbackErrorEvent } from './events';
+export type { TrainData } from './data';
+export { JsonlLogger } from './logger';
+export { renderReport, writeReport } from './report';
+export { TensorBoardWriter } from './tensorboard';
+export { hyperparameterSearch, searchTrials } from './search';
+export type { SearchOptions, SearchSpace, SearchResult, TrialParams, TrialResult } from './search';
