@@ -155,7 +155,9 @@ describe('45 train: the Trainer on tiny models', function () {
       lrScheduler: 'constant', maxGradNorm: null, epochs: 5, report: false } });
     const steps: number[] = [];
     t.on('step', (e) => void steps.push(e.step));
+    const iterated = rejects((async () => { for await (const ev of t) void ev; })());
     const e = await rejects(t.train());
+    expect(await iterated).to.equal(e); // the async iterator ends with the same error
     expect(e.code).to.equal('ERR_STATE');
     expect(e.message).to.include(`training diverged at step ${steps.length + 1} (epoch `);
     expect(e.message).to.match(/loss is (NaN|Infinity)/);

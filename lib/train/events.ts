@@ -169,8 +169,8 @@ class EventQueue implements AsyncIterator<TrainerEvent> {
   fail(error: Error): void {
     if (this.done) return;
     this.error = error;
-    this.finish();
     for (const w of this.waiting.splice(0)) w.reject(error);
+    this.finish();
   }
 
   private finish(): void {

@@ -231,6 +231,9 @@ export class Trainer extends TrainerEmitter {
 
   private setup(): void {
     const a = this.args;
+    // a second train() on the same Trainer starts a new run from the model's current weights
+    this.globalStep = 0, this.epochIndex = 0, this.batchInEpoch = 0;
+    this.history = [], this.losses = [], this.bestCheckpoint = null, this.stopReason = 'completed';
     const micro = this.data.train.length;
     let total: number;
     if (a.maxSteps !== null) total = a.maxSteps;
