@@ -67,8 +67,8 @@ export class MicroBatcher<I, O> {
   private flushNow = false;
   private batches = 0;
   private items = 0;
-  /** Called after each batch with its size and how long it ran (ms). */
-  onBatch: ((size: number, ms: number) => void) | undefined;
+  /** Called after each batch with its size, how long it ran (ms), and its results (undefined when it failed). */
+  onBatch: ((size: number, ms: number, results: O[] | undefined) => void) | undefined;
 
   constructor(private readonly runBatch: (items: I[], key: string) => Promise<O[]>, opts: BatcherOptions = {}) {
     this.maxBatch = positiveInt(opts.maxBatch, 'maxBatch', 8);
@@ -134,9 +134,11 @@ export class MicroBatcher<I, O> {
     }
     this.running = true;
     const started = Date.now();
+    let results: O[] | undefined;
     try {
       const out = await this.runBatch(batch.map((p) => p.item), key);
       if (out.length !== batch.length) throw new NodetuneError('ERR_STATE', `a batch of ${batch.length} returned ${out.length} results`);
+      results = out;
       batch.forEach((p, i) => p.resolve(out[i]!));
     } catch (e) {
       for (const p of batch) p.reject(e);
@@ -144,7 +146,7 @@ export class MicroBatcher<I, O> {
       this.batches++;
       this.items += batch.length;
       this.running = false;
-      this.onBatch?.(batch.length, Date.now() - started);
+      this.onBatch?.(batch.length, Date.now() - started, results);
       this.schedule();
     }
   }

@@ -34,11 +34,13 @@ export async function applyAdapter(model: Model, dir: string, name?: string): Pr
   await m.loadAdapter(dir, name);
 }
 
-export async function loadForTask(task: Task, modelDir: string, opts: PipelineOptions): Promise<Loaded> {
+/** Loads the model (for `task`, or the task config.json's architectures name) and its tokenizer. */
+export async function loadForTask(task: Task | undefined, modelDir: string, opts: PipelineOptions): Promise<Loaded> {
   check(typeof modelDir === 'string' && modelDir.length > 0, 'pipeline(task, modelDir): modelDir must be a non-empty string', 'modelDir');
   check(opts && typeof opts === 'object', 'pipeline(): options must be an object', 'options');
   const model = await AutoModel.fromPretrained(modelDir, {
-    task, quiet: true,
+    quiet: true,
+    ...(task !== undefined ? { task } : {}),
     ...(opts.device !== undefined ? { device: opts.device } : {}),
     ...(opts.dtype !== undefined ? { dtype: opts.dtype } : {}),
   });

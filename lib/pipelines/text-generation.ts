@@ -64,6 +64,12 @@ export class TextGenerator {
 
   /** Validates options and queues one prompt (already tokenized). */
   submitIds(ids: number[], opts: GenerationOptions = {}): Ticket<Generation> {
+    const { item, key } = this.validate(ids, opts);
+    return this.batcher.submit(item, key);
+  }
+
+  /** Checks a request without queueing it (throws ERR_ARGUMENT naming the field). */
+  validate(ids: number[], opts: GenerationOptions = {}): { item: Item; key: string } {
     const maxNewTokens = opts.maxNewTokens ?? 16;
     check(Number.isSafeInteger(maxNewTokens) && maxNewTokens >= 1, `text-generation: maxNewTokens must be a positive integer, got ${opts.maxNewTokens}`, 'maxNewTokens');
     check(ids.length > 0, 'text-generation: the prompt encodes to no tokens', 'prompt');
@@ -81,15 +87,19 @@ export class TextGenerator {
     if (opts.seed !== undefined) check(Number.isSafeInteger(opts.seed) && opts.seed >= 0, `text-generation: seed must be a non-negative integer`, 'seed');
     // Greedy decoding ignores the sampling settings, so every greedy request can share a batch.
     const sampling: Sampling = temperature === 0 ? { temperature: 0, topP: 1, topK: 0, seed: undefined } : { temperature, topP, topK, seed: opts.seed };
-    return this.batcher.submit({ ids, maxNewTokens, stop }, JSON.stringify(sampling));
+    return { item: { ids, maxNewTokens, stop }, key: JSON.stringify(sampling) };
   }
 
   /**
    * Streams the continuation in chunks of `chunkTokens` tokens: each chunk is one batched generate call on the
    * prompt plus what was generated so far (the native generate keeps no cache between calls, so each chunk
-   * re-reads the prefix). Yields text pieces; returns the whole generation.
+   * re-reads the prefix). Yields text pieces; returns the whole generation. `wait` settles each chunk's ticket
+   * (a server adds its timeout there).
    */
-  async *stream(ids: number[], opts: GenerationOptions = {}, chunkTokens = 8): AsyncGenerator<string, Generation> {
+  async *stream(ids: number[], opts: GenerationOptions = {}, chunkTokens = 8,
+    wait: (t: Ticket<Generation>) => Promise<Generation> = (t) => t.promise): AsyncGenerator<string, Generation> {
+    this.validate(ids, opts);
+    check(Number.isSafeInteger(chunkTokens) && chunkTokens >= 1, `text-generation: chunkTokens must be a positive integer, got ${chunkTokens}`, 'chunkTokens');
     const maxNewTokens = opts.maxNewTokens ?? 16;
     const generated: number[] = [];
     let text = '';
@@ -97,7 +107,7 @@ export class TextGenerator {
     while (generated.length < maxNewTokens) {
       const n = Math.min(chunkTokens, maxNewTokens - generated.length);
       // Stop strings are applied to the whole text below, not per chunk.
-      const r = await this.submitIds([...ids, ...generated], { ...opts, maxNewTokens: n, stop: [] }).promise;
+      const r = await wait(this.submitIds([...ids, ...generated], { ...opts, maxNewTokens: n, stop: [] }));
       generated.push(...r.tokenIds);
       const full = await this.continuation(ids, generated);
       const cut = cutAtStop(full, opts.stop ?? []);

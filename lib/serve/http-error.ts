@@ -1,0 +1,46 @@
+/** Errors answered in the OpenAI API's shape: { error: { message, type, param, code } }. */
+import { NodetuneError } from '../errors';
+import { CancelledError, QueueFullError } from '../pipelines/batcher';
+import { describeValidation } from './schemas';
+
+export class HttpError extends Error {
+  constructor(readonly status: number, readonly type: string, message: string, readonly param: string | null = null, readonly code: string | null = null) {
+    super(message);
+  }
+}
+
+export interface ErrorBody {
+  error: { message: string; type: string; param: string | null; code: string | null };
+}
+
+type FastifyishError = Error & {
+  statusCode?: number;
+  code?: string;
+  validation?: Array<{ instancePath: string; keyword: string; message?: string; params: Record<string, unknown> }>;
+  validationContext?: string;
+};
+
+/** Maps any error a handler or Fastify raised to a status and an OpenAI-shaped body. */
+export function toHttpError(e: unknown): HttpError {
+  if (e instanceof HttpError) return e;
+  const err = e as FastifyishError;
+  if (err.validation) {
+    const { message, param } = describeValidation(err.validation, err.validationContext === 'body' ? 'request body' : err.validationContext ?? 'request');
+    return new HttpError(400, 'invalid_request_error', message, param, 'invalid_value');
+  }
+  if (e instanceof QueueFullError) return new HttpError(503, 'server_overloaded', e.message, null, 'queue_full');
+  if (e instanceof CancelledError) return new HttpError(504, 'timeout', e.message, null, 'timeout');
+  if (e instanceof NodetuneError) {
+    const client = e.code === 'ERR_ARGUMENT' || e.code === 'ERR_SHAPE' || e.code === 'ERR_CONFIG';
+    return new HttpError(client ? 400 : 500, client ? 'invalid_request_error' : 'server_error', e.message, (e.details.field as string | undefined) ?? null, e.code);
+  }
+  if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) {
+    const type = err.statusCode === 413 ? 'request_too_large' : 'invalid_request_error';
+    return new HttpError(err.statusCode, type, err.message, null, err.code ?? null);
+  }
+  return new HttpError(500, 'server_error', err.message ?? String(e));
+}
+
+export function errorBody(h: HttpError): ErrorBody {
+  return { error: { message: h.message, type: h.type, param: h.param, code: h.code } };
+}

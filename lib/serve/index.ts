@@ -1,0 +1,2 @@
+export { startServer } from './server';
+export type { ServeOptions, RunningServer } from './server';

@@ -1,0 +1,257 @@
+/**
+ * The HTTP server (Fastify): OpenAI-style completions and chat completions (streamed with server-sent events),
+ * classification, health and Prometheus metrics. Requests are micro-batched by the pipelines' batchers.
+ */
+import { timingSafeEqual } from 'crypto';
+import * as path from 'path';
+import Fastify, { FastifyInstance, FastifyReply } from 'fastify';
+import { check } from '../errors';
+import type { BatchStats, Ticket } from '../pipelines/batcher';
+import { applyAdapter, loadForTask } from '../pipelines/common';
+import { TextClassifier } from '../pipelines/text-classification';
+import { Generation, TextGenerator } from '../pipelines/text-generation';
+import { HttpError, errorBody, toHttpError } from './http-error';
+import { Metrics } from './metrics';
+import { ChatBody, ChunkWriter, ClassifyBody, CompletionBody, chatResponse, completionResponse, generationOptions } from './openai';
+import { chatSchema, classifySchema, completionSchema } from './schemas';
+
+export interface ServeOptions {
+  /** The model directory (config.json + safetensors + tokenizer). */
+  model: string;
+  /** name → adapter directory (PEFT layout). */
+  adapters?: Record<string, string>;
+  /** Default 127.0.0.1 (loopback only). */
+  host?: string;
+  /** Default 8080; 0 picks a free port. */
+  port?: number;
+  /** When set, every route but /healthz needs `Authorization: Bearer <apiKey>`. */
+  apiKey?: string;
+  /** The model's name in requests and responses (default: the directory's name). */
+  name?: string;
+  maxBatch?: number;
+  maxWaitMs?: number;
+  /** Requests waiting beyond this are answered 503. Default 64. */
+  maxQueue?: number;
+  /** Per-request limit; past it the answer is 504. Default 60000. */
+  requestTimeoutMs?: number;
+  /** Largest max_tokens accepted. Default 256. */
+  maxTokens?: number;
+  /** max_tokens when a request gives none. Default 16. */
+  defaultMaxTokens?: number;
+  /** Bytes. Default 1 MiB. */
+  bodyLimit?: number;
+  /** Tokens per streamed chunk. Default 8. */
+  streamChunkTokens?: number;
+  device?: string;
+}
+
+export interface RunningServer {
+  url: string;
+  name: string;
+  task: string;
+  app: FastifyInstance;
+  stats(): BatchStats;
+  /** Stops accepting connections, runs what is queued at once, waits for in-flight requests, then resolves. */
+  close(): Promise<void>;
+}
+
+function bearerOk(header: string | undefined, key: string): boolean {
+  const want = Buffer.from(`Bearer ${key}`);
+  const got = Buffer.from(header ?? '');
+  return got.length === want.length && timingSafeEqual(got, want);
+}
+
+export async function startServer(opts: ServeOptions): Promise<RunningServer> {
+  check(opts && typeof opts.model === 'string' && opts.model.length > 0, 'serve: options.model (a model directory) is required', 'model');
+  const host = opts.host ?? '127.0.0.1';
+  const timeoutMs = opts.requestTimeoutMs ?? 60_000;
+  const maxTokens = opts.maxTokens ?? 256;
+  const defaultMaxTokens = Math.min(opts.defaultMaxTokens ?? 16, maxTokens);
+  const chunkTokens = opts.streamChunkTokens ?? 8;
+  check(Number.isSafeInteger(timeoutMs) && timeoutMs > 0, 'serve: requestTimeoutMs must be a positive integer', 'requestTimeoutMs');
+  check(Number.isSafeInteger(maxTokens) && maxTokens > 0, 'serve: maxTokens must be a positive integer', 'maxTokens');
+  check(opts.apiKey === undefined || (typeof opts.apiKey === 'string' && opts.apiKey.length > 0), 'serve: apiKey must be a non-empty string', 'apiKey');
+
+  const loaded = await loadForTask(undefined, opts.model, opts.device !== undefined ? { device: opts.device } : {});
+  const adapters = new Map<string, string>();
+  for (const [name, dir] of Object.entries(opts.adapters ?? {})) {
+    check(/^[\w.-]+$/.test(name), `serve: adapter name ${JSON.stringify(name)} must be letters, digits, '_', '-' or '.'`, 'adapters');
+    await applyAdapter(loaded.model, dir, name);
+    adapters.set(name, dir);
+  }
+  const name = opts.name ?? path.basename(path.resolve(opts.model));
+  const batching = { maxBatch: opts.maxBatch ?? 8, maxWaitMs: opts.maxWaitMs ?? 5, maxQueue: opts.maxQueue ?? 64 };
+  const task = loaded.model.task;
+  const generator = task === 'causal-lm' ? new TextGenerator(loaded, batching) : undefined;
+  const classifier = task === 'sequence-classification' ? new TextClassifier(loaded, batching) : undefined;
+  const batcher = generator?.batcher ?? classifier?.batcher;
+  check(batcher, `serve: ${opts.model} is a ${task} model; the server serves causal-lm (completions) and sequence-classification (classify) models`, 'model');
+
+  const metrics = new Metrics();
+  metrics.queueDepth = () => batcher.stats().pending;
+  batcher.onBatch = (size: number, ms: number, results: unknown[] | undefined) => {
+    const tokens = generator && results ? (results as Generation[]).reduce((a, g) => a + g.completionTokens, 0) : undefined;
+    metrics.batch(size, ms, tokens);
+  };
+  let draining = false;
+
+  const app = Fastify({
+    bodyLimit: opts.bodyLimit ?? 1024 * 1024,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false } },
+    forceCloseConnections: 'idle',
+  });
+
+  app.addHook('onRequest', async (req, reply) => {
+    const started = process.hrtime.bigint();
+    reply.raw.on('close', () => {
+      const route = req.routeOptions.url ?? 'unmatched';
+      metrics.request(route, reply.raw.statusCode, Number(process.hrtime.bigint() - started) / 1e9);
+    });
+    if (opts.apiKey !== undefined && req.url !== '/healthz' && !bearerOk(req.headers.authorization, opts.apiKey)) {
+      reply.header('www-authenticate', 'Bearer');
+      return reply.code(401).send(errorBody(new HttpError(401, 'authentication_error', 'missing or wrong bearer token (Authorization: Bearer <key>)', null, 'invalid_api_key')));
+    }
+    return undefined;
+  });
+
+  app.setErrorHandler((e, _req, reply) => {
+    const h = toHttpError(e);
+    return reply.code(h.status).send(errorBody(h));
+  });
+  app.setNotFoundHandler((req, reply) =>
+    reply.code(404).send(errorBody(new HttpError(404, 'not_found', `no route ${req.method} ${req.url}`, null, 'not_found'))));
+
+  /** `model: "name"` or `"name:adapter"`; unknown names and adapters are 404s. */
+  const selectModel = (requested: string | undefined): void => {
+    if (requested === undefined) return;
+    const colon = requested.indexOf(':');
+    const base = colon < 0 ? requested : requested.slice(0, colon);
+    if (base !== name) throw new HttpError(404, 'invalid_request_error', `model '${base}' is not served here; this server serves '${name}'`, 'model', 'model_not_found');
+    if (colon >= 0) {
+      const adapter = requested.slice(colon + 1);
+      if (!adapters.has(adapter)) {
+        const known = adapters.size ? [...adapters.keys()].join(', ') : 'none';
+        throw new HttpError(404, 'invalid_request_error', `adapter '${adapter}' is not loaded (loaded adapters: ${known}; start the server with --adapter ${adapter}=DIR)`, 'model', 'adapter_not_found');
+      }
+      throw new HttpError(400, 'invalid_request_error', `adapter '${adapter}' is loaded but this Model API cannot switch adapters per request`, 'model', 'adapter_unsupported');
+    }
+  };
+
+  /** Settles a ticket within the request's deadline: 504 after it (and the request leaves the queue). */
+  const within = <O>(deadline: number) => (t: Ticket<O>): Promise<O> => new Promise<O>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      t.cancel('timed out');
+      reject(new HttpError(504, 'timeout', `the request timed out after ${timeoutMs} ms`, null, 'timeout'));
+    }, Math.max(0, deadline - Date.now()));
+    t.promise.then((v) => (clearTimeout(timer), resolve(v)), (e: unknown) => (clearTimeout(timer), reject(e)));
+  });
+
+  const needGenerator = (route: string): TextGenerator => {
+    if (!generator) throw new HttpError(400, 'invalid_request_error', `${route} needs a causal-lm model; '${name}' is a ${task} model (use /v1/classify)`, 'model', 'wrong_task');
+    return generator;
+  };
+
+  const generate = async (reply: FastifyReply, g: TextGenerator, idsList: number[][], body: CompletionBody | ChatBody, chat: boolean) => {
+    const deadline = Date.now() + timeoutMs;
+    const gen = generationOptions(body, defaultMaxTokens);
+    if (!body.stream) {
+      const tickets: Ticket<Generation>[] = [];
+      try {
+        for (const ids of idsList) tickets.push(g.submitIds(ids, gen));
+        const results = await Promise.all(tickets.map(within<Generation>(deadline)));
+        for (const r of results) metrics.tokens(r.promptTokens, r.completionTokens);
+        return chat ? chatResponse(name, results[0]!) : completionResponse(name, results);
+      } catch (e) {
+        for (const t of tickets) t.cancel('a sibling prompt failed');
+        throw e;
+      }
+    }
+    if (idsList.length !== 1) throw new HttpError(400, 'invalid_request_error', 'stream: true takes a single prompt', 'prompt', 'invalid_value');
+    const it = g.stream(idsList[0]!, gen, chunkTokens, within<Generation>(deadline));
+    // The first chunk comes before the headers, so a refusal (full queue, timeout) is still a plain status.
+    const first = await it.next();
+    const res = reply.raw;
+    reply.hijack();
+    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive' });
+    let gone = false;
+    res.on('close', () => { gone = !res.writableFinished; });
+    const out = new ChunkWriter(chat, name);
+    const send = (data: unknown) => res.write(`data: ${typeof data === 'string' ? data : JSON.stringify(data)}\n\n`);
+    if (chat) send(out.role());
+    try {
+      let r = first;
+      while (!r.done) {
+        send(out.piece(r.value));
+        if (gone) return reply;
+        r = await it.next();
+      }
+      metrics.tokens(r.value.promptTokens, r.value.completionTokens);
+      send(out.finish(r.value.finishReason, r.value));
+      send('[DONE]');
+    } catch (e) {
+      send(errorBody(toHttpError(e)));
+    }
+    res.end();
+    return reply;
+  };
+
+  app.post('/v1/completions', { schema: { body: completionSchema(maxTokens, batching.maxBatch * 4) } }, async (req, reply) => {
+    const g = needGenerator('/v1/completions');
+    const body = req.body as CompletionBody;
+    selectModel(body.model);
+    const prompts = typeof body.prompt === 'string' ? [body.prompt] : body.prompt;
+    const ids = await Promise.all(prompts.map((p) => g.encodePrompt(p)));
+    return generate(reply, g, ids, body, false);
+  });
+
+  app.post('/v1/chat/completions', { schema: { body: chatSchema(maxTokens, 256) } }, async (req, reply) => {
+    const g = needGenerator('/v1/chat/completions');
+    const body = req.body as ChatBody;
+    selectModel(body.model);
+    const tok = loaded.tokenizer;
+    if (!tok.hasChatTemplate) throw new HttpError(400, 'invalid_request_error', `model '${name}' has no chat template (tokenizer_config.json chat_template); use /v1/completions`, 'messages', 'no_chat_template');
+    const text = tok.applyChatTemplate(body.messages.map((m) => ({ role: m.role, content: m.content })), { addGenerationPrompt: true });
+    // The template writes the special tokens itself (BOS and turn markers).
+    const ids = await g.encodePrompt(text, false);
+    return generate(reply, g, [ids], body, true);
+  });
+
+  app.post('/v1/classify', { schema: { body: classifySchema(batching.maxBatch * 4) } }, async (req) => {
+    if (!classifier) throw new HttpError(400, 'invalid_request_error', `/v1/classify needs a sequence-classification model; '${name}' is a ${task} model`, 'model', 'wrong_task');
+    const body = req.body as ClassifyBody;
+    selectModel(body.model);
+    const inputs = typeof body.input === 'string' ? [body.input] : body.input;
+    const deadline = Date.now() + timeoutMs;
+    const tickets = inputs.map((t) => classifier.submit(t));
+    try {
+      const results = await Promise.all(tickets.map(within(deadline)));
+      return { object: 'list', model: name, data: results.map((r, index) => ({ index, ...r })) };
+    } catch (e) {
+      for (const t of tickets) t.cancel('a sibling input failed');
+      throw e;
+    }
+  });
+
+  app.get('/healthz', async (_req, reply) => {
+    const body = { status: draining ? 'draining' : 'ok', model: name, task, queue: batcher.stats().pending };
+    return reply.code(draining ? 503 : 200).send(body);
+  });
+
+  app.get('/metrics', async (_req, reply) =>
+    reply.header('content-type', 'text/plain; version=0.0.4; charset=utf-8').send(metrics.render()));
+
+  await app.listen({ host, port: opts.port ?? 8080 });
+  const addr = app.server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : opts.port ?? 8080;
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  let closing: Promise<void> | undefined;
+  return {
+    url, name, task, app,
+    stats: () => batcher.stats(),
+    close() {
+      draining = true;
+      batcher.flush();
+      return (closing ??= app.close());
+    },
+  };
+}
