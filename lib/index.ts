@@ -18,3 +18,4 @@ export type { FromPretrainedOptions as TokenizerFromPretrainedOptions } from './
 export * as data from './data';
 export { DataLoader, LabelMap } from './data';
 export type { Batch, Example, Feature, LoaderOptions } from './data';
+export { manualSeed, rngState, setRngState } from './rng';

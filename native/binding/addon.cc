@@ -5,6 +5,7 @@
 #include "binding/addon_data.h"
 #include "binding/errors.h"
 #include "binding/model_wrap.h"
+#include "binding/rng_binding.h"
 #include "binding/runtime_binding.h"
 #include "binding/tensor_wrap.h"
 
@@ -17,6 +18,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setErrorClass", Napi::Function::New<SetErrorClass>(env, "setErrorClass"));
   exports.Set("Tensor", TensorWrap::Define(env));
   DefineRuntime(env, exports);
+  DefineRng(env, exports);
   DefineModel(env, exports);
   return exports;
 }
