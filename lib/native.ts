@@ -124,6 +124,9 @@ export interface NativeBinding {
   runtimeInfo(): NativeRuntimeInfo;
   setNumThreads(torchThreads: number, blasThreads: number): void;
   measureMatmul(n: number, iterations: number): Promise<number>;
+  manualSeed(seed: number): void;
+  rngState(device?: string | null): Uint8Array;
+  setRngState(state: Uint8Array, device?: string | null): void;
   readonly buildInfo: { torchVersion: string; cxx11Abi: boolean; napiVersion: number };
   readonly Tensor: NativeTensorConstructor;
   readonly Model: NativeModelConstructor;
