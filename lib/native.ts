@@ -84,24 +84,61 @@ export interface NativeTensorEntry {
 
 export type NativeIds = Int32Array | BigInt64Array;
 
+/** A linear layer LoRA wraps (native/peft/adapters.h). */
+export interface NativeLoraTarget {
+  module: string;
+  inFeatures: number;
+  outFeatures: number;
+  /** GPT-2 Conv1D: the base weight is [in, out]. */
+  fanInFanOut: boolean;
+}
+
+/** A parameter of the base model or of an adapter. */
+export interface NativeParameterInfo {
+  name: string;
+  shape: number[];
+  dtype: NativeDtype;
+  trainable: boolean;
+}
+
+/** An adapter name for one call: undefined = the active adapter, null = none. */
+export type NativeAdapterArg = string | null | undefined;
+
 /** A transformer with its task head (native/binding/model_wrap.cc). */
 export interface NativeModel {
-  parameters(): { name: string; shape: number[]; dtype: NativeDtype }[];
+  parameters(): NativeParameterInfo[];
   headNames(): string[];
   load(entries: NativeTensorEntry[], initialize: string[], seed: number | null): Promise<void>;
   save(path: string, header: string, names: string[]): Promise<number>;
-  forward(ids: NativeIds, shape: number[], mask: NativeIds | null, tokenTypes: NativeIds | null): Promise<{ data: Float32Array; shape: number[] }>;
+  forward(ids: NativeIds, shape: number[], mask: NativeIds | null, tokenTypes: NativeIds | null, adapter?: NativeAdapterArg): Promise<{ data: Float32Array; shape: number[] }>;
   configureOptimizer(options: { type: string; lr: number; beta1: number; beta2: number; eps: number; weightDecay: number; momentum: number }): void;
+  saveOptimizerState(file: string): Promise<void>;
+  loadOptimizerState(file: string): Promise<void>;
   trainStep(ids: NativeIds, shape: number[], mask: NativeIds | null, tokenTypes: NativeIds | null, labels: NativeIds | Float32Array,
-    labelsShape: number[], lr: number | null, maxGradNorm: number | null): Promise<{ loss: number; gradNorm: number }>;
+    labelsShape: number[], lr: number | null, maxGradNorm: number | null, adapter?: NativeAdapterArg): Promise<{ loss: number; gradNorm: number }>;
   lossAndGradients(ids: NativeIds, shape: number[], mask: NativeIds | null, tokenTypes: NativeIds | null, labels: NativeIds | Float32Array,
-    labelsShape: number[], names: string[]): Promise<{ loss: number; grads: (NativeTensor | null)[] }>;
+    labelsShape: number[], names: string[], adapter?: NativeAdapterArg): Promise<{ loss: number; grads: (NativeTensor | null)[] }>;
   generate(ids: NativeIds, shape: number[], mask: NativeIds | null, options: {
     maxNewTokens: number; temperature: number; topK: number; topP: number; repetitionPenalty: number;
     eosTokenId: number; padTokenId: number; seed: number;
-  }): Promise<{ data: Int32Array; shape: number[] }>;
-  getParameter(name: string): NativeTensor;
+  }, adapter?: NativeAdapterArg): Promise<{ data: Int32Array; shape: number[] }>;
+  /** A CPU copy of a base parameter, or of an adapter's parameter when `adapter` is given. */
+  getParameter(name: string, adapter?: string): NativeTensor;
   setParameter(name: string, value: NativeTensor): void;
+  /** requires_grad of base parameters (a configured optimizer is rebuilt over the new set). */
+  setTrainable(names: string[], trainable: boolean): void;
+  addLora(name: string, options: { r: number; scale: number; dropout: number; seed: number | null; targets: NativeLoraTarget[] }): void;
+  addBottleneck(name: string, options: { size: number; act: string; seed: number | null; sites: string[] }): void;
+  addPrompt(name: string, options: { numVirtualTokens: number; embedding: string; ids: number[] | null; seed: number | null }): void;
+  removeAdapter(name: string): void;
+  adapterParameters(name: string): NativeParameterInfo[];
+  /** The adapter calls use when they name none (null: none); only its parameters train. */
+  setActiveAdapter(name: string | null): void;
+  mergeAdapter(name: string): void;
+  unmergeAdapter(): void;
+  /** One safetensors file of base (adapter null) and adapter tensors, in `items` order. */
+  saveTensors(path: string, header: string, items: { adapter: string | null; param: string }[]): Promise<number>;
+  loadTensors(entries: (NativeTensorEntry & { adapter: string | null })[]): Promise<void>;
 }
 
 export interface NativeModelConstructor {

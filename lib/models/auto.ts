@@ -127,6 +127,6 @@ export class AutoModel {
       if (unexpected.length) parts.push(`unused checkpoint weights: ${unexpected.join(', ')}`);
       process.emitWarning(`${pathOrRepoId} as ${resolved.task}: ${parts.join('; ')}`, { code: 'NODETUNE_LOAD_REPORT' });
     }
-    return new Model(model, resolved, device, dtype, report);
+    return new Model(model, resolved, device, dtype, report, pathOrRepoId);
   }
 }

@@ -3,6 +3,9 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { NodetuneError, check } from '../errors';
 import type { NativeIds, NativeModel, NativeTensor } from '../native';
+import { PeftController } from '../peft/controller';
+import type { BottleneckOptions, LoraOptions, PromptTuningOptions } from '../peft/methods';
+import type { ParameterSummary, TrainableOptions, TrainablePolicy } from '../peft/trainable';
 import { NativeTask, RawConfig, ResolvedConfig } from './config';
 import { IdsInput, Matrix, expectShape, toMatrix } from './inputs';
 import { HeaderTensor, SafetensorsDtype, buildHeader, elementSize } from './safetensors';
@@ -45,6 +48,13 @@ export interface GenerateOptions {
   seed?: number;
   /** 1 for real tokens, 0 for (left) padding. */
   attentionMask?: IdsInput;
+  /** The adapter for this call (undefined: the active one; null: the base model alone). */
+  adapter?: string | null;
+}
+
+export interface CallOptions {
+  /** The adapter for this call (undefined: the active one; null: the base model alone). */
+  adapter?: string | null;
 }
 
 export interface LoadReport {
@@ -70,10 +80,11 @@ export class Model {
   private readonly resolved: ResolvedConfig;
   private queue: Promise<unknown> = Promise.resolve();
   private optimizerConfigured = false;
+  private readonly peft: PeftController;
 
   /** @internal Use AutoModel.fromPretrained. */
   constructor(native: NativeModel, resolved: ResolvedConfig, device: string, dtype: ModelDtype,
-    report: Omit<LoadReport, 'mismatched'> & { mismatched?: string[] }) {
+    report: Omit<LoadReport, 'mismatched'> & { mismatched?: string[] }, nameOrPath?: string) {
     this.native = native;
     this.resolved = resolved;
     this.config = resolved.raw;
@@ -82,6 +93,7 @@ export class Model {
     this.device = device;
     this.dtype = dtype;
     this.loadReport = { mismatched: [], ...report };
+    this.peft = new PeftController(native, resolved, resolved.task, nameOrPath, this.loadReport.newlyInitialized);
   }
 
   /** Runs `fn` after every call queued before it; a rejection carries the caller's stack. */
@@ -119,10 +131,11 @@ export class Model {
   }
 
   /** Logits of the task head ([batch, length, vocab] for causal-lm), or hidden states for a base model. */
-  forward(inputs: ModelInputs): Promise<ForwardOutput> {
+  forward(inputs: ModelInputs, options: CallOptions = {}): Promise<ForwardOutput> {
     const { ids, mask, types } = this.batch(inputs, 'forward()');
+    const adapter = this.peft.adapterArg(options.adapter, 'forward()');
     return this.enqueue(async () => {
-      const out = await this.native.forward(ids.data, ids.shape, mask, types);
+      const out = await this.native.forward(ids.data, ids.shape, mask, types, adapter);
       return { logits: out.data, shape: out.shape };
     });
   }
@@ -176,6 +189,24 @@ export class Model {
     return m;
   }
 
+  /**
+   * Writes the optimizer's state (AdamW moments and step counts, SGD momentum buffers) to `file`, so a
+   * checkpointed run resumes exactly. LibTorch's serialisation plus the parameter shapes, checked on load.
+   */
+  saveOptimizerState(file: string): Promise<void> {
+    check(typeof file === 'string' && file.length > 0, 'saveOptimizerState(file): file must be a non-empty string', 'file');
+    check(this.optimizerConfigured, 'saveOptimizerState(): call configureOptimizer() first', 'optimizer');
+    return this.enqueue(() => this.native.saveOptimizerState(path.resolve(file)));
+  }
+
+  /** Restores an optimizer state written by saveOptimizerState (same model, same trainable parameters). */
+  loadOptimizerState(file: string): Promise<void> {
+    check(typeof file === 'string' && file.length > 0, 'loadOptimizerState(file): file must be a non-empty string', 'file');
+    check(this.optimizerConfigured, 'loadOptimizerState(): call configureOptimizer() first', 'optimizer');
+    if (!fs.existsSync(file)) return Promise.reject(new NodetuneError('ERR_IO', `loadOptimizerState(): ${file} does not exist`, { file }));
+    return this.enqueue(() => this.native.loadOptimizerState(path.resolve(file)));
+  }
+
   /** One training step (forward, loss, backward, clipping, optimizer step) in one native call. */
   trainStep(inputs: ModelInputs & { labels: Labels }, options: { lr?: number; maxGradNorm?: number } = {}): Promise<{ loss: number }> {
     if (!this.optimizerConfigured) throw new NodetuneError('ERR_STATE', 'trainStep(): call configureOptimizer() first');
@@ -222,10 +253,11 @@ export class Model {
     if (this.resolved.family === 'gpt2' && total > this.resolved.native.maxPositions)
       throw new NodetuneError('ERR_SHAPE', `generate(): ${total} tokens exceed the model's ${this.resolved.native.maxPositions} positions`, { field: 'maxNewTokens' });
     const pad = typeof this.config.pad_token_id === 'number' ? this.config.pad_token_id : -1;
+    const adapter = this.peft.adapterArg(o.adapter, 'generate()');
     return this.enqueue(async () => {
       const out = await this.native.generate(ids.ids.data, ids.ids.shape, ids.mask, {
         maxNewTokens: o.maxNewTokens, temperature, topK, topP, repetitionPenalty: rep, eosTokenId: eos, padTokenId: pad, seed,
-      });
+      }, adapter);
       const [b, t] = out.shape as [number, number];
       const rows: number[][] = [];
       for (let i = 0; i < b; i++) rows.push(Array.from(out.data.subarray(i * t, (i + 1) * t)));
@@ -233,14 +265,76 @@ export class Model {
     });
   }
 
+  /** Which base parameters train: 'full', 'head', 'bitfit', { lastLayers }, { include, exclude } globs;
+   * freshly initialised head weights always train. A configured optimizer is rebuilt over the new set. */
+  setTrainable(policy: TrainablePolicy, options: TrainableOptions = {}): void {
+    this.peft.setTrainable(policy, options);
+  }
+
+  /** Adds a LoRA adapter (the base freezes, except a task head); the first adapter becomes the active one. */
+  addLora(options: LoraOptions, name?: string): void {
+    this.peft.addLora(options, name);
+  }
+
+  /** Adds a bottleneck adapter (Houlsby: after each block's attention and MLP). */
+  addAdapter(options: BottleneckOptions, name?: string): void {
+    this.peft.addAdapter(options, name);
+  }
+
+  /** Adds trainable virtual-token embeddings before the tokens (the base freezes). */
+  addPromptTuning(options: PromptTuningOptions, name?: string): Promise<void> {
+    return this.enqueue(() => this.peft.addPromptTuning(options, name));
+  }
+
+  /** The adapter calls use when they name none (null: the base alone); only its parameters train. */
+  setActiveAdapter(name: string | null): void {
+    this.peft.setActiveAdapter(name);
+  }
+
+  get activeAdapter(): string | null {
+    return this.peft.active;
+  }
+
+  adapterNames(): string[] {
+    return [...this.peft.adapters.keys()];
+  }
+
+  deleteAdapter(name: string): void {
+    this.peft.deleteAdapter(name);
+  }
+
+  /** W += scale * B A for each LoRA target (default: the active adapter). */
+  mergeAdapter(name?: string): void {
+    this.peft.mergeAdapter(name);
+  }
+
+  unmergeAdapter(): void {
+    this.peft.unmergeAdapter();
+  }
+
+  /** Trainable and total parameter counts, percent, by module (PEFT's print_trainable_parameters). */
+  parameterSummary(): ParameterSummary {
+    return this.peft.parameterSummary();
+  }
+
+  /** PEFT's layout: adapter_config.json + adapter_model.safetensors (default: the active adapter). */
+  saveAdapter(dir: string, name?: string): Promise<void> {
+    return this.enqueue(() => this.peft.saveAdapter(dir, name));
+  }
+
+  /** Loads an adapter folder (PEFT LORA / PROMPT_TUNING, nodetune BOTTLENECK) as adapter `name` (default 'default'). */
+  loadAdapter(dir: string, name?: string): Promise<void> {
+    return this.enqueue(() => this.peft.loadAdapter(dir, name));
+  }
+
   /** Names and shapes of the parameters (Hugging Face names). */
-  parameters(): { name: string; shape: number[]; dtype: string }[] {
+  parameters(): { name: string; shape: number[]; dtype: string; trainable: boolean }[] {
     return this.native.parameters();
   }
 
-  /** A CPU copy of one parameter. */
-  getParameter(name: string): NativeTensor {
-    return this.native.getParameter(name);
+  /** A CPU copy of one parameter (of an adapter's table when `adapter` is given). */
+  getParameter(name: string, adapter?: string): NativeTensor {
+    return adapter === undefined ? this.native.getParameter(name) : this.native.getParameter(name, adapter);
   }
 
   /** Copies values into one parameter. */

@@ -118,6 +118,14 @@ nn::Batch BatchFromJs(const Napi::CallbackInfo& info, size_t first) {
   return b;
 }
 
+// The adapter a call names: undefined -> the default, null -> none, a string -> that adapter.
+std::string AdapterArg(const Napi::Value& v, const peft::AdapterSet& set) {
+  if (v.IsUndefined()) return set.default_name();
+  if (v.IsNull()) return "";
+  if (!v.IsString()) fail("ERR_ARGUMENT", "adapter must be a string or null");
+  return v.As<Napi::String>().Utf8Value();
+}
+
 nn::Batch ToDevice(nn::Batch b, const c10::Device& device) {
   b.input_ids = b.input_ids.to(device);
   if (b.attention_mask.defined()) b.attention_mask = b.attention_mask.to(device);
@@ -137,10 +145,23 @@ Napi::Function ModelWrap::Define(Napi::Env env) {
                          InstanceMethod<&ModelWrap::Forward>("forward"),
                          InstanceMethod<&ModelWrap::ConfigureOptimizer>("configureOptimizer"),
                          InstanceMethod<&ModelWrap::TrainStep>("trainStep"),
+                         InstanceMethod<&ModelWrap::SaveOptimizerState>("saveOptimizerState"),
+                         InstanceMethod<&ModelWrap::LoadOptimizerState>("loadOptimizerState"),
                          InstanceMethod<&ModelWrap::LossAndGradients>("lossAndGradients"),
                          InstanceMethod<&ModelWrap::Generate>("generate"),
                          InstanceMethod<&ModelWrap::GetParameter>("getParameter"),
                          InstanceMethod<&ModelWrap::SetParameter>("setParameter"),
+                         InstanceMethod<&ModelWrap::SetTrainable>("setTrainable"),
+                         InstanceMethod<&ModelWrap::AddLora>("addLora"),
+                         InstanceMethod<&ModelWrap::AddBottleneck>("addBottleneck"),
+                         InstanceMethod<&ModelWrap::AddPrompt>("addPrompt"),
+                         InstanceMethod<&ModelWrap::RemoveAdapter>("removeAdapter"),
+                         InstanceMethod<&ModelWrap::AdapterParameters>("adapterParameters"),
+                         InstanceMethod<&ModelWrap::SetActiveAdapter>("setActiveAdapter"),
+                         InstanceMethod<&ModelWrap::MergeAdapter>("mergeAdapter"),
+                         InstanceMethod<&ModelWrap::UnmergeAdapter>("unmergeAdapter"),
+                         InstanceMethod<&ModelWrap::SaveTensors>("saveTensors"),
+                         InstanceMethod<&ModelWrap::LoadTensors>("loadTensors"),
                      });
 }
 
@@ -157,6 +178,8 @@ ModelWrap::ModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ModelWra
     if (dtype != at::kFloat && dtype != at::kHalf && dtype != at::kBFloat16 && dtype != at::kDouble)
       fail("ERR_DTYPE", "model dtype must be float32, float16 or bfloat16");
     state_->model = std::make_unique<nn::Model>(config, dtype, device);
+    state_->adapters = std::make_unique<peft::AdapterSet>(&state_->model->training);
+    state_->model->params().set_hooks(state_->adapters.get());
   });
 }
 
@@ -170,6 +193,7 @@ Napi::Value ModelWrap::Parameters(const Napi::CallbackInfo& info) {
     entry.Set("name", name);
     entry.Set("shape", ShapeToJs(env, params.get(name).sizes()));
     entry.Set("dtype", dtype_name(params.get(name).scalar_type()));
+    entry.Set("trainable", params.get(name).requires_grad());
     out.Set(i++, entry);
   }
   return out;
@@ -247,11 +271,13 @@ Napi::Value ModelWrap::Forward(const Napi::CallbackInfo& info) {
   return Guard(env, [&]() -> Napi::Value {
     nn::Batch batch = BatchFromJs(info, 0);
     auto state = state_;
+    const std::string adapter = AdapterArg(info[4], *state->adapters);
     auto result = std::make_shared<at::Tensor>();
     return RunAsync(
         env, {info.This()},
         [=] {
           std::lock_guard<std::mutex> lock(state->busy);
+          peft::Selection selection(*state->adapters, adapter);
           at::NoGradGuard no_grad;
           auto& m = *state->model;
           *result = m.forward(ToDevice(batch, m.params().device()), nullptr).to(at::kCPU, at::kFloat).contiguous();
@@ -280,7 +306,8 @@ Napi::Value ModelWrap::ConfigureOptimizer(const Napi::CallbackInfo& info) {
     c.weight_decay = Num(o, "weightDecay", 0.0);
     c.momentum = Num(o, "momentum", 0.0);
     std::lock_guard<std::mutex> lock(state_->busy);
-    state_->optimizer = train::make_optimizer(state_->model->params(), c);
+    state_->optimizer = train::make_optimizer(state_->trainable(), c);
+    state_->optimizer_config = c;
   });
   return env.Undefined();
 }
@@ -296,11 +323,13 @@ Napi::Value ModelWrap::TrainStep(const Napi::CallbackInfo& info) {
     const double lr = info[6].IsNumber() ? info[6].As<Napi::Number>().DoubleValue() : -1.0;
     const double clip = info[7].IsNumber() ? info[7].As<Napi::Number>().DoubleValue() : 0.0;
     auto state = state_;
+    const std::string adapter = AdapterArg(info[8], *state->adapters);
     auto result = std::make_shared<train::StepResult>();
     return RunAsync(
         env, {info.This()},
         [=] {
           std::lock_guard<std::mutex> lock(state->busy);
+          peft::Selection selection(*state->adapters, adapter);
           auto& m = *state->model;
           *result = train::train_step(m, *state->optimizer, ToDevice(batch, m.params().device()), labels, lr, clip);
         },
@@ -324,12 +353,14 @@ Napi::Value ModelWrap::LossAndGradients(const Napi::CallbackInfo& info) {
     auto list = info[6].As<Napi::Array>();
     for (uint32_t i = 0; i < list.Length(); ++i) names.push_back(list.Get(i).As<Napi::String>().Utf8Value());
     auto state = state_;
+    const std::string adapter = AdapterArg(info[7], *state->adapters);
     auto loss = std::make_shared<double>(0);
     auto grads = std::make_shared<std::vector<at::Tensor>>();
     return RunAsync(
         env, {info.This()},
         [=] {
           std::lock_guard<std::mutex> lock(state->busy);
+          peft::Selection selection(*state->adapters, adapter);
           auto& m = *state->model;
           std::vector<at::Tensor> inputs;
           for (const auto& n : names) inputs.push_back(m.params().get(n));
@@ -370,11 +401,13 @@ Napi::Value ModelWrap::Generate(const Napi::CallbackInfo& info) {
     g.pad_token_id = Int(o, "padTokenId", -1);
     g.seed = uint64_t(Num(o, "seed", 0));
     auto state = state_;
+    const std::string adapter = AdapterArg(info[4], *state->adapters);
     auto result = std::make_shared<at::Tensor>();
     return RunAsync(
         env, {info.This()},
         [=] {
           std::lock_guard<std::mutex> lock(state->busy);
+          peft::Selection selection(*state->adapters, adapter);
           *result = nn::generate(*state->model, ids, mask, g).contiguous();
         },
         [=](Napi::Env e) -> Napi::Value {
@@ -386,13 +419,15 @@ Napi::Value ModelWrap::Generate(const Napi::CallbackInfo& info) {
   });
 }
 
-// getParameter(name) -> Tensor (a detached CPU copy)
+// getParameter(name, adapter?) -> Tensor (a detached CPU copy; of the adapter's table when named)
 Napi::Value ModelWrap::GetParameter(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return Guard(env, [&]() -> Napi::Value {
     std::string name = info[0].As<Napi::String>().Utf8Value();
     std::lock_guard<std::mutex> lock(state_->busy);
-    return TensorWrap::Wrap(env, state_->model->params().get(name).detach().to(at::kCPU).clone());
+    const nn::Params& table = info[1].IsString() ? state_->adapters->get(info[1].As<Napi::String>().Utf8Value()).params
+                                                 : state_->model->params();
+    return TensorWrap::Wrap(env, table.get(name).detach().to(at::kCPU).clone());
   });
 }
 

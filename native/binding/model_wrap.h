@@ -8,6 +8,8 @@
 #include <mutex>
 
 #include "nn/model.h"
+#include "peft/adapters.h"
+#include "train/step.h"
 
 namespace nodetune::binding {
 
@@ -24,16 +26,37 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   Napi::Value Forward(const Napi::CallbackInfo& info);
   Napi::Value ConfigureOptimizer(const Napi::CallbackInfo& info);
   Napi::Value TrainStep(const Napi::CallbackInfo& info);
+  // The optimizer's state (model_wrap_optim.cc).
+  Napi::Value SaveOptimizerState(const Napi::CallbackInfo& info);
+  Napi::Value LoadOptimizerState(const Napi::CallbackInfo& info);
   Napi::Value LossAndGradients(const Napi::CallbackInfo& info);
   Napi::Value Generate(const Napi::CallbackInfo& info);
   Napi::Value GetParameter(const Napi::CallbackInfo& info);
   Napi::Value SetParameter(const Napi::CallbackInfo& info);
+  // Fine-tuning methods (model_wrap_peft.cc).
+  Napi::Value SetTrainable(const Napi::CallbackInfo& info);
+  Napi::Value AddLora(const Napi::CallbackInfo& info);
+  Napi::Value AddBottleneck(const Napi::CallbackInfo& info);
+  Napi::Value AddPrompt(const Napi::CallbackInfo& info);
+  Napi::Value RemoveAdapter(const Napi::CallbackInfo& info);
+  Napi::Value AdapterParameters(const Napi::CallbackInfo& info);
+  Napi::Value SetActiveAdapter(const Napi::CallbackInfo& info);
+  Napi::Value MergeAdapter(const Napi::CallbackInfo& info);
+  Napi::Value UnmergeAdapter(const Napi::CallbackInfo& info);
+  Napi::Value SaveTensors(const Napi::CallbackInfo& info);
+  Napi::Value LoadTensors(const Napi::CallbackInfo& info);
 
   // The state shared with worker threads (kept alive by each queued call).
   struct State {
     std::mutex busy;
     std::unique_ptr<nn::Model> model;
     std::unique_ptr<torch::optim::Optimizer> optimizer;
+    train::OptimizerConfig optimizer_config;
+    std::unique_ptr<peft::AdapterSet> adapters;
+    // The base parameters that train plus every adapter parameter (the optimizer's set).
+    std::vector<at::Tensor> trainable() const;
+    // After trainability changed: a configured optimizer is rebuilt over the new set (fresh state).
+    void rebuild_optimizer();
   };
   std::shared_ptr<State> state_ = std::make_shared<State>();
 };

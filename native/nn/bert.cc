@@ -1,6 +1,7 @@
 // Post-LN encoders: BERT and RoBERTa (same weight names under bert. / roberta.), and DistilBERT.
 #include <cmath>
 
+#include "core/error.h"
 #include "nn/layers.h"
 #include "nn/model.h"
 
@@ -59,18 +60,19 @@ void register_bert(Model& m) {
 at::Tensor bert_hidden(const Model& m, const Batch& b) {
   const auto& c = m.config();
   const auto& p = m.params();
-  const int64_t batch = b.input_ids.size(0), t = b.input_ids.size(1);
+  const int64_t batch = b.input_ids.size(0), t = b.input_ids.size(1) + (b.prefix.defined() ? b.prefix.size(0) : 0);
   at::Tensor positions;
   if (c.roberta_positions) {
+    if (b.prefix.defined()) fail("ERR_STATE", "prompt tuning is not supported for RoBERTa positions");
     at::Tensor real = (b.input_ids != c.pad_token_id).to(at::kLong);
     positions = real.cumsum(1) * real + c.pad_token_id;
   } else {
     positions = at::arange(0, t, b.input_ids.options()).unsqueeze(0).expand({batch, t});
   }
-  at::Tensor x = at::embedding(p.get(m.base("embeddings.word_embeddings.weight")), b.input_ids) +
+  at::Tensor x = with_prefix(b.prefix, at::embedding(p.get(m.base("embeddings.word_embeddings.weight")), b.input_ids)) +
                  at::embedding(p.get(m.base("embeddings.position_embeddings.weight")), positions);
   if (c.type_vocab_size > 0) {
-    at::Tensor types = b.token_type_ids.defined() ? b.token_type_ids : at::zeros_like(b.input_ids);
+    at::Tensor types = b.token_type_ids.defined() ? b.token_type_ids : at::zeros({batch, t}, b.input_ids.options());
     x = x + at::embedding(p.get(m.base("embeddings.token_type_embeddings.weight")), types);
   }
   x = drop(m, layer_norm(p, m.base("embeddings.LayerNorm"), x, c.norm_eps), c.resid_dropout);
@@ -79,10 +81,10 @@ at::Tensor bert_hidden(const Model& m, const Batch& b) {
     const std::string l = m.base("encoder.layer." + std::to_string(i) + ".");
     at::Tensor a = self_attention(m, x, mask, l + "attention.self.query", l + "attention.self.key",
                                   l + "attention.self.value");
-    a = drop(m, linear(p, l + "attention.output.dense", a, true), c.resid_dropout);
+    a = sublayer(p, l + "attention", drop(m, linear(p, l + "attention.output.dense", a, true), c.resid_dropout));
     x = layer_norm(p, l + "attention.output.LayerNorm", a + x, c.norm_eps);
     at::Tensor f = activation(c.act, linear(p, l + "intermediate.dense", x, true));
-    f = drop(m, linear(p, l + "output.dense", f, true), c.resid_dropout);
+    f = sublayer(p, l + "mlp", drop(m, linear(p, l + "output.dense", f, true), c.resid_dropout));
     x = layer_norm(p, l + "output.LayerNorm", f + x, c.norm_eps);
   }
   return x;
@@ -111,19 +113,19 @@ void register_distilbert(Model& m) {
 at::Tensor distilbert_hidden(const Model& m, const Batch& b) {
   const auto& c = m.config();
   const auto& p = m.params();
-  const int64_t batch = b.input_ids.size(0), t = b.input_ids.size(1);
+  const int64_t batch = b.input_ids.size(0), t = b.input_ids.size(1) + (b.prefix.defined() ? b.prefix.size(0) : 0);
   at::Tensor positions = at::arange(0, t, b.input_ids.options()).unsqueeze(0).expand({batch, t});
-  at::Tensor x = at::embedding(p.get(m.base("embeddings.word_embeddings.weight")), b.input_ids) +
+  at::Tensor x = with_prefix(b.prefix, at::embedding(p.get(m.base("embeddings.word_embeddings.weight")), b.input_ids)) +
                  at::embedding(p.get(m.base("embeddings.position_embeddings.weight")), positions);
   x = drop(m, layer_norm(p, m.base("embeddings.LayerNorm"), x, c.norm_eps), c.resid_dropout);
   at::Tensor mask = additive_mask(b.attention_mask, batch, t, 0, false, 0, x.scalar_type(), x.device());
   for (int64_t i = 0; i < c.num_layers; ++i) {
     const std::string l = m.base("transformer.layer." + std::to_string(i) + ".");
     at::Tensor a = self_attention(m, x, mask, l + "attention.q_lin", l + "attention.k_lin", l + "attention.v_lin");
-    a = linear(p, l + "attention.out_lin", a, true);
+    a = sublayer(p, l + "attention", linear(p, l + "attention.out_lin", a, true));
     x = layer_norm(p, l + "sa_layer_norm", a + x, c.norm_eps);
     at::Tensor f = linear(p, l + "ffn.lin2", activation(c.act, linear(p, l + "ffn.lin1", x, true)), true);
-    x = layer_norm(p, l + "output_layer_norm", drop(m, f, c.resid_dropout) + x, c.norm_eps);
+    x = layer_norm(p, l + "output_layer_norm", sublayer(p, l + "mlp", drop(m, f, c.resid_dropout)) + x, c.norm_eps);
   }
   return x;
 }

@@ -34,14 +34,15 @@ void register_gpt2(Model& m) {
 at::Tensor gpt2_hidden(const Model& m, const Batch& b, KvCache* cache) {
   const auto& c = m.config();
   const auto& p = m.params();
-  const int64_t batch = b.input_ids.size(0), t = b.input_ids.size(1);
+  const int64_t batch = b.input_ids.size(0);
   const int64_t past = cache ? cache->past() : 0;
   const int64_t nh = c.num_heads, hd = c.hidden_size / nh;
+  at::Tensor x = with_prefix(b.prefix, at::embedding(p.get(m.base("wte.weight")), b.input_ids));
+  const int64_t t = x.size(1);
   at::Tensor positions = b.attention_mask.defined()
                              ? positions_from_mask(b.attention_mask, t)
                              : at::arange(past, past + t, b.input_ids.options()).unsqueeze(0).expand({batch, t});
-  at::Tensor x = at::embedding(p.get(m.base("wte.weight")), b.input_ids) +
-                 at::embedding(p.get(m.base("wpe.weight")), positions);
+  x = x + at::embedding(p.get(m.base("wpe.weight")), positions);
   x = at::dropout(x, c.embd_dropout, m.training && c.embd_dropout > 0);
   at::Tensor mask = additive_mask(b.attention_mask, batch, t, past, true, 0, x.scalar_type(), x.device());
   if (cache) cache->k.resize(c.num_layers), cache->v.resize(c.num_layers);
@@ -58,10 +59,10 @@ at::Tensor gpt2_hidden(const Model& m, const Batch& b, KvCache* cache) {
     if (c.scale_attn_by_inverse_layer_idx) scale /= double(i + 1);
     at::Tensor o = attend(q, k, v, mask, scale, c.attn_dropout, m.training);
     o = o.transpose(1, 2).reshape({batch, t, c.hidden_size});
-    o = conv1d(p, l + "attn.c_proj", o);
+    o = sublayer(p, l + "attention", conv1d(p, l + "attn.c_proj", o));
     x = x + at::dropout(o, c.resid_dropout, m.training && c.resid_dropout > 0);
     at::Tensor f = layer_norm(p, l + "ln_2", x, c.norm_eps);
-    f = conv1d(p, l + "mlp.c_proj", activation(c.act, conv1d(p, l + "mlp.c_fc", f)));
+    f = sublayer(p, l + "mlp", conv1d(p, l + "mlp.c_proj", activation(c.act, conv1d(p, l + "mlp.c_fc", f))));
     x = x + at::dropout(f, c.resid_dropout, m.training && c.resid_dropout > 0);
   }
   return layer_norm(p, m.base("ln_f"), x, c.norm_eps);

@@ -9,15 +9,26 @@ namespace nodetune::nn {
 
 at::Tensor linear(const Params& p, const std::string& name, const at::Tensor& x, bool bias) {
   const at::Tensor& w = p.get(name + ".weight");
-  if (bias) return at::linear(x, w, p.get(name + ".bias"));
-  return at::linear(x, w);
+  at::Tensor y = bias ? at::linear(x, w, p.get(name + ".bias")) : at::linear(x, w);
+  return p.hooks() ? p.hooks()->linear(name, x, y) : y;
 }
 
 at::Tensor conv1d(const Params& p, const std::string& name, const at::Tensor& x) {
   const at::Tensor& w = p.get(name + ".weight");
   auto sizes = x.sizes().vec();
   sizes.back() = w.size(1);
-  return at::addmm(p.get(name + ".bias"), x.reshape({-1, x.size(-1)}), w).view(sizes);
+  at::Tensor y = at::addmm(p.get(name + ".bias"), x.reshape({-1, x.size(-1)}), w).view(sizes);
+  return p.hooks() ? p.hooks()->linear(name, x, y) : y;
+}
+
+at::Tensor sublayer(const Params& p, const std::string& site, const at::Tensor& h) {
+  return p.hooks() ? p.hooks()->sublayer(site, h) : h;
+}
+
+at::Tensor with_prefix(const at::Tensor& prefix, const at::Tensor& x) {
+  if (!prefix.defined()) return x;
+  at::Tensor pre = prefix.to(x.scalar_type()).unsqueeze(0).expand({x.size(0), prefix.size(0), prefix.size(1)});
+  return at::cat({pre, x}, 1);
 }
 
 at::Tensor layer_norm(const Params& p, const std::string& name, const at::Tensor& x, double eps) {

@@ -15,6 +15,10 @@ namespace nodetune::nn {
 at::Tensor linear(const Params& p, const std::string& name, const at::Tensor& x, bool bias);
 // x @ W + b with W [in, out] (GPT-2's Conv1D).
 at::Tensor conv1d(const Params& p, const std::string& name, const at::Tensor& x);
+// A sublayer's output passed through the adapters at `site` (see nn/hooks.h); unchanged without any.
+at::Tensor sublayer(const Params& p, const std::string& site, const at::Tensor& h);
+// [prefix (broadcast over the batch); x] along the sequence: x [B, T, H], prefix [n, H] or undefined.
+at::Tensor with_prefix(const at::Tensor& prefix, const at::Tensor& x);
 at::Tensor layer_norm(const Params& p, const std::string& name, const at::Tensor& x, double eps);
 // Llama RMSNorm: normalised in float32, cast back, then scaled.
 at::Tensor rms_norm(const Params& p, const std::string& name, const at::Tensor& x, double eps);

@@ -33,13 +33,14 @@ void register_llama(Model& m) {
 at::Tensor llama_hidden(const Model& m, const Batch& b, KvCache* cache) {
   const auto& c = m.config();
   const auto& p = m.params();
-  const int64_t batch = b.input_ids.size(0), t = b.input_ids.size(1);
+  const int64_t batch = b.input_ids.size(0);
   const int64_t past = cache ? cache->past() : 0;
   const int64_t nh = c.num_heads, nkv = c.num_kv_heads, hd = c.head_dim;
+  at::Tensor x = with_prefix(b.prefix, at::embedding(p.get(m.base("embed_tokens.weight")), b.input_ids));
+  const int64_t t = x.size(1);
   at::Tensor positions = b.attention_mask.defined()
                              ? positions_from_mask(b.attention_mask, t)
                              : at::arange(past, past + t, b.input_ids.options()).unsqueeze(0).expand({batch, t});
-  at::Tensor x = at::embedding(p.get(m.base("embed_tokens.weight")), b.input_ids);
   auto [cos, sin] = rope_cos_sin(c, positions, x.scalar_type());
   at::Tensor mask = additive_mask(b.attention_mask, batch, t, past, true, c.sliding_window, x.scalar_type(), x.device());
   if (cache) cache->k.resize(c.num_layers), cache->v.resize(c.num_layers);
@@ -58,10 +59,10 @@ at::Tensor llama_hidden(const Model& m, const Batch& b, KvCache* cache) {
     }
     at::Tensor o = attend(q, k, v, mask, scale, c.attn_dropout, m.training);
     o = linear(p, l + "self_attn.o_proj", o.transpose(1, 2).reshape({batch, t, nh * hd}), c.o_bias);
-    x = x + o;
+    x = x + sublayer(p, l + "attention", o);
     at::Tensor f = rms_norm(p, l + "post_attention_layernorm", x, c.norm_eps);
     f = activation(c.act, linear(p, l + "mlp.gate_proj", f, c.mlp_bias)) * linear(p, l + "mlp.up_proj", f, c.mlp_bias);
-    x = x + linear(p, l + "mlp.down_proj", f, c.mlp_bias);
+    x = x + sublayer(p, l + "mlp", linear(p, l + "mlp.down_proj", f, c.mlp_bias));
   }
   return rms_norm(p, m.base("norm"), x, c.norm_eps);
 }

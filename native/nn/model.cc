@@ -65,7 +65,28 @@ void Model::add_head() {
   }
 }
 
+// With prompt tuning active, the virtual tokens go before the tokens at the first call (the KV cache keeps
+// them afterwards), the attention mask and token types grow by n, and the hidden states of the virtual
+// tokens are dropped, so outputs line up with the real tokens.
 at::Tensor Model::hidden(const Batch& batch, KvCache* cache) const {
+  at::Tensor prompt = params_.hooks() ? params_.hooks()->prompt() : at::Tensor();
+  if (!prompt.defined()) return hidden_of(batch, cache);
+  const int64_t n = prompt.size(0), b = batch.input_ids.size(0), t = batch.input_ids.size(1);
+  const bool first = !cache || cache->past() == 0;
+  auto opts = batch.input_ids.options();
+  Batch ext = batch;
+  at::Tensor mask = batch.attention_mask.defined() ? batch.attention_mask.to(at::kLong)
+                                                   : at::ones({b, (cache ? cache->past() : 0) + t}, opts);
+  ext.attention_mask = at::cat({at::ones({b, n}, mask.options()), mask}, 1);
+  if (first) {
+    ext.prefix = prompt;
+    if (batch.token_type_ids.defined()) ext.token_type_ids = at::cat({at::zeros({b, n}, opts), batch.token_type_ids}, 1);
+  }
+  at::Tensor h = hidden_of(ext, cache);
+  return first ? h.narrow(1, n, t) : h;
+}
+
+at::Tensor Model::hidden_of(const Batch& batch, KvCache* cache) const {
   switch (cfg_.family) {
     case Family::kGpt2: return gpt2_hidden(*this, batch, cache);
     case Family::kLlama: return llama_hidden(*this, batch, cache);

@@ -15,6 +15,7 @@ struct Batch {
   at::Tensor input_ids;       // [B, T] int64
   at::Tensor attention_mask;  // [B, past + T] (1 = real token) or undefined
   at::Tensor token_type_ids;  // [B, T] or undefined
+  at::Tensor prefix;          // [n, H] embeddings put before the tokens (prompt tuning), or undefined
 };
 
 // Keys and values per layer, [B, Hkv, S, D].
@@ -50,6 +51,7 @@ class Model {
 
  private:
   void add_head();
+  at::Tensor hidden_of(const Batch& batch, KvCache* cache) const;
   at::Tensor apply_head(const at::Tensor& h, const Batch& batch) const;
 
   ModelConfig cfg_;

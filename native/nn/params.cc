@@ -13,6 +13,19 @@ void Params::add(const std::string& name, std::vector<int64_t> shape, Init init)
   init_.emplace(name, init);
 }
 
+void Params::adopt(const std::string& name, const at::Tensor& tensor) {
+  if (map_.count(name)) fail("ERR_CONFIG", "parameter registered twice: " + name);
+  names_.push_back(name);
+  map_.emplace(name, tensor);
+  init_.emplace(name, Init::kZeros);
+}
+
+void Params::clear() {
+  names_.clear();
+  map_.clear();
+  init_.clear();
+}
+
 const at::Tensor& Params::get(const std::string& name) const {
   auto it = map_.find(name);
   if (it == map_.end()) fail("ERR_STATE", "no parameter named " + name);

@@ -7,6 +7,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "nn/hooks.h"
+
 namespace nodetune::nn {
 
 enum class Init { kNormal, kZeros, kOnes };
@@ -22,6 +24,15 @@ class Params {
   const std::vector<std::string>& names() const { return names_; }
   std::vector<at::Tensor> tensors() const;
 
+  // Registers an existing tensor under `name` (shares its storage): views over other tables for I/O.
+  void adopt(const std::string& name, const at::Tensor& tensor);
+  // Removes every parameter.
+  void clear();
+
+  // Adapters attached to the forward pass (not owned; nullptr: none).
+  const Hooks* hooks() const { return hooks_; }
+  void set_hooks(const Hooks* hooks) { hooks_ = hooks; }
+
   // Sets one parameter to its initial value (normal(0, std), zeros or ones), like transformers' _init_weights.
   void initialize(const std::string& name, double std);
 
@@ -34,6 +45,7 @@ class Params {
   std::vector<std::string> names_;
   std::unordered_map<std::string, at::Tensor> map_;
   std::unordered_map<std::string, Init> init_;
+  const Hooks* hooks_ = nullptr;
 };
 
 }  // namespace nodetune::nn

@@ -10,8 +10,12 @@
 namespace nodetune::train {
 
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(const nn::Params& params, const OptimizerConfig& c) {
+  return make_optimizer(params.tensors(), c);
+}
+
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(const std::vector<at::Tensor>& tensors, const OptimizerConfig& c) {
   std::vector<at::Tensor> decay, no_decay;
-  for (const auto& t : params.tensors()) {
+  for (const auto& t : tensors) {
     if (!t.requires_grad()) continue;
     (t.dim() >= 2 ? decay : no_decay).push_back(t);
   }

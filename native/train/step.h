@@ -19,6 +19,9 @@ struct OptimizerConfig {
 
 // An optimizer over the model's parameters that require gradients.
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(const nn::Params& params, const OptimizerConfig& config);
+// An optimizer over those of `tensors` that require gradients (frozen ones get no state at all).
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(const std::vector<at::Tensor>& tensors,
+                                                        const OptimizerConfig& config);
 
 struct StepResult {
   double loss = 0;

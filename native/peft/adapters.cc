@@ -1,0 +1,221 @@
+#include "peft/adapters.h"
+
+#include <cmath>
+
+#include "core/error.h"
+#include "nn/layers.h"
+
+namespace nodetune::peft {
+namespace {
+
+// kaiming_uniform_(a = sqrt(5)) as nn.Linear and PEFT's lora_A use: bound = 1 / sqrt(fan_in).
+void kaiming_uniform(at::Tensor t) {
+  at::NoGradGuard no_grad;
+  const double bound = 1.0 / std::sqrt(double(t.size(1)));
+  t.uniform_(-bound, bound);
+}
+
+at::Tensor add_param(Adapter& a, const std::string& name, std::vector<int64_t> shape) {
+  a.params.add(name, std::move(shape), nn::Init::kZeros);
+  at::Tensor t = a.params.get(name);
+  at::NoGradGuard no_grad;
+  t.zero_();
+  return t;
+}
+
+}  // namespace
+
+Adapter& AdapterSet::create(const std::string& name, Kind kind, const nn::Params& base) {
+  if (name.empty()) fail("ERR_ARGUMENT", "an adapter name must not be empty");
+  if (adapters_.count(name)) fail("ERR_STATE", "an adapter named '" + name + "' exists already");
+  auto a = std::make_unique<Adapter>(kind, base.dtype(), base.device());
+  Adapter& ref = *a;
+  adapters_.emplace(name, std::move(a));
+  if (default_.empty()) default_ = name;  // the first adapter becomes the active one (as PEFT)
+  return ref;
+}
+
+Adapter& AdapterSet::add_lora(const std::string& name, const nn::Params& base, int64_t r, double scale,
+                              double dropout, const std::vector<LoraTarget>& targets) {
+  if (r <= 0) fail("ERR_ARGUMENT", "LoRA rank r must be positive");
+  if (targets.empty()) fail("ERR_ARGUMENT", "LoRA needs at least one target module");
+  for (const auto& t : targets) {
+    const at::Tensor& w = base.get(t.module + ".weight");
+    const int64_t in = t.fan_in_fan_out ? w.size(0) : w.size(1), out = t.fan_in_fan_out ? w.size(1) : w.size(0);
+    if (w.dim() != 2 || in != t.in_features || out != t.out_features)
+      fail("ERR_SHAPE", "LoRA target " + t.module + " is not a [" + std::to_string(t.out_features) + ", " +
+                            std::to_string(t.in_features) + "] linear layer");
+  }
+  Adapter& a = create(name, Kind::kLora, base);
+  try {
+    a.scale = scale;
+    a.dropout = dropout;
+    for (const auto& t : targets) {
+      kaiming_uniform(add_param(a, t.module + ".lora_A.weight", {r, t.in_features}));
+      add_param(a, t.module + ".lora_B.weight", {t.out_features, r});
+      a.targets.emplace(t.module, t);
+    }
+  } catch (...) {
+    adapters_.erase(name);
+    if (default_ == name) default_.clear();
+    throw;
+  }
+  sync_trainable();
+  restore();
+  return a;
+}
+
+Adapter& AdapterSet::add_bottleneck(const std::string& name, const nn::Params& base, int64_t hidden, int64_t size,
+                                    const std::string& act, const std::vector<std::string>& sites) {
+  if (size <= 0 || hidden <= 0) fail("ERR_ARGUMENT", "bottleneck size must be positive");
+  if (sites.empty()) fail("ERR_ARGUMENT", "a bottleneck adapter needs at least one site");
+  nn::activation(act, at::zeros({1}));  // ERR_CONFIG for an unknown activation, before anything is created
+  Adapter& a = create(name, Kind::kBottleneck, base);
+  a.act = act;
+  for (const auto& s : sites) {
+    kaiming_uniform(add_param(a, s + ".adapter_down.weight", {size, hidden}));
+    add_param(a, s + ".adapter_down.bias", {size});
+    add_param(a, s + ".adapter_up.weight", {hidden, size});
+    add_param(a, s + ".adapter_up.bias", {hidden});
+    a.sites.emplace(s, true);
+  }
+  sync_trainable();
+  restore();
+  return a;
+}
+
+Adapter& AdapterSet::add_prompt(const std::string& name, const nn::Params& base, const at::Tensor& embedding,
+                                int64_t n, const std::vector<int64_t>& ids) {
+  if (n <= 0) fail("ERR_ARGUMENT", "numVirtualTokens must be positive");
+  if (!ids.empty() && int64_t(ids.size()) != n) fail("ERR_ARGUMENT", "prompt init ids must number numVirtualTokens");
+  Adapter& a = create(name, Kind::kPrompt, base);
+  at::Tensor t = add_param(a, "prompt_embeddings", {n, embedding.size(1)});
+  at::NoGradGuard no_grad;
+  if (ids.empty()) {
+    t.normal_(0.0, 1.0);  // torch.nn.Embedding's default init, as PEFT's random init
+  } else {
+    at::Tensor idx = at::tensor(ids, at::TensorOptions().dtype(at::kLong)).to(embedding.device());
+    t.copy_(embedding.detach().index_select(0, idx));
+  }
+  sync_trainable();
+  restore();
+  return a;
+}
+
+void AdapterSet::remove(const std::string& name) {
+  Adapter& a = get(name);
+  if (a.merged) fail("ERR_STATE", "adapter '" + name + "' is merged; unmergeAdapter() first");
+  if (default_ == name) default_.clear();
+  active_ = nullptr;
+  adapters_.erase(name);
+  sync_trainable();
+  restore();
+}
+
+Adapter& AdapterSet::get(const std::string& name) {
+  auto it = adapters_.find(name);
+  if (it == adapters_.end()) fail("ERR_STATE", "no adapter named '" + name + "'");
+  return *it->second;
+}
+
+std::vector<std::string> AdapterSet::names() const {
+  std::vector<std::string> out;
+  for (const auto& [n, a] : adapters_) out.push_back(n);
+  return out;
+}
+
+std::vector<at::Tensor> AdapterSet::tensors() const {
+  std::vector<at::Tensor> out;
+  for (const auto& [n, a] : adapters_)
+    for (const auto& t : a->params.tensors()) out.push_back(t);
+  return out;
+}
+
+std::string AdapterSet::merged_name() const {
+  for (const auto& [n, a] : adapters_)
+    if (a->merged) return n;
+  return "";
+}
+
+void AdapterSet::set_default(const std::string& name) {
+  select(name);
+  default_ = name;
+  sync_trainable();
+}
+
+void AdapterSet::sync_trainable() {
+  for (const auto& [n, a] : adapters_)
+    for (auto t : a->params.tensors()) t.set_requires_grad(n == default_);
+}
+
+void AdapterSet::select(const std::string& name) {
+  if (name.empty()) {
+    active_ = nullptr;
+    return;
+  }
+  Adapter& a = get(name);
+  const std::string merged = merged_name();
+  if (!merged.empty() && merged != name)
+    fail("ERR_STATE", "adapter '" + merged + "' is merged into the base weights; unmergeAdapter() before using '" + name + "'");
+  active_ = &a;
+}
+
+void AdapterSet::restore() noexcept {
+  auto it = adapters_.find(default_);
+  active_ = it == adapters_.end() ? nullptr : it->second.get();
+}
+
+void AdapterSet::merge(const std::string& name, nn::Params& base) {
+  Adapter& a = get(name);
+  if (a.kind != Kind::kLora) fail("ERR_STATE", "only LoRA adapters can be merged ('" + name + "' is not LoRA)");
+  const std::string merged = merged_name();
+  if (merged == name) fail("ERR_STATE", "adapter '" + name + "' is merged already");
+  if (!merged.empty()) fail("ERR_STATE", "adapter '" + merged + "' is merged; unmergeAdapter() first");
+  at::NoGradGuard no_grad;
+  for (const auto& [module, t] : a.targets) {
+    at::Tensor delta = at::matmul(a.params.get(module + ".lora_B.weight").to(at::kFloat),
+                                  a.params.get(module + ".lora_A.weight").to(at::kFloat)) * a.scale;
+    at::Tensor w = base.get(module + ".weight");
+    w.copy_((w.to(at::kFloat) + (t.fan_in_fan_out ? delta.t() : delta)).to(w.scalar_type()));
+  }
+  a.merged = true;
+}
+
+void AdapterSet::unmerge(nn::Params& base) {
+  const std::string name = merged_name();
+  if (name.empty()) fail("ERR_STATE", "unmergeAdapter(): no adapter is merged");
+  Adapter& a = get(name);
+  at::NoGradGuard no_grad;
+  for (const auto& [module, t] : a.targets) {
+    at::Tensor delta = at::matmul(a.params.get(module + ".lora_B.weight").to(at::kFloat),
+                                  a.params.get(module + ".lora_A.weight").to(at::kFloat)) * a.scale;
+    at::Tensor w = base.get(module + ".weight");
+    w.copy_((w.to(at::kFloat) - (t.fan_in_fan_out ? delta.t() : delta)).to(w.scalar_type()));
+  }
+  a.merged = false;
+}
+
+at::Tensor AdapterSet::linear(const std::string& module, const at::Tensor& x, const at::Tensor& y) const {
+  if (!active_ || active_->kind != Kind::kLora || active_->merged) return y;
+  auto it = active_->targets.find(module);
+  if (it == active_->targets.end()) return y;
+  const bool train = training_ && *training_;
+  at::Tensor in = active_->dropout > 0 ? at::dropout(x, active_->dropout, train) : x;
+  at::Tensor low = at::linear(in, active_->params.get(module + ".lora_A.weight"));
+  return y + at::linear(low, active_->params.get(module + ".lora_B.weight")) * active_->scale;
+}
+
+at::Tensor AdapterSet::sublayer(const std::string& site, const at::Tensor& h) const {
+  if (!active_ || active_->kind != Kind::kBottleneck || !active_->sites.count(site)) return h;
+  const auto& p = active_->params;
+  at::Tensor down = at::linear(h, p.get(site + ".adapter_down.weight"), p.get(site + ".adapter_down.bias"));
+  return h + at::linear(nn::activation(active_->act, down), p.get(site + ".adapter_up.weight"),
+                        p.get(site + ".adapter_up.bias"));
+}
+
+at::Tensor AdapterSet::prompt() const {
+  if (!active_ || active_->kind != Kind::kPrompt) return {};
+  return active_->params.get("prompt_embeddings");
+}
+
+}  // namespace nodetune::peft
