@@ -114,6 +114,12 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     return undefined;
   });
 
+  // While draining, tell keep-alive clients to go, so their connections close after this response.
+  app.addHook('onSend', async (_req, reply, payload) => {
+    if (draining) reply.header('connection', 'close');
+    return payload;
+  });
+
   app.setErrorHandler((e, _req, reply) => {
     const h = toHttpError(e);
     return reply.code(h.status).send(errorBody(h));
@@ -249,9 +255,12 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     url, name, task, app,
     stats: () => batcher.stats(),
     close() {
+      if (closing) return closing;
       draining = true;
       batcher.flush();
-      return (closing ??= app.close());
+      // Node closes connections idle at close() once; ones that finish a request later are closed as they go idle.
+      const sweep = setInterval(() => app.server.closeIdleConnections(), 20);
+      return (closing = app.close().finally(() => clearInterval(sweep)));
     },
   };
 }

@@ -1,0 +1,214 @@
+import { expect } from 'chai';
+import { startServer } from '../lib/serve';
+import type { RunningServer, ServeOptions } from '../lib/serve';
+import { CHAT_TEMPLATE, tinyModelDir } from './60.serve-helpers';
+
+interface Reply {
+  status: number;
+  headers: Headers;
+  text: string;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  json: any;
+}
+
+async function call(s: RunningServer, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Reply> {
+  const init: RequestInit = { method, headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers } };
+  if (body !== undefined) init.body = typeof body === 'string' ? body : JSON.stringify(body);
+  const r = await fetch(s.url + path, init);
+  const text = await r.text();
+  let json: unknown;
+  try { json = JSON.parse(text); } catch { json = undefined; }
+  return { status: r.status, headers: r.headers, text, json };
+}
+
+/** The JSON payloads of an SSE body's `data:` lines (the final [DONE] as a string). */
+function events(text: string): unknown[] {
+  return text.split('\n\n').filter((b) => b.startsWith('data: ')).map((b) => {
+    const d = b.slice(6);
+    return d === '[DONE]' ? d : JSON.parse(d);
+  });
+}
+
+describe('61 serve: HTTP endpoints', function () {
+  const servers: RunningServer[] = [];
+  let llama: string;
+  let bert: string;
+  const start = async (o: Partial<ServeOptions> & { model: string }) => {
+    const s = await startServer({ port: 0, ...o });
+    servers.push(s);
+    return s;
+  };
+  before(() => {
+    llama = tinyModelDir('llama', 'causal', CHAT_TEMPLATE);
+    bert = tinyModelDir('bert-cls', 'encoder');
+  });
+  after(async () => {
+    await Promise.all(servers.map((s) => s.close()));
+  });
+
+  it('completions, chat completions, health and metrics on a loopback port', async () => {
+    const s = await start({ model: llama, name: 'tiny' });
+    expect(s.url).to.match(/^http:\/\/127\.0\.0\.1:\d+$/);
+    const health = await call(s, 'GET', '/healthz');
+    expect(health.status).to.equal(200);
+    expect(health.json).to.deep.include({ status: 'ok', model: 'tiny', task: 'causal-lm' });
+
+    const c = await call(s, 'POST', '/v1/completions', { model: 'tiny', prompt: ['the cat', 'a dog sat'], max_tokens: 5 });
+    expect(c.status).to.equal(200);
+    expect(c.json.object).to.equal('text_completion');
+    expect(c.json.choices).to.have.length(2);
+    expect(c.json.choices[1].index).to.equal(1);
+    expect(c.json.usage.prompt_tokens).to.equal(3 + 4);
+    expect(c.json.usage.completion_tokens).to.be.within(1, 10);
+    const words = (c.json.choices[0].text as string).trim().split(' ');
+    if (words.length >= 2) {
+      const stopped = await call(s, 'POST', '/v1/completions', { prompt: 'the cat', max_tokens: 5, stop: words[1] });
+      expect(stopped.json.choices[0].text.trim()).to.equal(words[0]);
+      expect(stopped.json.choices[0].finish_reason).to.equal('stop');
+    }
+
+    const chat = await call(s, 'POST', '/v1/chat/completions', { messages: [{ role: 'user', content: 'the cat' }], max_tokens: 3 });
+    expect(chat.status).to.equal(200);
+    expect(chat.json.object).to.equal('chat.completion');
+    expect(chat.json.choices[0].message.role).to.equal('assistant');
+    expect(chat.json.choices[0].message.content).to.be.a('string');
+    // "<s>user the cat assistant": the template's tokens, without a second BOS.
+    expect(chat.json.usage.prompt_tokens).to.equal(5);
+
+    const m = await call(s, 'GET', '/metrics');
+    expect(m.status).to.equal(200);
+    expect(m.headers.get('content-type')).to.match(/^text\/plain; version=0\.0\.4/);
+    expect(m.text).to.match(/nodetune_requests_total\{route="\/v1\/completions",status="200"\} [1-9]/);
+    expect(m.text).to.match(/nodetune_request_duration_seconds_bucket\{route="\/v1\/chat\/completions",le="\+Inf"\} 1/);
+    expect(m.text).to.match(/nodetune_batch_size_count [1-9]/);
+    expect(m.text).to.match(/nodetune_completion_tokens_total [1-9]/);
+    expect(m.text).to.match(/nodetune_tokens_per_second \d/);
+    expect(m.text).to.match(/nodetune_queue_depth 0/);
+  });
+
+  it('streams completions and chat completions as server-sent events, in token chunks', async () => {
+    const s = await start({ model: llama, streamChunkTokens: 2 });
+    const plain = await call(s, 'POST', '/v1/completions', { prompt: 'the cat', max_tokens: 6 });
+    const r = await call(s, 'POST', '/v1/completions', { prompt: 'the cat', max_tokens: 6, stream: true });
+    expect(r.status).to.equal(200);
+    expect(r.headers.get('content-type')).to.match(/^text\/event-stream/);
+    const ev = events(r.text);
+    expect(ev[ev.length - 1]).to.equal('[DONE]');
+    const chunks = ev.slice(0, -1) as { choices: { text: string; finish_reason: string | null }[] }[];
+    expect(chunks.map((x) => x.choices[0]!.text).join('')).to.equal(plain.json.choices[0].text);
+    expect(chunks[chunks.length - 1]!.choices[0]!.finish_reason).to.equal(plain.json.choices[0].finish_reason);
+    if (plain.json.usage.completion_tokens > 2) expect(chunks.length).to.be.greaterThan(2);
+
+    const chat = await call(s, 'POST', '/v1/chat/completions', { messages: [{ role: 'user', content: 'hi' }], max_tokens: 4, stream: true });
+    const cev = events(chat.text) as { object: string; choices: { delta: { role?: string; content?: string } }[] }[];
+    expect(cev[0]!.object).to.equal('chat.completion.chunk');
+    expect(cev[0]!.choices[0]!.delta.role).to.equal('assistant');
+    expect(cev[cev.length - 1]).to.equal('[DONE]');
+  });
+
+  it('micro-batches concurrent requests into one forward pass, with the same answers as alone', async () => {
+    const s = await start({ model: llama, maxWaitMs: 100, maxBatch: 8 });
+    const prompts = ['the cat', 'a dog sat on the mat', 'sun', 'the little girl'];
+    const together = await Promise.all(prompts.map((p) => call(s, 'POST', '/v1/completions', { prompt: p, max_tokens: 4 })));
+    expect(s.stats().batches).to.equal(1);
+    const alone = await start({ model: llama, maxBatch: 1, maxWaitMs: 0 });
+    for (const [i, p] of prompts.entries()) {
+      const one = await call(alone, 'POST', '/v1/completions', { prompt: p, max_tokens: 4 });
+      expect(together[i]!.json.choices[0].text).to.equal(one.json.choices[0].text);
+    }
+    const m = await call(s, 'GET', '/metrics');
+    expect(m.text).to.match(/nodetune_batch_size_bucket\{le="2"\} 0/);
+    expect(m.text).to.match(/nodetune_batch_size_bucket\{le="4"\} 1/);
+  });
+
+  it('answers bad requests with 4xx errors that name the problem', async () => {
+    const s = await start({ model: llama, maxTokens: 32, bodyLimit: 4096 });
+    const bad = async (body: unknown, status: number, re: RegExp, path = '/v1/completions') => {
+      const r = await call(s, 'POST', path, body);
+      expect(r.status, JSON.stringify(body).slice(0, 80)).to.equal(status);
+      expect(r.json.error.message).to.match(re);
+      return r.json.error;
+    };
+    expect((await bad({ prompt: 'a', temprature: 1 }, 400, /unknown field 'temprature'/)).param).to.equal('temprature');
+    await bad({ prompt: 'a', max_tokens: '4' }, 400, /'max_tokens' must be integer/);
+    await bad({ prompt: 'a', max_tokens: 33 }, 400, /'max_tokens' must be <= 32/);
+    await bad({ prompt: 'a', max_tokens: 0 }, 400, /'max_tokens' must be >= 1/);
+    await bad({ max_tokens: 3 }, 400, /missing required field 'prompt'/);
+    await bad({ prompt: 7 }, 400, /'prompt' must be string/);
+    await bad({ prompt: 'a', temperature: -1 }, 400, /'temperature' must be >= 0/);
+    await bad({ messages: [{ role: 'robot', content: 'x' }] }, 400, /'messages.0.role' must be equal to one of the allowed values/, '/v1/chat/completions');
+    await bad({ messages: [{ role: 'user', content: 'x', extra: 1 }] }, 400, /unknown field 'messages.0.extra'/, '/v1/chat/completions');
+    await bad('{"prompt": ', 400, /JSON/);
+    await bad({ prompt: 'the '.repeat(2000) }, 413, /too large/);
+    // 64 positions: a long prompt plus 32 new tokens does not fit.
+    await bad({ prompt: 'the '.repeat(40), max_tokens: 32 }, 400, /exceeds the model's 64 positions/);
+    await bad({ prompt: 'a', model: 'gpt-4' }, 404, /model 'gpt-4' is not served here/);
+    const ad = await bad({ prompt: 'a', model: `${s.name}:french` }, 404, /adapter 'french' is not loaded/);
+    expect(ad.code).to.equal('adapter_not_found');
+    await bad({ prompt: 'a', stream: true, prompt2: 1 }, 400, /unknown field 'prompt2'/);
+    await bad({ prompt: ['a', 'b'], stream: true }, 400, /single prompt/);
+    await bad({ input: 'the cat' }, 400, /needs a sequence-classification model/, '/v1/classify');
+    const nf = await call(s, 'GET', '/v2/nothing');
+    expect(nf.status).to.equal(404);
+    expect(nf.json.error.type).to.equal('not_found');
+  });
+
+  it('classify: labels and scores; bearer-token auth on every route but /healthz', async () => {
+    const s = await start({ model: bert, apiKey: 's3cret' });
+    const auth = { authorization: 'Bearer s3cret' };
+    expect((await call(s, 'GET', '/healthz')).status).to.equal(200);
+    const none = await call(s, 'POST', '/v1/classify', { input: 'the cat' });
+    expect(none.status).to.equal(401);
+    expect(none.headers.get('www-authenticate')).to.equal('Bearer');
+    expect(none.json.error.type).to.equal('authentication_error');
+    expect((await call(s, 'POST', '/v1/classify', { input: 'the cat' }, { authorization: 'Bearer s3cres' })).status).to.equal(401);
+    expect((await call(s, 'GET', '/metrics')).status).to.equal(401);
+    const r = await call(s, 'POST', '/v1/classify', { input: ['the cat', 'a dog'] }, auth);
+    expect(r.status).to.equal(200);
+    expect(r.json.data).to.have.length(2);
+    for (const d of r.json.data as { label: string; score: number; scores: { score: number }[] }[]) {
+      expect(['a', 'b', 'c']).to.include(d.label);
+      expect(d.scores.reduce((a, x) => a + x.score, 0)).to.be.closeTo(1, 1e-6);
+    }
+    const gen = await call(s, 'POST', '/v1/completions', { prompt: 'x' }, auth);
+    expect(gen.status).to.equal(400);
+    expect(gen.json.error.message).to.match(/needs a causal-lm model/);
+    expect((await call(s, 'GET', '/metrics', undefined, auth)).status).to.equal(200);
+  });
+
+  it('times out a request (504) and takes it out of the queue', async () => {
+    const s = await start({ model: bert, requestTimeoutMs: 30, maxWaitMs: 400 });
+    const r = await call(s, 'POST', '/v1/classify', { input: 'the cat' });
+    expect(r.status).to.equal(504);
+    expect(r.json.error.code).to.equal('timeout');
+    expect(s.stats().pending).to.equal(0);
+    expect(s.stats().items).to.equal(0); // it never ran
+  });
+
+  it('answers 503 when the queue is full', async () => {
+    const s = await start({ model: bert, maxQueue: 2, maxWaitMs: 300 });
+    const rs = await Promise.all(['a', 'the', 'cat', 'dog'].map((t) => call(s, 'POST', '/v1/classify', { input: t })));
+    const statuses = rs.map((r) => r.status).sort();
+    expect(statuses).to.deep.equal([200, 200, 503, 503]);
+    const full = rs.find((r) => r.status === 503)!;
+    expect(full.json.error.code).to.equal('queue_full');
+  });
+
+  it('graceful shutdown: a queued request still completes, then the port is closed', async () => {
+    const s = await startServer({ model: llama, port: 0, maxWaitMs: 2000 });
+    const pending = call(s, 'POST', '/v1/completions', { prompt: 'the cat', max_tokens: 3 });
+    const t0 = Date.now();
+    while (s.stats().pending === 0) {
+      if (Date.now() - t0 > 5000) throw new Error('the request never reached the queue');
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    await s.close();
+    const r = await pending;
+    expect(r.status).to.equal(200);
+    expect(r.json.choices[0].text).to.be.a('string');
+    expect(Date.now() - t0).to.be.below(1500); // the close ran the batch at once, not after the 2 s wait
+    let refused: unknown;
+    try { await fetch(s.url + '/healthz'); } catch (e) { refused = e; }
+    expect(refused, 'the port still answers after close()').to.be.instanceOf(Error);
+  });
+});
