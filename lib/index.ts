@@ -19,3 +19,6 @@ export * as data from './data';
 export { DataLoader, LabelMap } from './data';
 export type { Batch, Example, Feature, LoaderOptions } from './data';
 export { manualSeed, rngState, setRngState } from './rng';
+export { Trainer, hyperparameterSearch } from './train';
+export type { TrainingArgs, TrainerEvents, TrainerEvent, TrainResult, TrainerModel, TrainerOptions } from './train';
+export * as train from './train';

@@ -33,8 +33,8 @@ export interface TrainerState {
   logHistory: LogRecord[];
   plateau: unknown;
   earlyStopping: unknown;
-  /** What the weights file is; optimizer moments are not saved by this build (see docs/TRAINER.md). */
-  optimizer: { type: string; momentum: number; stateSaved: false };
+  /** The optimizer; with stateSaved, its state is in optimizer.pt and the random generator's in rng_state.bin. */
+  optimizer: { type: string; momentum: number; stateSaved: boolean };
   /** The user's training args, as given. */
   args: Record<string, unknown>;
 }

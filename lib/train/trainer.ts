@@ -3,12 +3,14 @@
  * schedule, validation every N steps or each epoch, early stopping and best-checkpoint restore, atomic checkpoints,
  * JSONL metrics, an HTML report, typed events (EventEmitter and async iterator) and an AbortSignal.
  */
+import * as fs from 'fs';
 import * as path from 'path';
 import { NodetuneError } from '../errors';
 import type { Batch } from '../data/batch';
 import { AutoModel } from '../models';
 import type { ForwardOutput, Labels, ModelInputs, OptimizerOptions } from '../models';
 import type { NativeTensor } from '../native';
+import { manualSeed, rngState, setRngState } from '../rng';
 import { ResolvedArgs, TrainingArgs, resolveArgs } from './args';
 import { LogRecord, TrainerState, latestCheckpoint, readTrainerState, rotateCheckpoints, saveCheckpoint, SaveHooks } from './checkpoint';
 import { EarlyStopping } from './early-stopping';
@@ -19,6 +21,10 @@ import { JsonlLogger } from './logger';
 import { writeReport } from './report';
 import { TensorBoardWriter } from './tensorboard';
 import { checkExactResume } from './resume';
+
+/** Files a checkpoint holds besides the weights and trainer_state.json. */
+const OPTIMIZER_FILE = 'optimizer.pt';
+const RNG_FILE = 'rng_state.bin';
 import { ReduceLROnPlateau, Schedule, createSchedule } from './schedules';
 
 /** What the Trainer needs of a model (lib/models' Model has all of it). */
@@ -34,6 +40,9 @@ export interface TrainerModel {
   parameters(): { name: string; shape: number[]; dtype: string }[];
   getParameter(name: string): NativeTensor;
   setParameter(name: string, value: NativeTensor): void;
+  /** Optimizer state to a file and back (lib/models Model has both): checkpoints then resume exactly. */
+  saveOptimizerState?(file: string): Promise<void>;
+  loadOptimizerState?(file: string): Promise<void>;
 }
 
 export interface TrainerOptions {
@@ -181,16 +190,27 @@ export class Trainer extends TrainerEmitter {
       version: 1, globalStep: this.globalStep, epoch: this.epochFloat(), epochIndex: this.epochIndex, batchInEpoch: this.batchInEpoch,
       seed: this.args.seed, totalSteps: this.schedule.totalSteps, bestMetric: this.tracker.best, bestCheckpoint: this.bestCheckpoint,
       logHistory: this.history, plateau: this.plateau ? this.plateau.toJSON() : null, earlyStopping: this.tracker.toJSON(),
-      optimizer: { type: this.args.optimizer, momentum: this.args.momentum, stateSaved: false },
+      optimizer: { type: this.args.optimizer, momentum: this.args.momentum, stateSaved: this.savesState() },
       args: { ...(this.userArgs as unknown as Record<string, unknown>) },
     };
   }
 
   private async save(): Promise<void> {
-    const dir = await saveCheckpoint(this.args.outputDir, this.state(), (d) => this.model.savePretrained(d), this.saveHooks);
+    const dir = await saveCheckpoint(this.args.outputDir, this.state(), async (d) => {
+      await this.model.savePretrained(d);
+      if (this.savesState()) {
+        await this.model.saveOptimizerState!(path.join(d, OPTIMIZER_FILE));
+        fs.writeFileSync(path.join(d, RNG_FILE), rngState());
+      }
+    }, this.saveHooks);
     if (this.tracker.bestStep === this.globalStep) this.bestCheckpoint = dir;
     const deleted = this.args.saveTotalLimit === null ? [] : rotateCheckpoints(this.args.outputDir, this.args.saveTotalLimit, this.bestCheckpoint);
     this.send('checkpoint', { step: this.globalStep, dir, deleted });
+  }
+
+  /** Whether checkpoints carry the optimizer and RNG state (the model can save its optimizer state). */
+  private savesState(): boolean {
+    return typeof this.model.saveOptimizerState === 'function' && typeof this.model.loadOptimizerState === 'function';
   }
 
   /** Copies the weights of a saved checkpoint into this.model. */
@@ -231,6 +251,8 @@ export class Trainer extends TrainerEmitter {
 
   private setup(): void {
     const a = this.args;
+    // Like transformers' set_seed: dropout masks repeat for the same seed (resume restores the saved state).
+    manualSeed(a.seed);
     // a second train() on the same Trainer starts a new run from the model's current weights
     this.globalStep = 0, this.epochIndex = 0, this.batchInEpoch = 0;
     this.history = [], this.losses = [], this.bestCheckpoint = null, this.stopReason = 'completed';
@@ -253,11 +275,16 @@ export class Trainer extends TrainerEmitter {
     const a = this.args;
     const dir = from === 'latest' ? latestCheckpoint(a.outputDir) : path.resolve(from);
     if (dir === null) throw new NodetuneError('ERR_STATE', `resumeFrom 'latest': ${a.outputDir} holds no complete checkpoint`, { field: 'resumeFrom' });
-    checkExactResume(a, this.model.config, dir);
     const s = readTrainerState(dir);
+    const withState = s.optimizer.stateSaved === true && this.savesState();
+    if (!withState) checkExactResume(a, this.model.config, dir);
     if (s.seed !== a.seed || s.totalSteps !== this.schedule.totalSteps)
       throw new NodetuneError('ERR_STATE', `resumeFrom ${dir}: the checkpoint is of a run with seed ${s.seed} and ${s.totalSteps} steps; these args give seed ${a.seed} and ${this.schedule.totalSteps} steps, so the run would not continue exactly`, { field: 'resumeFrom' });
     await this.loadWeights(dir);
+    if (withState) {
+      await this.model.loadOptimizerState!(path.join(dir, OPTIMIZER_FILE));
+      setRngState(new Uint8Array(fs.readFileSync(path.join(dir, RNG_FILE))));
+    }
     this.globalStep = s.globalStep;
     this.epochIndex = s.epochIndex;
     this.batchInEpoch = s.batchInEpoch;
