@@ -5,6 +5,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
+import { AutoModel } from '../lib/models';
 import { tempDir } from './helpers';
 import { fixture } from './models-helpers';
 
@@ -66,3 +67,19 @@ export function tinyModelDir(name: string, style: 'encoder' | 'causal', chatTemp
 
 /** A minimal chat template: "<role>: <content>" lines, then "assistant:" when asked. */
 export const CHAT_TEMPLATE = "{{ bos_token }}{% for m in messages %}{{ m['role'] }} {{ m['content'] }} {% endfor %}{% if add_generation_prompt %}assistant{% endif %}";
+
+/**
+ * Trains a LoRA adapter for a few steps on one sequence (so it really changes the outputs) and saves it in PEFT's
+ * layout; returns its directory.
+ */
+export async function trainedLora(modelDir: string, targetModules: string[]): Promise<string> {
+  const model = await AutoModel.fromPretrained(modelDir, { quiet: true });
+  model.addLora({ r: 4, alpha: 8, targetModules, seed: 1 }, 'fr');
+  model.configureOptimizer({ type: 'adamw', lr: 0.05 });
+  const inputIds = [[1, 5, 6, 7, 8, 9]];
+  const labels = model.task === 'sequence-classification' ? [2] : inputIds;
+  for (let i = 0; i < 5; i++) await model.trainStep({ inputIds, labels });
+  const dir = tempDir('nodetune-lora-');
+  await model.saveAdapter(dir);
+  return dir;
+}

@@ -1,7 +1,10 @@
 import { expect } from 'chai';
 import { startServer } from '../lib/serve';
 import type { RunningServer, ServeOptions } from '../lib/serve';
-import { CHAT_TEMPLATE, tinyModelDir } from './60.serve-helpers';
+import { pipeline } from '../lib/pipelines';
+import { CHAT_TEMPLATE, tinyModelDir, trainedLora } from './60.serve-helpers';
+import { maxAbsDiff } from './models-helpers';
+import { rejects as rejectsWith } from './helpers';
 
 interface Reply {
   status: number;
@@ -174,6 +177,43 @@ describe('61 serve: HTTP endpoints', function () {
     expect(gen.status).to.equal(400);
     expect(gen.json.error.message).to.match(/needs a causal-lm model/);
     expect((await call(s, 'GET', '/metrics', undefined, auth)).status).to.equal(200);
+  });
+
+  it('adapters per request: "model": "name:adapter" uses it, "name" the base model; mixed requests batch apart', async () => {
+    const lora = await trainedLora(llama, ['q_proj', 'v_proj']);
+    const s = await start({ model: llama, name: 'tiny', adapters: { fr: lora }, maxWaitMs: 100 });
+    const body = (model: string) => ({ model, prompt: 'the cat sat on', max_tokens: 8 });
+    const [base, fr] = await Promise.all([call(s, 'POST', '/v1/completions', body('tiny')), call(s, 'POST', '/v1/completions', body('tiny:fr'))]);
+    expect(s.stats().batches).to.equal(2); // one per adapter
+    const plain = await pipeline('text-generation', llama);
+    const tuned = await pipeline('text-generation', llama, { adapter: lora });
+    const [pb, pt] = await Promise.all([plain('the cat sat on', { maxNewTokens: 8 }), tuned('the cat sat on', { maxNewTokens: 8 })]);
+    expect(base.json.choices[0].text).to.equal(pb.text);
+    expect(fr.json.choices[0].text).to.equal(pt.text);
+    // The adapter really changes the model: its logits differ from the base's.
+    const ids = [await tuned.tokenizer.encode('the cat sat on').then((e) => e.ids)];
+    const [lb, lt] = await Promise.all([tuned.model.forward({ inputIds: ids }, { adapter: null }), tuned.model.forward({ inputIds: ids })]);
+    expect(maxAbsDiff(lb.logits, lt.logits)).to.be.above(1e-3);
+    const missing = await call(s, 'POST', '/v1/completions', { prompt: 'x', model: 'tiny:de' });
+    expect(missing.status).to.equal(404);
+    expect(missing.json.error.message).to.match(/adapter 'de' is not loaded \(loaded adapters: fr/);
+  });
+
+  it('an adapter with a trained head (modules_to_save) serves alone; the replaced base is refused', async () => {
+    const lora = await trainedLora(bert, ['query', 'value']);
+    const s = await start({ model: bert, name: 'clf', adapters: { fr: lora } });
+    const tuned = await pipeline('text-classification', bert, { adapter: lora });
+    const want = (await tuned('the cat sat')).scores;
+    for (const model of [undefined, 'clf:fr']) {
+      const r = await call(s, 'POST', '/v1/classify', { input: 'the cat sat', ...(model ? { model } : {}) });
+      expect(r.status).to.equal(200);
+      expect(maxAbsDiff((r.json.data[0].scores as { score: number }[]).map((x) => x.score), want.map((x) => x.score))).to.be.below(1e-5);
+    }
+    const base = await call(s, 'POST', '/v1/classify', { input: 'the cat sat', model: 'clf' });
+    expect(base.status).to.equal(400);
+    expect(base.json.error.message).to.match(/adapter 'fr' replaced its task head/);
+    const two = await rejectsWith(startServer({ model: bert, port: 0, adapters: { fr: lora, de: lora } }));
+    expect(two.message).to.match(/carries a trained task head .* serve it alone/);
   });
 
   it('times out a request (504) and takes it out of the queue', async () => {

@@ -5,6 +5,7 @@
 import { parseArgs } from 'util';
 import { NodetuneError } from '../errors';
 import { doctorReport, formatDoctor } from './doctor';
+import { serve } from './serve';
 
 export class UsageError extends Error {}
 
@@ -12,6 +13,7 @@ const HELP = `Usage: nodetune <command> [options]
 
 Commands:
   doctor      what nodetune runs on: LibTorch, CUDA devices, BLAS, threads, and what to fix
+  serve       an HTTP server (OpenAI-style completions, chat, classify, metrics) on a model directory
 
 Run \`nodetune <command> --help\` for a command's options.`;
 
@@ -43,7 +45,7 @@ async function doctor(argv: string[], out: (s: string) => void): Promise<number>
   return 0;
 }
 
-const COMMANDS: Record<string, (argv: string[], out: (s: string) => void) => Promise<number>> = { doctor };
+const COMMANDS: Record<string, (argv: string[], out: (s: string) => void) => Promise<number>> = { doctor, serve };
 
 export async function main(argv: string[], out: (s: string) => void = console.log, err: (s: string) => void = console.error): Promise<number> {
   const [command, ...rest] = argv;

@@ -1,5 +1,5 @@
 /** What every pipeline shares: loading the model and tokenizer, padding a batch, softmax, label names. */
-import { NodetuneError, check } from '../errors';
+import { check } from '../errors';
 import { AutoModel, Model } from '../models';
 import type { ModelDtype, Task } from '../models';
 import { AutoTokenizer, PreTrainedTokenizer } from '../tokenizers';
@@ -22,16 +22,10 @@ export interface Loaded {
   padId: number;
 }
 
-interface AdapterCapable {
-  loadAdapter(dir: string, name?: string): Promise<void>;
-}
-
-/** Loads an adapter when the model API offers it; otherwise refuses clearly (no adapter is faked). */
+/** Loads a PEFT adapter folder as adapter `name` (the model's first adapter becomes its active one). */
 export async function applyAdapter(model: Model, dir: string, name?: string): Promise<void> {
-  const m = model as unknown as Partial<AdapterCapable>;
-  if (typeof m.loadAdapter !== 'function')
-    throw new NodetuneError('ERR_STATE', `adapter ${dir}: this build of nodetune's Model has no loadAdapter(); adapters cannot be served yet`, { field: 'adapter' });
-  await m.loadAdapter(dir, name);
+  check(typeof dir === 'string' && dir.length > 0, 'adapter: a directory is required', 'adapter');
+  await model.loadAdapter(dir, name);
 }
 
 /** Loads the model (for `task`, or the task config.json's architectures name) and its tokenizer. */

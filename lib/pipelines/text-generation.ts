@@ -18,6 +18,8 @@ export interface GenerationOptions {
   /** Generation ends before the first of these strings (not included in the text). */
   stop?: string[];
   seed?: number;
+  /** A loaded adapter's name for this request; null: the base model alone; undefined: the model's active adapter. */
+  adapter?: string | null;
 }
 
 export interface Generation {
@@ -41,6 +43,7 @@ interface Sampling {
   topP: number;
   topK: number;
   seed: number | undefined;
+  adapter: string | null | undefined;
 }
 
 export class TextGenerator {
@@ -86,7 +89,7 @@ export class TextGenerator {
     check(Array.isArray(stop) && stop.every((s) => typeof s === 'string' && s.length > 0), 'text-generation: stop must be an array of non-empty strings', 'stop');
     if (opts.seed !== undefined) check(Number.isSafeInteger(opts.seed) && opts.seed >= 0, `text-generation: seed must be a non-negative integer`, 'seed');
     // Greedy decoding ignores the sampling settings, so every greedy request can share a batch.
-    const sampling: Sampling = temperature === 0 ? { temperature: 0, topP: 1, topK: 0, seed: undefined } : { temperature, topP, topK, seed: opts.seed };
+    const sampling: Sampling = temperature === 0 ? { temperature: 0, topP: 1, topK: 0, seed: undefined, adapter: opts.adapter } : { temperature, topP, topK, seed: opts.seed, adapter: opts.adapter };
     return { item: { ids, maxNewTokens, stop }, key: JSON.stringify(sampling) };
   }
 
@@ -136,6 +139,7 @@ export class TextGenerator {
     const rows = await model.generate(inputIds, {
       maxNewTokens, temperature: s.temperature, topP: s.topP, topK: s.topK, attentionMask,
       ...(s.seed !== undefined ? { seed: s.seed } : {}),
+      ...(s.adapter !== undefined ? { adapter: s.adapter } : {}),
     });
     return Promise.all(items.map(async (it, b) => {
       const out = rows[b]!.slice(width, width + it.maxNewTokens);

@@ -3,9 +3,10 @@
  * classification, health and Prometheus metrics. Requests are micro-batched by the pipelines' batchers.
  */
 import { timingSafeEqual } from 'crypto';
+import * as fs from 'fs';
 import * as path from 'path';
 import Fastify, { FastifyInstance, FastifyReply } from 'fastify';
-import { check } from '../errors';
+import { NodetuneError, check } from '../errors';
 import type { BatchStats, Ticket } from '../pipelines/batcher';
 import { applyAdapter, loadForTask } from '../pipelines/common';
 import { TextClassifier } from '../pipelines/text-classification';
@@ -55,6 +56,16 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
+/** Whether an adapter folder's adapter_config.json lists modules_to_save (a trained head). */
+function savesModules(dir: string): boolean {
+  try {
+    const c = JSON.parse(fs.readFileSync(path.join(dir, 'adapter_config.json'), 'utf8')) as { modules_to_save?: unknown };
+    return Array.isArray(c.modules_to_save) && c.modules_to_save.length > 0;
+  } catch {
+    return false;
+  }
+}
+
 function bearerOk(header: string | undefined, key: string): boolean {
   const want = Buffer.from(`Bearer ${key}`);
   const got = Buffer.from(header ?? '');
@@ -79,6 +90,12 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     await applyAdapter(loaded.model, dir, name);
     adapters.set(name, dir);
   }
+  // A task head trained with an adapter (PEFT's modules_to_save) replaces the model's one head for every call, so
+  // the base model alone is no longer available, and no other adapter can be served beside it.
+  const headAdapters = [...adapters].filter(([, dir]) => savesModules(dir)).map(([n]) => n);
+  if (headAdapters.length > 0 && adapters.size > 1)
+    throw new NodetuneError('ERR_CONFIG', `serve: adapter ${headAdapters[0]} carries a trained task head (modules_to_save), which replaces the model's head for all adapters; serve it alone`, { field: 'adapters' });
+  const headAdapter = headAdapters[0];
   const name = opts.name ?? path.basename(path.resolve(opts.model));
   const batching = { maxBatch: opts.maxBatch ?? 8, maxWaitMs: opts.maxWaitMs ?? 5, maxQueue: opts.maxQueue ?? 64 };
   const task = loaded.model.task;
@@ -127,20 +144,23 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   app.setNotFoundHandler((req, reply) =>
     reply.code(404).send(errorBody(new HttpError(404, 'not_found', `no route ${req.method} ${req.url}`, null, 'not_found'))));
 
-  /** `model: "name"` or `"name:adapter"`; unknown names and adapters are 404s. */
-  const selectModel = (requested: string | undefined): void => {
-    if (requested === undefined) return;
+  /** `model: "name"` (the base model alone) or `"name:adapter"`; unknown names and adapters are 404s. */
+  const selectModel = (requested: string | undefined): string | null => {
+    if (requested === undefined) return headAdapter ?? null;
     const colon = requested.indexOf(':');
     const base = colon < 0 ? requested : requested.slice(0, colon);
     if (base !== name) throw new HttpError(404, 'invalid_request_error', `model '${base}' is not served here; this server serves '${name}'`, 'model', 'model_not_found');
-    if (colon >= 0) {
-      const adapter = requested.slice(colon + 1);
-      if (!adapters.has(adapter)) {
-        const known = adapters.size ? [...adapters.keys()].join(', ') : 'none';
-        throw new HttpError(404, 'invalid_request_error', `adapter '${adapter}' is not loaded (loaded adapters: ${known}; start the server with --adapter ${adapter}=DIR)`, 'model', 'adapter_not_found');
-      }
-      throw new HttpError(400, 'invalid_request_error', `adapter '${adapter}' is loaded but this Model API cannot switch adapters per request`, 'model', 'adapter_unsupported');
+    if (colon < 0) {
+      if (headAdapter !== undefined)
+        throw new HttpError(400, 'invalid_request_error', `the base model '${name}' is not available: adapter '${headAdapter}' replaced its task head; use '${name}:${headAdapter}'`, 'model', 'base_unavailable');
+      return null;
     }
+    const adapter = requested.slice(colon + 1);
+    if (!adapters.has(adapter)) {
+      const known = adapters.size ? [...adapters.keys()].join(', ') : 'none';
+      throw new HttpError(404, 'invalid_request_error', `adapter '${adapter}' is not loaded (loaded adapters: ${known}; start the server with --adapter ${adapter}=DIR)`, 'model', 'adapter_not_found');
+    }
+    return adapter;
   };
 
   /** Settles a ticket within the request's deadline: 504 after it (and the request leaves the queue). */
@@ -157,9 +177,9 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     return generator;
   };
 
-  const generate = async (reply: FastifyReply, g: TextGenerator, idsList: number[][], body: CompletionBody | ChatBody, chat: boolean) => {
+  const generate = async (reply: FastifyReply, g: TextGenerator, idsList: number[][], body: CompletionBody | ChatBody, chat: boolean, adapter: string | null) => {
     const deadline = Date.now() + timeoutMs;
-    const gen = generationOptions(body, defaultMaxTokens);
+    const gen = { ...generationOptions(body, defaultMaxTokens), adapter };
     if (!body.stream) {
       const tickets: Ticket<Generation>[] = [];
       try {
@@ -204,31 +224,31 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   app.post('/v1/completions', { schema: { body: completionSchema(maxTokens, batching.maxBatch * 4) } }, async (req, reply) => {
     const g = needGenerator('/v1/completions');
     const body = req.body as CompletionBody;
-    selectModel(body.model);
+    const adapter = selectModel(body.model);
     const prompts = typeof body.prompt === 'string' ? [body.prompt] : body.prompt;
     const ids = await Promise.all(prompts.map((p) => g.encodePrompt(p)));
-    return generate(reply, g, ids, body, false);
+    return generate(reply, g, ids, body, false, adapter);
   });
 
   app.post('/v1/chat/completions', { schema: { body: chatSchema(maxTokens, 256) } }, async (req, reply) => {
     const g = needGenerator('/v1/chat/completions');
     const body = req.body as ChatBody;
-    selectModel(body.model);
+    const adapter = selectModel(body.model);
     const tok = loaded.tokenizer;
     if (!tok.hasChatTemplate) throw new HttpError(400, 'invalid_request_error', `model '${name}' has no chat template (tokenizer_config.json chat_template); use /v1/completions`, 'messages', 'no_chat_template');
     const text = tok.applyChatTemplate(body.messages.map((m) => ({ role: m.role, content: m.content })), { addGenerationPrompt: true });
     // The template writes the special tokens itself (BOS and turn markers).
     const ids = await g.encodePrompt(text, false);
-    return generate(reply, g, [ids], body, true);
+    return generate(reply, g, [ids], body, true, adapter);
   });
 
   app.post('/v1/classify', { schema: { body: classifySchema(batching.maxBatch * 4) } }, async (req) => {
     if (!classifier) throw new HttpError(400, 'invalid_request_error', `/v1/classify needs a sequence-classification model; '${name}' is a ${task} model`, 'model', 'wrong_task');
     const body = req.body as ClassifyBody;
-    selectModel(body.model);
+    const adapter = selectModel(body.model);
     const inputs = typeof body.input === 'string' ? [body.input] : body.input;
     const deadline = Date.now() + timeoutMs;
-    const tickets = inputs.map((t) => classifier.submit(t));
+    const tickets = inputs.map((t) => classifier.submit(t, { adapter }));
     try {
       const results = await Promise.all(tickets.map(within(deadline)));
       return { object: 'list', model: name, data: results.map((r, index) => ({ index, ...r })) };
