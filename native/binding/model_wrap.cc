@@ -364,7 +364,7 @@ Napi::Value ModelWrap::LossAndGradients(const Napi::CallbackInfo& info) {
           auto& m = *state->model;
           std::vector<at::Tensor> inputs;
           for (const auto& n : names) inputs.push_back(m.params().get(n));
-          at::Tensor l = m.loss(m.forward(ToDevice(batch, m.params().device()), nullptr), labels.to(m.params().device()));
+          at::Tensor l = m.forward_loss(ToDevice(batch, m.params().device()), labels.to(m.params().device()));
           *loss = l.item<double>();
           if (inputs.empty()) return;
           auto g = torch::autograd::grad({l}, inputs, {}, false, false, true);

@@ -68,7 +68,9 @@ void Model::add_head() {
 // With prompt tuning active, the virtual tokens go before the tokens at the first call (the KV cache keeps
 // them afterwards), the attention mask and token types grow by n, and the hidden states of the virtual
 // tokens are dropped, so outputs line up with the real tokens.
-at::Tensor Model::hidden(const Batch& batch, KvCache* cache) const {
+at::Tensor Model::hidden(const Batch& batch, KvCache* cache) const { return hidden_prompted(batch, cache, true); }
+
+at::Tensor Model::hidden_prompted(const Batch& batch, KvCache* cache, bool strip) const {
   at::Tensor prompt = params_.hooks() ? params_.hooks()->prompt() : at::Tensor();
   if (!prompt.defined()) return hidden_of(batch, cache);
   const int64_t n = prompt.size(0), b = batch.input_ids.size(0), t = batch.input_ids.size(1);
@@ -83,7 +85,15 @@ at::Tensor Model::hidden(const Batch& batch, KvCache* cache) const {
     if (batch.token_type_ids.defined()) ext.token_type_ids = at::cat({at::zeros({b, n}, opts), batch.token_type_ids}, 1);
   }
   at::Tensor h = hidden_of(ext, cache);
-  return first ? h.narrow(1, n, t) : h;
+  return first && strip ? h.narrow(1, n, t) : h;
+}
+
+at::Tensor Model::forward_loss(const Batch& batch, const at::Tensor& labels) const {
+  at::Tensor prompt = params_.hooks() ? params_.hooks()->prompt() : at::Tensor();
+  if (!prompt.defined() || cfg_.task != Task::kCausalLm) return loss(forward(batch, nullptr), labels);
+  if (labels.dim() != 2) fail("ERR_SHAPE", "causal-lm labels must have the shape of inputIds");
+  at::Tensor pad = at::full({labels.size(0), prompt.size(0)}, -100, labels.options());
+  return loss(lm_logits(hidden_prompted(batch, nullptr, false)), at::cat({pad, labels}, 1));
 }
 
 at::Tensor Model::hidden_of(const Batch& batch, KvCache* cache) const {

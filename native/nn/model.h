@@ -46,12 +46,16 @@ class Model {
   at::Tensor forward(const Batch& batch, KvCache* cache) const;
   // The task's loss (Hugging Face conventions) for logits from forward().
   at::Tensor loss(const at::Tensor& logits, const at::Tensor& labels) const;
+  // forward() then loss(); with prompt tuning on a causal LM the loss also covers the last virtual token
+  // predicting the first label (labels padded with -100 over the virtual tokens, as PEFT does).
+  at::Tensor forward_loss(const Batch& batch, const at::Tensor& labels) const;
   // Decoder logits for the next token at every position (the LM head on hidden states).
   at::Tensor lm_logits(const at::Tensor& hidden) const;
 
  private:
   void add_head();
   at::Tensor hidden_of(const Batch& batch, KvCache* cache) const;
+  at::Tensor hidden_prompted(const Batch& batch, KvCache* cache, bool strip) const;
   at::Tensor apply_head(const at::Tensor& h, const Batch& batch) const;
 
   ModelConfig cfg_;

@@ -53,8 +53,7 @@ StepResult train_step(nn::Model& model, torch::optim::Optimizer& optimizer, cons
   StepResult result;
   try {
     optimizer.zero_grad();
-    at::Tensor logits = model.forward(batch, nullptr);
-    at::Tensor loss = model.loss(logits, labels.to(logits.device()));
+    at::Tensor loss = model.forward_loss(batch, labels.to(model.params().device()));
     loss.backward();
     if (max_grad_norm > 0) {
       std::vector<at::Tensor> with_grad;
