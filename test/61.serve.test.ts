@@ -234,6 +234,38 @@ describe('61 serve: HTTP endpoints', function () {
     expect(full.json.error.code).to.equal('queue_full');
   });
 
+  it('streams refused before the first chunk get a plain status; chat needs a chat template', async () => {
+    const s = await start({ model: llama, requestTimeoutMs: 30, maxWaitMs: 400 });
+    const r = await call(s, 'POST', '/v1/completions', { prompt: 'the cat', max_tokens: 4, stream: true });
+    expect(r.status).to.equal(504);
+    expect(r.headers.get('content-type')).to.match(/application\/json/);
+    expect(r.json.error.code).to.equal('timeout');
+    const plain = await start({ model: tinyModelDir('llama', 'causal') });
+    const chat = await call(plain, 'POST', '/v1/chat/completions', { messages: [{ role: 'user', content: 'hi' }] });
+    expect(chat.status).to.equal(400);
+    expect(chat.json.error.message).to.match(/has no chat template/);
+  });
+
+  it('graceful shutdown waits for a stream in flight to finish', async () => {
+    const s = await startServer({ model: llama, port: 0, maxWaitMs: 1000, streamChunkTokens: 2 });
+    const pending = call(s, 'POST', '/v1/completions', { prompt: 'the cat', max_tokens: 6, stream: true, stop: null });
+    const t0 = Date.now();
+    while (s.stats().pending === 0) {
+      if (Date.now() - t0 > 5000) throw new Error('the request never reached the queue');
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    await s.close();
+    const r = await pending;
+    expect(r.status).to.equal(200);
+    const ev = events(r.text);
+    expect(ev[ev.length - 1]).to.equal('[DONE]');
+    const last = ev[ev.length - 2] as { choices: { finish_reason: string }[]; usage: { completion_tokens: number } };
+    expect(last.choices[0]!.finish_reason).to.be.oneOf(['stop', 'length']);
+    // Each 2-token chunk was a batch, run at once while draining rather than after a 1 s wait window.
+    expect(s.stats().batches).to.be.at.least(Math.ceil(last.usage.completion_tokens / 2));
+    expect(Date.now() - t0).to.be.below(1500);
+  });
+
   it('graceful shutdown: a queued request still completes, then the port is closed', async () => {
     const s = await startServer({ model: llama, port: 0, maxWaitMs: 2000 });
     const pending = call(s, 'POST', '/v1/completions', { prompt: 'the cat', max_tokens: 3 });
