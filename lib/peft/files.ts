@@ -77,9 +77,12 @@ export async function saveAdapterFiles(host: AdapterHost, dir: string, name: str
     };
   } else {
     for (const p of info.keys()) items.push({ key: `${ROOT}${filePath(host, p)}`, adapter: name, param: p });
+    const head = trainedHead(host);
+    for (const p of head.params) items.push({ key: `${ROOT}${filePath(host, p)}`, adapter: null, param: p });
     config = {
       ...base, peft_type: 'BOTTLENECK', nodetune_format: 1, reduction: record.reduction, bottleneck_size: record.size,
       non_linearity: record.nonLinearity, placement: 'houlsby', sites: record.sites.map((s) => filePath(host, s)),
+      modules_to_save: head.modules.length > 0 ? head.modules.map((m) => filePath(host, m)) : null,
     };
   }
   const baseInfo = new Map(host.native.parameters().map((p) => [p.name, p]));
@@ -222,7 +225,15 @@ export async function loadAdapterFiles(host: AdapterHost, dir: string, name: str
     }
     const seen = new Set<string>();
     for (const t of tensors) {
-      const param = t.name.startsWith(ROOT) ? resolveName(t.name.slice(ROOT.length), (x) => expected.has(x)) : undefined;
+      const rest = t.name.startsWith(ROOT) ? t.name.slice(ROOT.length) : undefined;
+      const headParam = rest === undefined ? undefined : resolveName(rest, (x) => head.has(x));
+      if (headParam) {
+        const p = baseParams.get(headParam)!;
+        if (!sameShape(p.shape, t.shape)) throw bad(t.file, `tensor ${t.name} has shape ${JSON.stringify(t.shape)}, the model's ${headParam} is ${JSON.stringify(p.shape)}`, t.name);
+        entries.push(entry(t, null, headParam));
+        continue;
+      }
+      const param = rest === undefined ? undefined : resolveName(rest, (x) => expected.has(x));
       if (!param) throw bad(t.file, `tensor ${t.name} is not a bottleneck weight of this model (an adapter for another base model?)`, t.name);
       if (!sameShape(t.shape, expected.get(param)!)) throw bad(t.file, `tensor ${t.name} has shape ${JSON.stringify(t.shape)}, expected ${JSON.stringify(expected.get(param))}`, t.name);
       entries.push(entry(t, name, param));
