@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import * as fs from 'fs';
 import * as path from 'path';
-import { pipeline } from '../lib/pipelines';
+import { groupEntities, pipeline } from '../lib/pipelines';
 import { FIXTURES, maxAbsDiff, stories260K } from './models-helpers';
 import { rejects } from './helpers';
 import { tinyModelDir, trainedLora } from './60.serve-helpers';
@@ -47,6 +47,42 @@ describe('60 pipelines', () => {
     }
     expect(one.map((l) => [l.entity, l.index])).to.deep.equal(many[3]!.map((l) => [l.entity, l.index]));
     expect(maxAbsDiff(one.map((l) => l.score), many[3]!.map((l) => l.score))).to.be.below(1e-5);
+  });
+
+  it('token-classification aggregation simple: B-/I- tokens merged into entity spans, O left out', async () => {
+    const text = 'Ada Lovelace met Charles Babbage in London';
+    const at = (word: string, entity: string, score: number, index: number) => {
+      const start = text.indexOf(word);
+      return { entity, score, index, word, start, end: start + word.length };
+    };
+    const tokens = [at('Ada', 'B-PER', 0.9, 1), at('Lovelace', 'I-PER', 0.7, 2), at('met', 'O', 0.99, 3), at('Charles', 'B-PER', 0.8, 4),
+      at('Babbage', 'B-PER', 0.6, 5), at('in', 'O', 0.9, 6), at('London', 'LOC', 0.5, 7)];
+    const spans = groupEntities(tokens, text);
+    expect(spans.map((g) => [g.entity, g.word, g.start, g.end])).to.deep.equal([
+      ['PER', 'Ada Lovelace', 0, 12], ['PER', 'Charles', 17, 24], ['PER', 'Babbage', 25, 32], ['LOC', 'London', 36, 42]]);
+    expect(spans[0]!.score).to.be.closeTo(0.8, 1e-12);
+    expect(groupEntities(tokens, text, ['O', 'PER']).map((g) => g.word)).to.deep.equal(['London']);
+    // Through the pipeline: the spans cover the per-token labels' text.
+    const tag = await pipeline('token-classification', tinyModelDir('roberta-tok', 'encoder'));
+    const grouped = await tag(texts[0]!, { aggregation: 'simple', ignoreLabels: [] });
+    expect(grouped.map((g) => g.word).join(' ')).to.equal(texts[0]);
+    const bad = await rejects(tag('a', { aggregation: 'max' as 'simple' }));
+    expect(bad.code).to.equal('ERR_ARGUMENT');
+  });
+
+  it('question-answering: a long context is read in overlapping windows', async () => {
+    const qa = await pipeline('question-answering', tinyModelDir('distilbert-qa', 'encoder'));
+    const context = 'the cat sat on the mat and the dog ran to the park and the sun was big and red';
+    const whole = await qa({ question: 'who sat', context });
+    expect(whole.answer).to.equal(context.slice(whole.start, whole.end));
+    // The first window holds the first 11 context tokens (16 positions - 3 specials - 2 question tokens): the best
+    // over all windows scores at least as high as that window alone.
+    const first = context.split(' ').slice(0, 11).join(' ');
+    const head = await qa({ question: 'who sat', context: first });
+    expect(whole.score).to.be.at.least(head.score - 1e-6);
+    const long = await rejects(qa({ question: 'the cat sat on the mat and the dog ran to the park', context }));
+    expect(long.code).to.equal('ERR_ARGUMENT');
+    expect(long.message).to.match(/leaves no room for the context/);
   });
 
   it('question-answering: a span of the context with its offsets; batched equals alone', async () => {

@@ -11,14 +11,15 @@ import { PipelineOptions, loadForTask, textsOf } from './common';
 import { Answer, QaInput, QaOptions, QuestionAnswerer } from './question-answering';
 import { ClassificationResult, ClassifyOptions, TextClassifier } from './text-classification';
 import { Generation, GenerationOptions, TextGenerator } from './text-generation';
-import { TokenClassifier, TokenLabel } from './token-classification';
+import { EntitySpan, TokenClassifier, TokenLabel, groupEntities } from './token-classification';
 
 export { MicroBatcher, QueueFullError, CancelledError } from './batcher';
 export type { BatcherOptions, BatchStats, Ticket } from './batcher';
 export type { PipelineOptions } from './common';
 export type { ClassificationResult, LabelScore, ClassifyOptions } from './text-classification';
 export type { Generation, GenerationOptions } from './text-generation';
-export type { TokenLabel } from './token-classification';
+export type { TokenLabel, EntitySpan } from './token-classification';
+export { groupEntities } from './token-classification';
 export type { Answer, QaInput, QaOptions } from './question-answering';
 export { TextClassifier, TextGenerator, TokenClassifier, QuestionAnswerer };
 
@@ -45,8 +46,11 @@ export interface TextGenerationPipeline extends PipelineBase {
 }
 
 export interface TokenClassificationPipeline extends PipelineBase {
-  (text: string): Promise<TokenLabel[]>;
-  (texts: string[]): Promise<TokenLabel[][]>;
+  (text: string, opts?: { aggregation?: 'none' }): Promise<TokenLabel[]>;
+  (texts: string[], opts?: { aggregation?: 'none' }): Promise<TokenLabel[][]>;
+  /** 'simple': consecutive tokens of one entity merged into spans, 'O' (or `ignoreLabels`) left out. */
+  (text: string, opts: { aggregation: 'simple'; ignoreLabels?: string[] }): Promise<EntitySpan[]>;
+  (texts: string[], opts: { aggregation: 'simple'; ignoreLabels?: string[] }): Promise<EntitySpan[][]>;
 }
 
 export interface QuestionAnsweringPipeline extends PipelineBase {
@@ -90,9 +94,14 @@ export async function pipeline(task: PipelineTask, modelDir: string, opts: Pipel
     }
     case 'token-classification': {
       const core = new TokenClassifier(loaded, batching);
-      const fn = (input: string | string[]) => {
+      const fn = async (input: string | string[], o: { aggregation?: 'none' | 'simple'; ignoreLabels?: string[] } = {}) => {
         const { texts, single } = textsOf(input, 'token-classification');
-        return many(texts, single, (t) => core.submit(t));
+        const agg = o.aggregation ?? 'none';
+        if (agg !== 'none' && agg !== 'simple')
+          throw new NodetuneError('ERR_ARGUMENT', `token-classification: aggregation must be 'none' or 'simple', got ${JSON.stringify(o.aggregation)}`, { field: 'aggregation' });
+        const labels = await Promise.all(texts.map((t) => core.submit(t).promise));
+        const out = agg === 'simple' ? labels.map((l, i) => groupEntities(l, texts[i]!, o.ignoreLabels)) : labels;
+        return single ? out[0]! : out;
       };
       return Object.assign(fn, base(task, core as never));
     }

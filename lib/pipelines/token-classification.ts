@@ -17,6 +17,40 @@ export interface TokenLabel {
   end: number;
 }
 
+/** Consecutive tokens of one entity merged (transformers' aggregation_strategy 'simple'). */
+export interface EntitySpan {
+  /** The entity type, without its B-/I- prefix. */
+  entity: string;
+  /** Mean of the tokens' scores. */
+  score: number;
+  /** The text of the span. */
+  word: string;
+  start: number;
+  end: number;
+}
+
+/**
+ * Groups per-token labels into entity spans: B-X starts a span, I-X (or a repeated unprefixed X) continues the
+ * span of type X before it; spans of `ignore` labels (default 'O') are left out.
+ */
+export function groupEntities(tokens: TokenLabel[], text: string, ignore: string[] = ['O']): EntitySpan[] {
+  const spans: (EntitySpan & { n: number })[] = [];
+  for (const t of tokens) {
+    const m = /^([BI])-(.+)$/.exec(t.entity);
+    const type = m ? m[2]! : t.entity;
+    const last = spans[spans.length - 1];
+    if (last && last.entity === type && m?.[1] !== 'B') {
+      last.end = t.end;
+      last.score += t.score;
+      last.n++;
+    } else {
+      spans.push({ entity: type, score: t.score, word: '', start: t.start, end: t.end, n: 1 });
+    }
+  }
+  return spans.filter((g) => !ignore.includes(g.entity))
+    .map((g) => ({ entity: g.entity, score: g.score / g.n, word: text.slice(g.start, g.end), start: g.start, end: g.end }));
+}
+
 export class TokenClassifier {
   readonly batcher: MicroBatcher<string, TokenLabel[]>;
 
