@@ -197,6 +197,12 @@ describe('60 pipelines', () => {
     const full = (results[2] as PromiseRejectedResult).reason as { code: string; details: { queueFull?: boolean } };
     expect(full.code).to.equal('ERR_STATE');
     expect(full.details.queueFull).to.equal(true);
+    // One call with more items than the queue holds is fed through it in full.
+    const small = await pipeline('text-classification', dir, { maxQueue: 3, maxBatch: 2, maxWaitMs: 1 });
+    const many = await small(Array.from({ length: 20 }, (_, i) => texts[i % texts.length]!));
+    expect(many).to.have.length(20);
+    expect(maxAbsDiff(many[4]!.scores.map((x) => x.score), many[0]!.scores.map((x) => x.score))).to.be.below(1e-5);
+    expect(small.stats().batches).to.be.at.least(10);
     const bad = await rejects(pipeline('summarization' as 'text-classification', dir));
     expect(bad.code).to.equal('ERR_ARGUMENT');
     expect(bad.message).to.match(/text-classification, text-generation/);

@@ -65,9 +65,26 @@ const MODEL_TASK = {
   'question-answering': 'question-answering',
 } as const;
 
-function many<T, O>(items: T[], single: boolean, submit: (item: T) => Ticket<O> | Promise<Ticket<O>>): Promise<O | O[]> {
-  const all = Promise.all(items.map(async (it) => (await submit(it)).promise));
-  return single ? all.then((r) => r[0]!) : all;
+/**
+ * Runs the items of one call through the batcher with at most `window` of them queued at a time, so an array longer
+ * than the queue bound is processed in full (batches keep filling while earlier ones run).
+ */
+async function many<T, O>(items: T[], single: boolean, submit: (item: T) => Ticket<O> | Promise<Ticket<O>>, window: number): Promise<O | O[]> {
+  const out = new Array<O>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await (await submit(items[i]!)).promise;
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(window, items.length) }, worker));
+  return single ? out[0]! : out;
+}
+
+/** Items of one call queued at once: two batches' worth, within the queue bound. */
+function window(core: { batcher: { maxBatch: number; maxQueue: number } }): number {
+  return Math.max(1, Math.min(core.batcher.maxBatch * 2, core.batcher.maxQueue));
 }
 
 function base<T extends PipelineTask>(task: T, core: { loaded: { model: Model; tokenizer: PreTrainedTokenizer }; batcher: MicroBatcher<never, unknown> }) {
@@ -88,7 +105,7 @@ export async function pipeline(task: PipelineTask, modelDir: string, opts: Pipel
       const core = new TextClassifier(loaded, batching);
       const fn = (input: string | string[], o: ClassifyOptions = {}) => {
         const { texts, single } = textsOf(input, 'text-classification');
-        return many(texts, single, (t) => core.submit(t, o));
+        return many(texts, single, (t) => core.submit(t, o), window(core));
       };
       return Object.assign(fn, base(task, core as never));
     }
@@ -99,7 +116,7 @@ export async function pipeline(task: PipelineTask, modelDir: string, opts: Pipel
         const agg = o.aggregation ?? 'none';
         if (agg !== 'none' && agg !== 'simple')
           throw new NodetuneError('ERR_ARGUMENT', `token-classification: aggregation must be 'none' or 'simple', got ${JSON.stringify(o.aggregation)}`, { field: 'aggregation' });
-        const labels = await Promise.all(texts.map((t) => core.submit(t).promise));
+        const labels = await many(texts, false, (t) => core.submit(t), window(core)) as TokenLabel[][];
         const out = agg === 'simple' ? labels.map((l, i) => groupEntities(l, texts[i]!, o.ignoreLabels)) : labels;
         return single ? out[0]! : out;
       };
@@ -111,7 +128,7 @@ export async function pipeline(task: PipelineTask, modelDir: string, opts: Pipel
         const single = !Array.isArray(input);
         const items = single ? [input] : input;
         if (items.length === 0) throw new NodetuneError('ERR_ARGUMENT', 'question-answering: expected { question, context } or a non-empty array of them', { field: 'input' });
-        return many(items, single, (it) => core.submit(it, o));
+        return many(items, single, (it) => core.submit(it, o), window(core));
       };
       return Object.assign(fn, base(task, core as never));
     }
@@ -119,7 +136,7 @@ export async function pipeline(task: PipelineTask, modelDir: string, opts: Pipel
       const core = new TextGenerator(loaded, batching);
       const fn = (input: string | string[], o: GenerationOptions = {}) => {
         const { texts, single } = textsOf(input, 'text-generation');
-        return many(texts, single, async (t) => core.submitIds(await core.encodePrompt(t), o));
+        return many(texts, single, async (t) => core.submitIds(await core.encodePrompt(t), o), window(core));
       };
       const stream = async function* (prompt: string, o: GenerationOptions & { chunkTokens?: number } = {}) {
         const { chunkTokens, ...gen } = o;
