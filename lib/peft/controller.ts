@@ -13,8 +13,14 @@ export class PeftController implements AdapterHost {
   readonly adapters = new Map<string, AdapterRecord>();
   active: string | null = null;
 
+  /** Head weights that were initialised fresh (AutoModel.fromConfig initialises everything; only the head counts). */
+  private readonly fresh: string[];
+
   constructor(readonly native: NativeModel, readonly resolved: ResolvedConfig, readonly task: NativeTask,
-    readonly nameOrPath: string | undefined, private readonly fresh: string[]) {}
+    readonly nameOrPath: string | undefined, newlyInitialized: string[]) {
+    const head = new Set(native.headNames());
+    this.fresh = newlyInitialized.filter((n) => head.has(n));
+  }
 
   structure(): ModelStructure {
     return modelStructure(this.resolved, this.native.parameters(), this.native.headNames());
