@@ -5,7 +5,6 @@
 import { parseArgs } from 'util';
 import { NodetuneError } from '../errors';
 import { doctorReport, formatDoctor } from './doctor';
-import { serve } from './serve';
 
 export class UsageError extends Error {}
 
@@ -43,6 +42,11 @@ async function doctor(argv: string[], out: (s: string) => void): Promise<number>
   const report = await doctorReport({ matmul: values.matmul === true });
   out(values.json ? JSON.stringify(report, null, 2) : formatDoctor(report));
   return 0;
+}
+
+/** Loaded on use, so other commands don't pay for the HTTP framework. */
+async function serve(argv: string[], out: (s: string) => void): Promise<number> {
+  return (await import('./serve')).serve(argv, out);
 }
 
 const COMMANDS: Record<string, (argv: string[], out: (s: string) => void) => Promise<number>> = { doctor, serve };
