@@ -11,6 +11,7 @@ export type ErrorCode =
   | 'ERR_DATA'
   | 'ERR_IO'
   | 'ERR_OOM'
+  | 'ERR_DIST'
   | 'ERR_ARGUMENT'
   | 'ERR_STATE'
   | 'ERR_NATIVE_LOAD'

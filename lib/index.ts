@@ -22,3 +22,4 @@ export { manualSeed, rngState, setRngState } from './rng';
 export { Trainer, hyperparameterSearch } from './train';
 export type { TrainingArgs, TrainerEvents, TrainerEvent, TrainResult, TrainerModel, TrainerOptions } from './train';
 export * as train from './train';
+export * as dist from './dist';

@@ -145,6 +145,19 @@ export interface NativeModelConstructor {
   new (config: NativeModelConfig, device: string, dtype: string): NativeModel;
 }
 
+/** A process's membership in a training group (native/binding/communicator_wrap.cc). */
+export interface NativeCommunicator {
+  readonly rank: number;
+  readonly worldSize: number;
+  allReduce(tensors: NativeTensor[], average: boolean): Promise<void>;
+  broadcast(tensors: NativeTensor[], root: number): Promise<void>;
+  barrier(): Promise<void>;
+}
+
+export interface NativeCommunicatorConstructor {
+  connect(options: { masterAddr: string; port: number; rank: number; worldSize: number; timeoutMs: number }): Promise<NativeCommunicator>;
+}
+
 export interface NativeRuntimeInfo {
   torchVersion: string;
   cudaAvailable: boolean;
@@ -166,6 +179,7 @@ export interface NativeBinding {
   setRngState(state: Uint8Array, device?: string | null): void;
   readonly buildInfo: { torchVersion: string; cxx11Abi: boolean; napiVersion: number };
   readonly Tensor: NativeTensorConstructor;
+  readonly Communicator: NativeCommunicatorConstructor;
   readonly Model: NativeModelConstructor;
 }
 

@@ -76,9 +76,19 @@ function describe(cmakeDir, source, why) {
     const m = /TORCH_VERSION_MAJOR (\d+)[\s\S]*TORCH_VERSION_MINOR (\d+)[\s\S]*TORCH_VERSION_PATCH (\d+)/.exec(text);
     if (m) version = `${m[1]}.${m[2]}.${m[3]}`;
   }
+  // The torch targets' interface definitions (USE_DISTRIBUTED, USE_C10D_GLOO, ...) that CMake consumers get
+  // from find_package(Torch); binding.gyp needs them spelled out.
+  const defines = new Set();
+  const targets = path.resolve(cmakeDir, '..', 'Caffe2', 'Caffe2Targets.cmake');
+  if (fs.existsSync(targets)) {
+    for (const m of fs.readFileSync(targets, 'utf8').matchAll(/INTERFACE_COMPILE_DEFINITIONS "([^"]*)"/g)) {
+      for (const d of m[1].split(';')) if (/^[A-Z0-9_]+(=\w+)?$/.test(d)) defines.add(d);
+    }
+  }
   return {
     source,
     why,
+    defines: [...defines],
     cmakeDir,
     prefix,
     includeDirs: [path.join(prefix, 'include'), path.join(prefix, 'include', 'torch', 'csrc', 'api', 'include')],
@@ -141,7 +151,7 @@ function gypValue(found, what) {
     case 'ldflags':
       return [`-L${found.libDir}`, `-Wl,-rpath,${found.libDir}`, '-Wl,--no-as-needed'];
     case 'cflags':
-      return [`-D_GLIBCXX_USE_CXX11_ABI=${found.cxx11Abi}`];
+      return [`-D_GLIBCXX_USE_CXX11_ABI=${found.cxx11Abi}`, ...found.defines.map((d) => `-D${d}`)];
     default:
       throw new Error(`unknown --gyp value ${what}; use include, libs, ldflags or cflags`);
   }

@@ -2,7 +2,7 @@
 # npm run setup: everything a fresh Debian 12 machine needs, then the build. Non-interactive, idempotent,
 # fast when nothing is missing.
 #   1. LibTorch: Debian's libtorch-dev when no LibTorch is found and LIBTORCH is unset
-#   2. an optimized BLAS (libopenblas0-pthread) when the system LibTorch would use the reference BLAS
+#   2. with the system LibTorch: an optimized BLAS (libopenblas0-pthread) and Gloo's headers (libgloo-dev)
 #   3. npm ci (skipped when node_modules matches package-lock.json)
 #   4. the addon (cmake-js, incremental) and the TypeScript
 set -euo pipefail
@@ -26,7 +26,7 @@ apt_install() {
 
 # 1. LibTorch
 if [ -z "${LIBTORCH:-}" ] && ! node scripts/find-libtorch.js >/dev/null 2>&1; then
-  apt_install libtorch-dev libopenblas0-pthread
+  apt_install libtorch-dev libopenblas0-pthread libgloo-dev
 fi
 node scripts/find-libtorch.js
 
@@ -34,6 +34,8 @@ node scripts/find-libtorch.js
 source_kind=$(node -e "console.log(require('./scripts/find-libtorch.js').findLibtorch().source)")
 if [ "$source_kind" = "system" ] && command -v dpkg >/dev/null; then
   if ! dpkg -s libopenblas0-pthread >/dev/null 2>&1; then apt_install libopenblas0-pthread; fi
+  # Debian's libtorch-dev leaves out the Gloo headers its c10d headers include (distributed training).
+  if ! dpkg -s libgloo-dev >/dev/null 2>&1; then apt_install libgloo-dev; fi
 fi
 
 # 3. npm dependencies

@@ -3,6 +3,7 @@
 #include <napi.h>
 
 #include "binding/addon_data.h"
+#include "binding/communicator_wrap.h"
 #include "binding/errors.h"
 #include "binding/model_wrap.h"
 #include "binding/rng_binding.h"
@@ -19,6 +20,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Tensor", TensorWrap::Define(env));
   DefineRuntime(env, exports);
   DefineRng(env, exports);
+  DefineCommunicator(env, exports);
   DefineModel(env, exports);
   return exports;
 }

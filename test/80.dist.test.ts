@@ -1,0 +1,80 @@
+import { expect } from 'chai';
+import { spawn } from 'child_process';
+import * as path from 'path';
+import { freePort, launch, shardIndices, readDistEnv } from '../lib/dist';
+import { throws } from './helpers';
+
+/** One rank of a world, started by hand (no launcher stopping it when a peer fails). */
+function rank(r: number, world: number, port: number, scenario: string, timeoutMs: number): Promise<{ code: number | null; stdout: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [worker, scenario], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: { ...process.env, MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port), RANK: String(r), WORLD_SIZE: String(world), TEST_TIMEOUT_MS: String(timeoutMs) },
+    });
+    let stdout = '';
+    child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.on('close', (code) => resolve({ code, stdout }));
+  });
+}
+
+const worker = path.join(__dirname, 'dist-worker.js');
+const lastJson = (s: string) => JSON.parse(s.trim().split('\n').pop()!) as Record<string, unknown>;
+
+describe('80 distributed: c10d rendezvous and collectives between processes (Gloo, loopback)', () => {
+  it('two ranks all-reduce (mean and sum, several dtypes), broadcast and meet at a barrier', async () => {
+    const results = await launch({ nproc: 2, args: [worker, 'collectives'], stdio: 'pipe' });
+    for (const r of results) expect(r.code, r.stderr + r.stdout).to.equal(0);
+    const [r0, r1] = results.map((r) => lastJson(r.stdout));
+    for (const out of [r0!, r1!]) {
+      expect(out.mean).to.deep.equal([1.5, 3, 3]);
+      expect(out.mean64).to.deep.equal([5]);
+      expect(out.sum).to.deep.equal([3]);
+      expect(out.broadcast).to.deep.equal([1, 1]);
+    }
+  });
+
+  it('a rank that never joins: the others fail with ERR_DIST naming it, within the timeout', async () => {
+    const r0 = await rank(0, 3, await freePort(), 'collectives', 1500);
+    const out = lastJson(r0.stdout);
+    expect(r0.code).to.equal(1);
+    expect(out.error).to.equal('ERR_DIST');
+    expect(out.message).to.include('rank(s) 1, 2 did not join within 1500 ms');
+    expect(out.ms as number).to.be.lessThan(6000);
+  });
+
+  it('a rank that dies mid-run: the survivor fails with ERR_DIST within the timeout, no hang', async () => {
+    const port = await freePort();
+    const [r0, r1] = await Promise.all([rank(0, 2, port, 'die', 3000), rank(1, 2, port, 'die', 3000)]);
+    expect(r1!.code).to.equal(3);
+    const out = lastJson(r0!.stdout);
+    expect(r0!.code).to.equal(1);
+    expect(out.error).to.equal('ERR_DIST');
+    expect(out.message).to.include('rank 0 of 2: all-reduce failed');
+    expect(out.ms as number).to.be.lessThan(15000);
+  });
+
+  it('launch() stops the other workers when one fails', async () => {
+    const results = await launch({ nproc: 2, args: [worker, 'die'], stdio: 'pipe', graceMs: 10000, env: { ...process.env, TEST_TIMEOUT_MS: '30000' } });
+    expect(results[1]!.code).to.equal(3);
+    expect(results[0]!.code === 1 || results[0]!.signal === 'SIGTERM', JSON.stringify(results[0])).to.equal(true);
+  });
+
+  it('shards: disjoint per rank, together every example, reshuffled per epoch, the same on every rank', () => {
+    for (const count of [10, 11, 1]) {
+      const shards = [0, 1, 2].map((rank) => shardIndices(count, { rank, worldSize: 3, epoch: 1, seed: 7 }));
+      const sizes = shards.map((s) => s.length);
+      expect(new Set(sizes).size).to.equal(1);
+      expect(new Set(shards.flat()).size).to.equal(count);
+    }
+    const e1 = shardIndices(20, { rank: 0, worldSize: 2, epoch: 1, seed: 7 });
+    expect(shardIndices(20, { rank: 0, worldSize: 2, epoch: 1, seed: 7 })).to.deep.equal(e1);
+    expect(shardIndices(20, { rank: 0, worldSize: 2, epoch: 2, seed: 7 })).to.not.deep.equal(e1);
+  });
+
+  it('the torchrun environment is validated with the variable named', () => {
+    expect(readDistEnv({ MASTER_ADDR: 'h', MASTER_PORT: '29500', RANK: '1', WORLD_SIZE: '2' })).to.deep.equal({ masterAddr: 'h', masterPort: 29500, rank: 1, worldSize: 2, localRank: 1 });
+    expect(throws(() => readDistEnv({ MASTER_ADDR: 'h', MASTER_PORT: '29500', RANK: '2', WORLD_SIZE: '2' })).message).to.include('RANK=2');
+    expect(throws(() => readDistEnv({ MASTER_PORT: '29500', RANK: '0', WORLD_SIZE: '2' })).message).to.include('MASTER_ADDR');
+    expect(throws(() => readDistEnv({ MASTER_ADDR: 'h', MASTER_PORT: 'x', RANK: '0', WORLD_SIZE: '2' })).code).to.equal('ERR_CONFIG');
+  });
+});
