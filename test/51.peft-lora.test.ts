@@ -1,6 +1,8 @@
 import { expect } from 'chai';
+import * as fs from 'fs';
+import * as path from 'path';
 import { AutoModel, Model } from '../lib/models';
-import { expected, fixture, maxAbsDiff } from './models-helpers';
+import { expected, fixture, maxAbsDiff, stories260K } from './models-helpers';
 
 function values(model: Model, name: string, adapter?: string): Float32Array {
   return Float32Array.from(model.getParameter(name, adapter).data() as Float32Array);
@@ -162,5 +164,29 @@ describe('51 peft: LoRA', () => {
     const plain = await AutoModel.fromPretrained(dir, { quiet: true });
     expect(plain.adapterNames()).to.deep.equal([]);
     expect(maxAbsDiff(await logits(plain, 'gpt2'), tuned)).to.be.below(1e-5);
+  });
+
+  it('a model from fromConfig (every weight fresh): LoRA trains the adapter alone', async () => {
+    const config = JSON.parse(fs.readFileSync(path.join(fixture('gpt2'), 'config.json'), 'utf8')) as Record<string, unknown>;
+    const model = await AutoModel.fromConfig(config, { seed: 1 });
+    model.addLora({ r: 2, alpha: 4, targetModules: ['c_attn'] });
+    expect(model.parameters().filter((p) => p.trainable)).to.deep.equal([]);
+    expect(model.parameterSummary().trainable).to.equal(2 * (2 * 16 + 48 * 2));
+  });
+
+  it('the real stories260K Llama: LoRA starts at the base logits and lowers the loss on a batch', async function () {
+    const dir = stories260K();
+    if (!dir) this.skip();
+    const model = await AutoModel.fromPretrained(dir!, { quiet: true });
+    const ids = [[1, 403, 407, 261, 378, 291, 343, 263, 275, 302, 291, 430, 261, 414, 46]];
+    const base = (await model.forward({ inputIds: ids })).logits;
+    model.addLora({ r: 8, alpha: 16, targetModules: 'all-linear', seed: 1 });
+    expect(maxAbsDiff((await model.forward({ inputIds: ids })).logits, base)).to.equal(0);
+    model.configureOptimizer({ type: 'adamw', lr: 1e-2 });
+    const first = (await model.trainStep({ inputIds: ids, labels: ids })).loss;
+    let last = first;
+    for (let i = 0; i < 10; i++) last = (await model.trainStep({ inputIds: ids, labels: ids })).loss;
+    expect(last).to.be.below(first * 0.8);
+    expect(model.parameterSummary().percent).to.be.below(100);
   });
 });
