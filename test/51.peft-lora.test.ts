@@ -130,6 +130,12 @@ describe('51 peft: LoRA', () => {
     model.unmergeAdapter();
     expect(maxAbsDiff(await logits(model, 'llama', 'two'), two)).to.be.below(1e-5);
     expect(() => model.forward({ inputIds: [[1]] }, { adapter: 'three' })).to.throw(/no adapter named "three"/);
+    const e = expected('llama');
+    const batch = { inputIds: e.inputIds, labels: e.labels };
+    const fresh = await AutoModel.fromPretrained(fixture('llama'), { quiet: true });
+    const baseLoss = (await fresh.lossAndGradients(batch, [])).loss;
+    expect((await model.lossAndGradients(batch, [], { adapter: null })).loss).to.equal(baseLoss);
+    expect((await model.lossAndGradients(batch, [], { adapter: 'one' })).loss).to.not.equal(baseLoss);
   });
 
   it('dropout applies while training only', async () => {

@@ -2,6 +2,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { NodetuneError, check } from '../errors';
+import type { Communicator } from '../dist/communicator';
 import type { NativeIds, NativeModel, NativeTensor } from '../native';
 import { PeftController } from '../peft/controller';
 import type { BottleneckOptions, LoraOptions, PromptTuningOptions } from '../peft/methods';
@@ -55,6 +56,15 @@ export interface GenerateOptions {
 export interface CallOptions {
   /** The adapter for this call (undefined: the active one; null: the base model alone). */
   adapter?: string | null;
+}
+
+export interface TrainStepOptions {
+  /** The learning rate for this step (the scheduler's); default: the optimizer's current rate. */
+  lr?: number;
+  /** Clip the total gradient norm to this value. */
+  maxGradNorm?: number;
+  /** Data parallel: average the gradients (and the reported loss) over the group before the step, as DDP does. */
+  communicator?: Communicator;
 }
 
 export interface LoadReport {
@@ -208,7 +218,7 @@ export class Model {
   }
 
   /** One training step (forward, loss, backward, clipping, optimizer step) in one native call. */
-  trainStep(inputs: ModelInputs & { labels: Labels }, options: { lr?: number; maxGradNorm?: number } = {}): Promise<{ loss: number }> {
+  trainStep(inputs: ModelInputs & { labels: Labels }, options: TrainStepOptions = {}): Promise<{ loss: number; gradNorm: number }> {
     if (!this.optimizerConfigured) throw new NodetuneError('ERR_STATE', 'trainStep(): call configureOptimizer() first');
     if (this.task === 'base') throw new NodetuneError('ERR_STATE', 'trainStep(): a base model has no loss; load it with a task');
     const { ids, mask, types } = this.batch(inputs, 'trainStep()');
@@ -217,16 +227,18 @@ export class Model {
     if (options.maxGradNorm !== undefined)
       check(typeof options.maxGradNorm === 'number' && options.maxGradNorm > 0, `trainStep(): maxGradNorm must be a positive number, got ${options.maxGradNorm}`, 'maxGradNorm');
     return this.enqueue(async () => {
-      const r = await this.native.trainStep(ids.data, ids.shape, mask, types, labels.data, labels.shape, options.lr ?? null, options.maxGradNorm ?? null);
-      return { loss: r.loss };
+      const r = await this.native.trainStep(ids.data, ids.shape, mask, types, labels.data, labels.shape, options.lr ?? null,
+        options.maxGradNorm ?? null, undefined, options.communicator ? options.communicator.handle : null);
+      return { loss: r.loss, gradNorm: r.gradNorm };
     });
   }
 
   /** The loss and the gradients of the named parameters, without an optimizer step (gradient checks). */
-  lossAndGradients(inputs: ModelInputs & { labels: Labels }, names: string[]): Promise<{ loss: number; grads: (NativeTensor | null)[] }> {
+  lossAndGradients(inputs: ModelInputs & { labels: Labels }, names: string[], options: CallOptions = {}): Promise<{ loss: number; grads: (NativeTensor | null)[] }> {
     const { ids, mask, types } = this.batch(inputs, 'lossAndGradients()');
     const labels = this.labels(inputs.labels, ids);
-    return this.enqueue(() => this.native.lossAndGradients(ids.data, ids.shape, mask, types, labels.data, labels.shape, names));
+    const adapter = this.peft.adapterArg(options.adapter, 'lossAndGradients()');
+    return this.enqueue(() => this.native.lossAndGradients(ids.data, ids.shape, mask, types, labels.data, labels.shape, names, adapter));
   }
 
   /** Token ids of prompt + continuation per row (finished rows padded with pad/eos). */
