@@ -246,6 +246,30 @@ describe('61 serve: HTTP endpoints', function () {
     expect(chat.json.error.message).to.match(/has no chat template/);
   });
 
+  it('a client that disconnects mid-stream stops the generation', async () => {
+    const s = await start({ model: llama, streamChunkTokens: 1, maxWaitMs: 0 });
+    const full = await call(s, 'POST', '/v1/completions', { prompt: 'the cat', max_tokens: 50 });
+    expect(full.json.choices[0].finish_reason).to.equal('length'); // so an uninterrupted stream would take 50 chunks
+    const before = s.stats().batches;
+    const abort = new AbortController();
+    const r = await fetch(`${s.url}/v1/completions`, {
+      method: 'POST', headers: { 'content-type': 'application/json' }, signal: abort.signal,
+      body: JSON.stringify({ prompt: 'the cat', max_tokens: 50, stream: true }),
+    });
+    const reader = r.body!.getReader();
+    await reader.read(); // the first chunk
+    abort.abort();
+    await new Promise((res) => setTimeout(res, 300));
+    const after = s.stats().batches;
+    await new Promise((res) => setTimeout(res, 100));
+    expect(s.stats().batches, 'generation went on after the client left').to.equal(after);
+    expect(after - before).to.be.below(50);
+    // Nothing the aborted client left behind holds up shutdown.
+    const t0 = Date.now();
+    await s.close();
+    expect(Date.now() - t0).to.be.below(1000);
+  });
+
   it('graceful shutdown waits for a stream in flight to finish', async () => {
     const s = await startServer({ model: llama, port: 0, maxWaitMs: 1000, streamChunkTokens: 2 });
     const pending = call(s, 'POST', '/v1/completions', { prompt: 'the cat', max_tokens: 6, stream: true, stop: null });

@@ -118,9 +118,12 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     forceCloseConnections: 'idle',
   });
 
+  let inflight = 0;
   app.addHook('onRequest', async (req, reply) => {
     const started = process.hrtime.bigint();
+    inflight++;
     reply.raw.on('close', () => {
+      inflight--;
       const route = req.routeOptions.url ?? 'unmatched';
       metrics.request(route, reply.raw.statusCode, Number(process.hrtime.bigint() - started) / 1e9);
     });
@@ -208,7 +211,11 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       let r = first;
       while (!r.done) {
         send(out.piece(r.value));
-        if (gone) return reply;
+        if (gone) {
+          // The client left: stop generating, and drop the half-closed socket now rather than at a timeout.
+          res.destroy();
+          return reply;
+        }
         r = await it.next();
       }
       metrics.tokens(r.value.promptTokens, r.value.completionTokens);
@@ -278,8 +285,9 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       if (closing) return closing;
       draining = true;
       batcher.flush();
-      // Node closes connections idle at close() once; ones that finish a request later are closed as they go idle.
-      const sweep = setInterval(() => app.server.closeIdleConnections(), 20);
+      // Node closes connections idle at close() once; ones that finish a request later are closed as they go idle,
+      // and once no request is in flight, every socket left (say, one opened that never sent a request) is closed.
+      const sweep = setInterval(() => (inflight === 0 ? app.server.closeAllConnections() : app.server.closeIdleConnections()), 20);
       return (closing = app.close().finally(() => clearInterval(sweep)));
     },
   };
