@@ -115,7 +115,8 @@ export interface NativeModel {
   saveOptimizerState(file: string): Promise<void>;
   loadOptimizerState(file: string): Promise<void>;
   trainStep(ids: NativeIds, shape: number[], mask: NativeIds | null, tokenTypes: NativeIds | null, labels: NativeIds | Float32Array,
-    labelsShape: number[], lr: number | null, maxGradNorm: number | null, adapter?: NativeAdapterArg): Promise<{ loss: number; gradNorm: number }>;
+    labelsShape: number[], lr: number | null, maxGradNorm: number | null, adapter?: NativeAdapterArg,
+    communicator?: NativeCommunicator | null): Promise<{ loss: number; gradNorm: number }>;
   lossAndGradients(ids: NativeIds, shape: number[], mask: NativeIds | null, tokenTypes: NativeIds | null, labels: NativeIds | Float32Array,
     labelsShape: number[], names: string[], adapter?: NativeAdapterArg): Promise<{ loss: number; grads: (NativeTensor | null)[] }>;
   generate(ids: NativeIds, shape: number[], mask: NativeIds | null, options: {

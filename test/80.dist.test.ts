@@ -1,8 +1,11 @@
 import { expect } from 'chai';
 import { spawn } from 'child_process';
 import * as path from 'path';
+import * as fs from 'fs';
+import { AutoModel, manualSeed } from '../lib';
 import { freePort, launch, shardIndices, readDistEnv } from '../lib/dist';
-import { throws } from './helpers';
+import { DP_BATCH, DP_CONFIG, DP_STEPS } from './dist-fixture';
+import { tempDir, throws } from './helpers';
 
 /** One rank of a world, started by hand (no launcher stopping it when a peer fails). */
 function rank(r: number, world: number, port: number, scenario: string, timeoutMs: number): Promise<{ code: number | null; stdout: string }> {
@@ -31,6 +34,32 @@ describe('80 distributed: c10d rendezvous and collectives between processes (Glo
       expect(out.sum).to.deep.equal([3]);
       expect(out.broadcast).to.deep.equal([1, 1]);
     }
+  });
+
+  it('data parallel: 2 processes x 2 rows equal 1 process x 4 rows (weights within 1e-5); one checkpoint written', async function () {
+    this.timeout(120000);
+    const out = tempDir('nodetune-dp-');
+    const weights = `${out}/rank0`;
+    const results = await launch({ nproc: 2, args: [worker, 'train'], stdio: 'pipe', env: { ...process.env, TEST_OUT_DIR: weights } });
+    for (const r of results) expect(r.code, r.stderr + r.stdout).to.equal(0);
+    const [l0, l1] = results.map((r) => lastJson(r.stdout).losses as number[]);
+    expect(l0).to.deep.equal(l1); // the reported loss is the group's mean
+    expect(fs.readdirSync(out)).to.deep.equal(['rank0']);
+
+    manualSeed(100); // rank 0's initial weights
+    const single = await AutoModel.fromConfig(DP_CONFIG);
+    single.configureOptimizer({ type: 'adamw', lr: 0.01, weightDecay: 0.1 });
+    const losses: number[] = [];
+    for (let i = 0; i < DP_STEPS; i++) losses.push((await single.trainStep({ inputIds: DP_BATCH, labels: DP_BATCH }, { maxGradNorm: 1 })).loss);
+    l0!.forEach((l, i) => expect(l).to.be.closeTo(losses[i]!, 1e-5));
+    const parallel = await AutoModel.fromPretrained(weights, { quiet: true });
+    let worst = 0;
+    for (const p of single.parameters()) {
+      const a = single.getParameter(p.name).data() as Float32Array;
+      const b = parallel.getParameter(p.name).data() as Float32Array;
+      for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
+    }
+    expect(worst).to.be.lessThan(1e-5);
   });
 
   it('a rank that never joins: the others fail with ERR_DIST naming it, within the timeout', async () => {

@@ -2,8 +2,9 @@
  * A worker of the distributed tests (test/80): started by launch() with the torchrun variables.
  *   node dist/test/dist-worker.js <scenario>
  */
-import { Communicator } from '../lib/dist';
-import { Tensor } from '../lib';
+import { Communicator, syncParameters } from '../lib/dist';
+import { AutoModel, manualSeed, Tensor } from '../lib';
+import { DP_BATCH, DP_CONFIG, DP_STEPS } from './dist-fixture';
 
 async function main(): Promise<void> {
   const scenario = process.argv[2];
@@ -23,6 +24,18 @@ async function main(): Promise<void> {
       await comm.barrier();
       console.log(JSON.stringify({ rank: r, mean: Array.from(a.data() as Float32Array), mean64: Array.from(b.data() as Float64Array),
         sum: Array.from(s.data() as Int32Array), broadcast: Array.from(c.data() as Float32Array) }));
+    } else if (scenario === 'train') {
+      manualSeed(100 + r); // different initial weights per rank: syncParameters must make them equal
+      const model = await AutoModel.fromConfig(DP_CONFIG);
+      await syncParameters(model, comm);
+      model.configureOptimizer({ type: 'adamw', lr: 0.01, weightDecay: 0.1 });
+      const rows = DP_BATCH.length / comm.worldSize;
+      const mine = DP_BATCH.slice(r * rows, (r + 1) * rows);
+      const losses: number[] = [];
+      for (let i = 0; i < DP_STEPS; i++) losses.push((await model.trainStep({ inputIds: mine, labels: mine }, { maxGradNorm: 1, communicator: comm })).loss);
+      if (r === 0) await model.savePretrained(process.env.TEST_OUT_DIR!); // one rank writes
+      await comm.barrier();
+      console.log(JSON.stringify({ rank: r, losses }));
     } else if (scenario === 'die') {
       if (r === 1) process.exit(3); // dies right after joining
       await new Promise((res) => setTimeout(res, 300));

@@ -5,3 +5,4 @@ export type { DistEnv } from './env';
 export { launch, freePort } from './launch';
 export type { LaunchOptions, WorkerResult } from './launch';
 export { shardIndices } from './sampler';
+export { syncParameters } from './sync';

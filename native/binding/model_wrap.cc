@@ -3,6 +3,7 @@
 #include <torch/csrc/autograd/autograd.h>
 
 #include "binding/async.h"
+#include "binding/communicator_wrap.h"
 #include "binding/convert.h"
 #include "binding/errors.h"
 #include "binding/tensor_wrap.h"
@@ -312,7 +313,7 @@ Napi::Value ModelWrap::ConfigureOptimizer(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// trainStep(ids, shape, mask, types, labels, labelsShape, lr, maxGradNorm) -> Promise<{ loss, gradNorm }>
+// trainStep(ids, shape, mask, types, labels, labelsShape, lr, maxGradNorm, adapter?, communicator?) -> Promise<{ loss, gradNorm }>
 Napi::Value ModelWrap::TrainStep(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return Guard(env, [&]() -> Napi::Value {
@@ -324,6 +325,11 @@ Napi::Value ModelWrap::TrainStep(const Napi::CallbackInfo& info) {
     const double clip = info[7].IsNumber() ? info[7].As<Napi::Number>().DoubleValue() : 0.0;
     auto state = state_;
     const std::string adapter = AdapterArg(info[8], *state->adapters);
+    std::shared_ptr<dist::Communicator> comm;
+    if (info.Length() > 9 && !info[9].IsUndefined() && !info[9].IsNull()) {
+      if (!CommunicatorWrap::IsCommunicator(env, info[9])) fail("ERR_ARGUMENT", "trainStep(): communicator must be a Communicator");
+      comm = CommunicatorWrap::CommunicatorOf(info[9]);
+    }
     auto result = std::make_shared<train::StepResult>();
     return RunAsync(
         env, {info.This()},
@@ -331,7 +337,7 @@ Napi::Value ModelWrap::TrainStep(const Napi::CallbackInfo& info) {
           std::lock_guard<std::mutex> lock(state->busy);
           peft::Selection selection(*state->adapters, adapter);
           auto& m = *state->model;
-          *result = train::train_step(m, *state->optimizer, ToDevice(batch, m.params().device()), labels, lr, clip);
+          *result = train::train_step(m, *state->optimizer, ToDevice(batch, m.params().device()), labels, lr, clip, comm.get());
         },
         [=](Napi::Env e) -> Napi::Value {
           Napi::Object out = Napi::Object::New(e);

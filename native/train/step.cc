@@ -45,7 +45,7 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const std::vector<at::Te
 }
 
 StepResult train_step(nn::Model& model, torch::optim::Optimizer& optimizer, const nn::Batch& batch,
-                      const at::Tensor& labels, double lr, double max_grad_norm) {
+                      const at::Tensor& labels, double lr, double max_grad_norm, dist::Communicator* comm) {
   if (lr >= 0) {
     for (auto& group : optimizer.param_groups()) group.options().set_lr(lr);
   }
@@ -55,15 +55,26 @@ StepResult train_step(nn::Model& model, torch::optim::Optimizer& optimizer, cons
     optimizer.zero_grad();
     at::Tensor loss = model.forward_loss(batch, labels.to(model.params().device()));
     loss.backward();
+    std::vector<at::Tensor> with_grad;
+    for (auto& group : optimizer.param_groups())
+      for (auto& p : group.params())
+        if (p.grad().defined()) with_grad.push_back(p);
+    at::Tensor reported = loss.detach().to(at::kFloat).reshape({1});
+    if (comm != nullptr && comm->world_size() > 1) {
+      std::vector<at::Tensor> grads;
+      for (auto& p : with_grad) grads.push_back(p.mutable_grad());
+      grads.push_back(reported);
+      comm->all_reduce(grads, /*average=*/true);
+    }
     if (max_grad_norm > 0) {
-      std::vector<at::Tensor> with_grad;
-      for (auto& group : optimizer.param_groups())
-        for (auto& p : group.params())
-          if (p.grad().defined()) with_grad.push_back(p);
       result.grad_norm = torch::nn::utils::clip_grad_norm_(with_grad, max_grad_norm);
+    } else if (!with_grad.empty()) {
+      std::vector<at::Tensor> norms;
+      for (auto& p : with_grad) norms.push_back(p.grad().detach().to(at::kFloat).norm());
+      result.grad_norm = at::stack(norms).norm().item<double>();
     }
     optimizer.step();
-    result.loss = loss.item<double>();
+    result.loss = reported.item<double>();
   } catch (...) {
     model.training = false;
     throw;

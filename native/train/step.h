@@ -5,6 +5,7 @@
 
 #include <memory>
 
+#include "dist/communicator.h"
 #include "nn/model.h"
 
 namespace nodetune::train {
@@ -24,12 +25,13 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const std::vector<at::Te
                                                         const OptimizerConfig& config);
 
 struct StepResult {
-  double loss = 0;
-  double grad_norm = 0;  // before clipping (0 when not clipped)
+  double loss = 0;       // with a communicator: the mean over the ranks
+  double grad_norm = 0;  // total L2 norm of the (averaged) gradients, before clipping
 };
 
-// lr < 0 keeps the optimizer's current rate; max_grad_norm <= 0 skips clipping.
+// lr < 0 keeps the optimizer's current rate; max_grad_norm <= 0 skips clipping. With a communicator (data
+// parallel), the gradients are averaged over the ranks between backward and the optimizer step, as DDP does.
 StepResult train_step(nn::Model& model, torch::optim::Optimizer& optimizer, const nn::Batch& batch,
-                      const at::Tensor& labels, double lr, double max_grad_norm);
+                      const at::Tensor& labels, double lr, double max_grad_norm, dist::Communicator* comm = nullptr);
 
 }  // namespace nodetune::train
