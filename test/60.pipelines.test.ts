@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import * as fs from 'fs';
 import * as path from 'path';
 import { groupEntities, pipeline } from '../lib/pipelines';
+import { settledLength } from '../lib/pipelines/text-generation';
 import { FIXTURES, maxAbsDiff, stories260K } from './models-helpers';
 import { rejects } from './helpers';
 import { tinyModelDir, trainedLora } from './60.serve-helpers';
@@ -139,6 +140,25 @@ describe('60 pipelines', () => {
     expect(pieces.join('')).to.equal(long.text);
     expect(r.value.tokenIds).to.deep.equal(long.tokenIds);
     if (long.tokenIds.length > 2) expect(pieces.length).to.be.greaterThan(1);
+    // A stop string spanning chunks (one token per chunk): nothing of it is streamed before it is recognised.
+    const text12 = (await gen('the cat', { maxNewTokens: 12 })).text;
+    const w = text12.trim().split(' ');
+    expect(w.length).to.be.greaterThan(4);
+    const stop = ` ${w[2]} ${w[3]}`;
+    const want = await gen('the cat', { maxNewTokens: 12, stop: [stop] });
+    const streamed: string[] = [];
+    for await (const p of gen.stream('the cat', { maxNewTokens: 12, stop: [stop], chunkTokens: 1 })) streamed.push(p);
+    expect(streamed.join('')).to.equal(want.text);
+    expect(want.finishReason).to.equal('stop');
+  });
+
+  it('settledLength holds back an incomplete character and a possible start of a stop string', () => {
+    expect(settledLength('once upon', [])).to.equal(9);
+    expect(settledLength('once up\uFFFD\uFFFD', [])).to.equal(7);
+    expect(settledLength('once upon a', [' a time'])).to.equal(9);
+    expect(settledLength('once upon a ti', [' a time', 'xyz'])).to.equal(9);
+    expect(settledLength('once upon a ti', ['n a'])).to.equal(14);
+    expect(settledLength('once upon', ['on', 'pon!'])).to.equal(6);
   });
 
   it('stories260K (real pretrained Llama): the known greedy story, batched with another prompt', async function () {

@@ -106,17 +106,22 @@ export class TextGenerator {
     const maxNewTokens = opts.maxNewTokens ?? 16;
     const generated: number[] = [];
     let text = '';
+    let sent = 0;
     let finishReason: Generation['finishReason'] = 'length';
     while (generated.length < maxNewTokens) {
       const n = Math.min(chunkTokens, maxNewTokens - generated.length);
       // Stop strings are applied to the whole text below, not per chunk.
       const r = await wait(this.submitIds([...ids, ...generated], { ...opts, maxNewTokens: n, stop: [] }));
       generated.push(...r.tokenIds);
-      const full = await this.continuation(ids, generated);
-      const cut = cutAtStop(full, opts.stop ?? []);
-      const piece = cut.text.slice(text.length);
+      const cut = cutAtStop(await this.continuation(ids, generated), opts.stop ?? []);
       text = cut.text;
-      if (piece) yield piece;
+      const done = cut.stopped || r.finishReason === 'stop' || generated.length >= maxNewTokens;
+      // Hold back what a later chunk may still change: a possible start of a stop string, an incomplete character.
+      const safe = done ? text.length : settledLength(text, opts.stop ?? []);
+      if (safe > sent) {
+        yield text.slice(sent, safe);
+        sent = safe;
+      }
       if (cut.stopped || r.finishReason === 'stop') {
         finishReason = 'stop';
         break;
@@ -152,6 +157,23 @@ export class TextGenerator {
       };
     }));
   }
+}
+
+/** How much of `text` no later token can change: without a trailing U+FFFD (a character whose bytes are still
+ * coming) and without a suffix that begins a stop string. */
+export function settledLength(text: string, stop: string[]): number {
+  let n = text.length;
+  while (n > 0 && text[n - 1] === '\uFFFD') n--;
+  let keep = n;
+  for (const s of stop) {
+    for (let k = Math.min(s.length - 1, n); k > 0; k--) {
+      if (text.endsWith(s.slice(0, k), n)) {
+        keep = Math.min(keep, n - k);
+        break;
+      }
+    }
+  }
+  return keep;
 }
 
 /** Cuts `text` before the earliest stop string. */
