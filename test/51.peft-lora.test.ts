@@ -24,6 +24,7 @@ async function train(model: Model, name: string, steps: number): Promise<void> {
 const TARGETS: [string, string[] | string][] = [
   ['gpt2', ['c_attn']],
   ['llama', ['q_proj', 'v_proj']],
+  ['llama', ['o_proj', 'lm_head']],
   ['qwen2', 'all-linear'],
   ['bert-cls', ['query', 'value']],
   ['roberta-tok', ['query', 'value']],
@@ -43,6 +44,10 @@ describe('51 peft: LoRA', () => {
       for (const n of frozen) expect(maxAbsDiff(values(model, n), before.get(n)!), n).to.equal(0);
       const tuned = await logits(model, name);
       expect(maxAbsDiff(tuned, base)).to.be.above(1e-4);
+      // every lora_B got gradients, i.e. every targeted layer (lm_head included) runs through its adapter
+      const bs = Object.keys(model.parameterSummary().byModule).filter((m) => m.endsWith('.lora_B [default]'));
+      expect(bs.length).to.be.above(0);
+      for (const m of bs) expect(Math.max(...values(model, m.replace(' [default]', '.weight'), 'default').map(Math.abs)), m).to.be.above(0);
       // The task head of a classifier trains with the adapter (modules_to_save) and is shared, so "no adapter"
       // equals the base model for causal LMs only.
       const causal = model.task === 'causal-lm';

@@ -108,7 +108,9 @@ at::Tensor Model::hidden_of(const Batch& batch, KvCache* cache) const {
 
 at::Tensor Model::lm_logits(const at::Tensor& h) const {
   const std::string embed = cfg_.family == Family::kGpt2 ? base("wte.weight") : base("embed_tokens.weight");
-  return at::linear(h, params_.get(cfg_.tie_word_embeddings ? embed : "lm_head.weight"));
+  if (cfg_.tie_word_embeddings) return at::linear(h, params_.get(embed));
+  at::Tensor y = at::linear(h, params_.get("lm_head.weight"));
+  return params_.hooks() ? params_.hooks()->linear("lm_head", h, y) : y;
 }
 
 at::Tensor Model::forward(const Batch& batch, KvCache* cache) const { return apply_head(hidden(batch, cache), batch); }
