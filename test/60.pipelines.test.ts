@@ -34,6 +34,19 @@ describe('60 pipelines', () => {
     expect(await batched(['a dog', 'the cat'])).to.have.length(2);
   });
 
+  it('text-classification with a decoder (Mistral) head: right padding does not change a row\'s scores', async () => {
+    const dir = tinyModelDir('mistral-cls', 'encoder');
+    const batched = await pipeline('text-classification', dir, { maxWaitMs: 50 });
+    const alone = await pipeline('text-classification', dir, { maxBatch: 1, maxWaitMs: 0 });
+    const rs = await Promise.all(texts.map((t) => batched(t)));
+    expect(batched.stats().batches).to.equal(1);
+    for (const [i, r] of rs.entries()) {
+      expect(['neg', 'neu', 'pos']).to.include(r.label);
+      const one = await alone(texts[i]!);
+      expect(maxAbsDiff(r.scores.map((s) => s.score), one.scores.map((s) => s.score))).to.be.below(1e-5);
+    }
+  });
+
   it('token-classification: one label per word with offsets into the text, special tokens left out', async () => {
     const dir = tinyModelDir('roberta-tok', 'encoder');
     const tag = await pipeline('token-classification', dir, { maxWaitMs: 20 });

@@ -36,11 +36,11 @@ describe('62 nodetune serve (CLI)', () => {
     expect(ad.err).to.match(/ERR_IO: .*adapter_config\.json/);
   });
 
-  it('serves on loopback until SIGTERM, then drains and exits 0', async function () {
+  it('serves on loopback (token from $NODETUNE_API_KEY, an adapter) until SIGTERM, then drains and exits 0', async function () {
     const dir = tinyModelDir('bert-cls', 'encoder');
     const lora = await trainedLora(dir, ['query', 'value']);
     const child = spawn(process.execPath, [path.join(repoRoot, 'dist', 'lib', 'cli', 'main.js'), 'serve', '--model', dir, '--port', '0', '--name', 'clf', '--adapter', `fr=${lora}`],
-      { stdio: ['ignore', 'pipe', 'pipe'] });
+      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODETUNE_API_KEY: 'k1' } });
     let out = '';
     child.stderr.on('data', (d: Buffer) => (out += d.toString()));
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
@@ -53,8 +53,11 @@ describe('62 nodetune serve (CLI)', () => {
           if (m) clearTimeout(timer), resolve(m[1]!);
         });
       });
-      expect(out).to.match(/clf \(sequence-classification\)/);
-      const r = await fetch(`${url}/v1/classify`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ input: 'the cat', model: 'clf:fr' }) });
+      expect(out).to.match(/clf \(sequence-classification\) listening on .* \(bearer token required\)/);
+      const body = JSON.stringify({ input: 'the cat', model: 'clf:fr' });
+      const anon = await fetch(`${url}/v1/classify`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+      expect(anon.status).to.equal(401);
+      const r = await fetch(`${url}/v1/classify`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer k1' }, body });
       expect(r.status).to.equal(200);
       child.kill('SIGTERM');
       expect(await exited).to.equal(0);

@@ -51,10 +51,12 @@ export function maxLengthOf(model: Model, tokenizer: PreTrainedTokenizer): numbe
   return Math.min(positions, tokenizer.modelMaxLength ?? positions);
 }
 
+/** The id padding is written with: config.json's pad_token_id first (what the model treats as padding, e.g. for
+ * RoBERTa positions or a decoder classifier's last token), else the tokenizer's pad (or EOS), else 0. */
 export function padIdOf(model: Model, tokenizer: PreTrainedTokenizer): number {
   const c = model.config as Record<string, unknown>;
-  const id = tokenizer.padTokenId ?? (typeof c.pad_token_id === 'number' ? c.pad_token_id : undefined) ?? (typeof c.eos_token_id === 'number' ? c.eos_token_id : 0);
-  return id;
+  if (typeof c.pad_token_id === 'number') return c.pad_token_id;
+  return tokenizer.padTokenId ?? (typeof c.eos_token_id === 'number' ? c.eos_token_id : 0);
 }
 
 /** Pads rows of ids to one length: right padding (encoders) or left padding (generation), with the mask. */
