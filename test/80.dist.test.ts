@@ -4,7 +4,8 @@ import * as path from 'path';
 import * as fs from 'fs';
 import { AutoModel, manualSeed } from '../lib';
 import { freePort, launch, shardIndices, readDistEnv } from '../lib/dist';
-import { DP_BATCH, DP_CONFIG, DP_STEPS } from './dist-fixture';
+import { DP_BATCH, DP_CONFIG, DP_STEPS, dpTrainerBatches } from './dist-fixture';
+import { Trainer } from '../lib/train';
 import { tempDir, throws } from './helpers';
 
 /** One rank of a world, started by hand (no launcher stopping it when a peer fails). */
@@ -53,6 +54,36 @@ describe('80 distributed: c10d rendezvous and collectives between processes (Glo
     for (let i = 0; i < DP_STEPS; i++) losses.push((await single.trainStep({ inputIds: DP_BATCH, labels: DP_BATCH }, { maxGradNorm: 1 })).loss);
     l0!.forEach((l, i) => expect(l).to.be.closeTo(losses[i]!, 1e-5));
     const parallel = await AutoModel.fromPretrained(weights, { quiet: true });
+    let worst = 0;
+    for (const p of single.parameters()) {
+      const a = single.getParameter(p.name).data() as Float32Array;
+      const b = parallel.getParameter(p.name).data() as Float32Array;
+      for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
+    }
+    expect(worst).to.be.lessThan(1e-5);
+  });
+
+  it('the Trainer, data parallel: shards per rank, rank 0 alone writes; equals one process accumulating 2 micro-batches', async function () {
+    this.timeout(120000);
+    const out = tempDir('nodetune-dp-trainer-');
+    const results = await launch({ nproc: 2, args: [worker, 'trainer'], stdio: 'pipe', env: { ...process.env, TEST_OUT_DIR: out } });
+    for (const r of results) expect(r.code, r.stderr + r.stdout).to.equal(0);
+    const [r0, r1] = results.map((r) => lastJson(r.stdout));
+    expect(r0!.steps).to.equal(4); // 4 micro-batches / 2 ranks x 2 epochs
+    expect(r0!.losses).to.deep.equal(r1!.losses);
+    expect(fs.readdirSync(out).filter((f) => f.startsWith('checkpoint-')).sort()).to.deep.equal(['checkpoint-2', 'checkpoint-4']);
+    expect(fs.readdirSync(out).filter((f) => f.startsWith('.tmp'))).to.deep.equal([]);
+    const logged = fs.readFileSync(`${out}/metrics.jsonl`, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { step: number });
+    expect(logged.map((l) => l.step)).to.deep.equal([1, 2, 3, 4]); // written once, by rank 0
+
+    manualSeed(100);
+    const single = await AutoModel.fromConfig(DP_CONFIG);
+    const one = await new Trainer({
+      model: single, train: dpTrainerBatches(),
+      args: { outputDir: tempDir(), epochs: 2, learningRate: 0.01, optimizer: 'adamw', seed: 3, gradientAccumulationSteps: 2, report: false },
+    }).train();
+    (r0!.losses as number[]).forEach((l, i) => expect(l).to.be.closeTo(one.losses[i]!, 1e-5));
+    const parallel = await AutoModel.fromPretrained(`${out}/checkpoint-4`, { quiet: true });
     let worst = 0;
     for (const p of single.parameters()) {
       const a = single.getParameter(p.name).data() as Float32Array;

@@ -11,3 +11,12 @@ export const DP_BATCH = [
   [4, 8, 12, 16, 20, 24, 28, 32],
 ];
 export const DP_STEPS = 3;
+
+/** Four micro-batches of two equal-length rows for the Trainer case (a Batch: Int32Array, row-major). */
+export function dpTrainerBatches(): { inputIds: Int32Array; attentionMask: Int32Array; labels: Int32Array; shape: [number, number] }[] {
+  return [0, 1, 2, 3].map((b) => {
+    const rows = [0, 1].map((r) => Array.from({ length: 6 }, (_, t) => 1 + ((b * 7 + r * 3 + t * 5) % 39)));
+    const flat = Int32Array.from(rows.flat());
+    return { inputIds: flat, attentionMask: new Int32Array(flat.length).fill(1), labels: Int32Array.from(flat), shape: [2, 6] as [number, number] };
+  });
+}

@@ -4,7 +4,8 @@
  */
 import { Communicator, syncParameters } from '../lib/dist';
 import { AutoModel, manualSeed, Tensor } from '../lib';
-import { DP_BATCH, DP_CONFIG, DP_STEPS } from './dist-fixture';
+import { DP_BATCH, DP_CONFIG, DP_STEPS, dpTrainerBatches } from './dist-fixture';
+import { Trainer } from '../lib/train';
 
 async function main(): Promise<void> {
   const scenario = process.argv[2];
@@ -36,6 +37,16 @@ async function main(): Promise<void> {
       if (r === 0) await model.savePretrained(process.env.TEST_OUT_DIR!); // one rank writes
       await comm.barrier();
       console.log(JSON.stringify({ rank: r, losses }));
+    } else if (scenario === 'trainer') {
+      manualSeed(100 + r);
+      const model = await AutoModel.fromConfig(DP_CONFIG);
+      await syncParameters(model, comm);
+      const trainer = new Trainer({
+        model, train: dpTrainerBatches(), communicator: comm,
+        args: { outputDir: process.env.TEST_OUT_DIR!, epochs: 2, learningRate: 0.01, optimizer: 'adamw', seed: 3, saveStrategy: 'steps', saveSteps: 2, report: r === 0, loggingSteps: 1 },
+      });
+      const result = await trainer.train();
+      console.log(JSON.stringify({ rank: r, losses: result.losses, steps: result.globalStep }));
     } else if (scenario === 'die') {
       if (r === 1) process.exit(3); // dies right after joining
       await new Promise((res) => setTimeout(res, 300));

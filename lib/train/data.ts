@@ -6,6 +6,7 @@ import { NodetuneError } from '../errors';
 import type { Batch, Feature } from '../data/batch';
 import { IGNORE_INDEX } from '../data/batch';
 import { collate } from '../data/collate';
+import { shardIndices } from '../dist/sampler';
 import { Rng } from '../data/random';
 import type { IdsInput, Labels } from '../models';
 
@@ -25,7 +26,7 @@ export class EpochData {
   private readonly features: Feature[] | null = null;
   private readonly iterable: Iterable<Batch> | AsyncIterable<Batch> | null = null;
 
-  constructor(readonly name: string, data: TrainData, private readonly opts: { batchSize: number; padTokenId: number; shuffle: boolean; seed: number }) {
+  constructor(readonly name: string, data: TrainData, private readonly opts: { batchSize: number; padTokenId: number; shuffle: boolean; seed: number; rank?: number; worldSize?: number }) {
     if (Array.isArray(data)) {
       if (data.length === 0) throw new NodetuneError('ERR_DATA', `${name}: the data are empty`, { field: name });
       if (data.every(isBatch)) this.batches = data as Batch[];
@@ -41,12 +42,17 @@ export class EpochData {
 
   /** Micro-batches per epoch, or null when the source is an iterable of unknown length. */
   get length(): number | null {
-    if (this.batches) return this.batches.length;
-    if (this.features) return Math.ceil(this.features.length / this.opts.batchSize);
+    const world = this.opts.worldSize ?? 1;
+    if (this.batches) return Math.ceil(this.batches.length / world);
+    if (this.features) return Math.ceil(Math.ceil(this.features.length / world) / this.opts.batchSize);
     return null;
   }
 
+  /** The epoch's order (seeded by seed + epoch, the same on every rank), then this rank's shard of it. */
   private order(n: number, epoch: number, shuffle: boolean): number[] {
+    const rank = this.opts.rank ?? 0;
+    const worldSize = this.opts.worldSize ?? 1;
+    if (worldSize > 1) return shardIndices(n, { rank, worldSize, epoch, seed: this.opts.seed, shuffle });
     const idx = Array.from({ length: n }, (_, i) => i);
     return shuffle ? new Rng(this.opts.seed + epoch).shuffle(idx) : idx;
   }
@@ -62,10 +68,15 @@ export class EpochData {
       for (let b = skip; b * size < order.length; b++)
         yield collate(order.slice(b * size, (b + 1) * size).map((i) => this.features![i]!), { padTokenId: this.opts.padTokenId });
     } else {
+      // An iterable is read by every rank; rank r keeps items r, r + worldSize, ...
+      const rank = this.opts.rank ?? 0;
+      const worldSize = this.opts.worldSize ?? 1;
       let i = 0;
+      let mine = 0;
       for await (const b of this.iterable as AsyncIterable<Batch>) {
         if (!isBatch(b)) throw new NodetuneError('ERR_DATA', `${this.name}: item ${i} of epoch ${epoch} is not a Batch ({ inputIds: Int32Array, shape })`, { field: this.name });
-        if (i++ >= skip) yield b;
+        if (i++ % worldSize !== rank) continue;
+        if (mine++ >= skip) yield b;
       }
     }
   }

@@ -11,8 +11,9 @@ import { AutoModel } from '../models';
 import type { ForwardOutput, Labels, ModelInputs, OptimizerOptions } from '../models';
 import type { NativeTensor } from '../native';
 import { manualSeed, rngState, setRngState } from '../rng';
+import type { Communicator } from '../dist/communicator';
 import { ResolvedArgs, TrainingArgs, resolveArgs } from './args';
-import { LogRecord, TrainerState, latestCheckpoint, readTrainerState, rotateCheckpoints, saveCheckpoint, SaveHooks } from './checkpoint';
+import { LogRecord, TrainerState, checkpointName, latestCheckpoint, readTrainerState, rotateCheckpoints, saveCheckpoint, SaveHooks } from './checkpoint';
 import { EarlyStopping } from './early-stopping';
 import { EvaluateEvent, TrainerEmitter } from './events';
 import { MetricAccumulator, argmax, bestSpan } from './evaluate';
@@ -34,7 +35,7 @@ export interface TrainerModel {
   readonly device?: string;
   readonly dtype?: string;
   forward(inputs: ModelInputs): Promise<ForwardOutput>;
-  trainStep(inputs: ModelInputs & { labels: Labels }, options?: { lr?: number; maxGradNorm?: number }): Promise<{ loss: number; gradNorm?: number }>;
+  trainStep(inputs: ModelInputs & { labels: Labels }, options?: { lr?: number; maxGradNorm?: number; communicator?: Communicator }): Promise<{ loss: number; gradNorm?: number }>;
   configureOptimizer(options: OptimizerOptions): void;
   savePretrained(dir: string): Promise<void>;
   parameters(): { name: string; shape: number[]; dtype: string }[];
@@ -55,6 +56,12 @@ export interface TrainerOptions {
   args: TrainingArgs;
   /** Fault injection for checkpoint saves (tests). */
   saveHooks?: SaveHooks;
+  /**
+   * Data parallel (lib/dist): each rank trains on its shard of every epoch with gradients averaged over the
+   * group; rank 0 alone writes logs, checkpoints and the report (the others wait at a barrier after each
+   * checkpoint). Every rank evaluates the full validation set, so early-stopping decisions agree without talk.
+   */
+  communicator?: Communicator;
 }
 
 export interface TrainResult {
@@ -98,6 +105,12 @@ export class Trainer extends TrainerEmitter {
   private tracker!: EarlyStopping;
   private bestCheckpoint: string | null = null;
   private stopReason: 'completed' | 'earlyStop' | 'aborted' = 'completed';
+  private readonly communicator: Communicator | null;
+
+  /** Rank 0, or the only process: the one that writes logs, checkpoints and reports. */
+  private get isMain(): boolean {
+    return this.communicator === null || this.communicator.rank === 0;
+  }
 
   constructor(options: TrainerOptions) {
     super();
@@ -113,8 +126,10 @@ export class Trainer extends TrainerEmitter {
     const cfgPad = m.config.pad_token_id;
     this.padTokenId = typeof cfgPad === 'number' ? cfgPad : options.tokenizer ? options.tokenizer.requireTokenId('pad', 'collating training features') : 0;
     const dataOpts = { batchSize: this.args.batchSize, padTokenId: this.padTokenId, seed: this.args.seed };
+    this.communicator = options.communicator ?? null;
+    const shard = this.communicator ? { rank: this.communicator.rank, worldSize: this.communicator.worldSize } : {};
     this.data = {
-      train: new EpochData('train', options.train, { ...dataOpts, shuffle: this.args.shuffle }),
+      train: new EpochData('train', options.train, { ...dataOpts, shuffle: this.args.shuffle, ...shard }),
       validation: options.validation === undefined ? null : new EpochData('validation', options.validation, { ...dataOpts, shuffle: false }),
       test: options.test === undefined ? null : new EpochData('test', options.test, { ...dataOpts, shuffle: false }),
     };
@@ -174,6 +189,7 @@ export class Trainer extends TrainerEmitter {
 
   private record(r: LogRecord): void {
     this.history.push(r);
+    if (!this.isMain) return;
     this.logger.append(r);
     if (this.tensorboard) {
       const scalars: Record<string, number | null | undefined> = {};
@@ -196,15 +212,20 @@ export class Trainer extends TrainerEmitter {
   }
 
   private async save(): Promise<void> {
-    const dir = await saveCheckpoint(this.args.outputDir, this.state(), async (d) => {
-      await this.model.savePretrained(d);
-      if (this.savesState()) {
-        await this.model.saveOptimizerState!(path.join(d, OPTIMIZER_FILE));
-        fs.writeFileSync(path.join(d, RNG_FILE), rngState());
-      }
-    }, this.saveHooks);
+    let dir = path.join(this.args.outputDir, checkpointName(this.globalStep));
+    let deleted: string[] = [];
+    if (this.isMain) {
+      dir = await saveCheckpoint(this.args.outputDir, this.state(), async (d) => {
+        await this.model.savePretrained(d);
+        if (this.savesState()) {
+          await this.model.saveOptimizerState!(path.join(d, OPTIMIZER_FILE));
+          fs.writeFileSync(path.join(d, RNG_FILE), rngState());
+        }
+      }, this.saveHooks);
+    }
     if (this.tracker.bestStep === this.globalStep) this.bestCheckpoint = dir;
-    const deleted = this.args.saveTotalLimit === null ? [] : rotateCheckpoints(this.args.outputDir, this.args.saveTotalLimit, this.bestCheckpoint);
+    if (this.isMain) deleted = this.args.saveTotalLimit === null ? [] : rotateCheckpoints(this.args.outputDir, this.args.saveTotalLimit, this.bestCheckpoint);
+    if (this.communicator) await this.communicator.barrier();
     this.send('checkpoint', { step: this.globalStep, dir, deleted });
   }
 
@@ -312,8 +333,8 @@ export class Trainer extends TrainerEmitter {
     const a = this.args;
     this.setup();
     if (a.resumeFrom !== null) await this.resume(a.resumeFrom);
-    this.logger.reset(this.history);
-    if (a.tensorboard) this.tensorboard = new TensorBoardWriter(path.join(a.outputDir, 'tensorboard'));
+    if (this.isMain) this.logger.reset(this.history);
+    if (a.tensorboard && this.isMain) this.tensorboard = new TensorBoardWriter(path.join(a.outputDir, 'tensorboard'));
     const total = this.schedule.totalSteps;
     const started = Date.now();
     const startStep = this.globalStep;
@@ -327,7 +348,8 @@ export class Trainer extends TrainerEmitter {
       const where = `epoch ${this.epochIndex}, micro-batch${window.length > 1 ? 'es' : ''} ${first}${window.length > 1 ? `-${first + window.length - 1}` : ''}`;
       if (inputs.labels === null) throw new NodetuneError('ERR_DATA', `train: ${where} has no labels`, { field: 'labels' });
       const lr = this.lrAt(this.globalStep);
-      const r = await this.model.trainStep({ ...inputs, labels: inputs.labels }, { lr, ...(a.maxGradNorm !== null ? { maxGradNorm: a.maxGradNorm } : {}) });
+      const r = await this.model.trainStep({ ...inputs, labels: inputs.labels }, { lr, ...(a.maxGradNorm !== null ? { maxGradNorm: a.maxGradNorm } : {}),
+        ...(this.communicator ? { communicator: this.communicator } : {}) });
       const gradNorm = typeof r.gradNorm === 'number' ? r.gradNorm : null;
       const n = this.globalStep + 1;
       if (!Number.isFinite(r.loss) || (gradNorm !== null && !Number.isFinite(gradNorm)))
@@ -411,7 +433,7 @@ export class Trainer extends TrainerEmitter {
       this.send('evaluate', ev);
     }
     let report: string | null = null;
-    if (a.report) {
+    if (a.report && this.isMain) {
       const summary: Record<string, string | number | null> = {
         task: this.task, steps: this.globalStep, epochs: Number(this.epochFloat().toFixed(3)), stopped: this.stopReason,
         optimizer: a.optimizer, 'learning rate': a.learningRate, schedule: a.lrScheduler, [`best ${a.metricForBestModel}`]: this.tracker.best,
