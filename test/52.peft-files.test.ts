@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import * as fs from 'fs';
 import * as path from 'path';
 import { AutoModel, Model } from '../lib/models';
-import { readSafetensorsHeader } from '../lib/models/safetensors';
+import { buildHeader, readSafetensorsHeader } from '../lib/models/safetensors';
 import { tempDir } from './helpers';
 import { expected, fixture, maxAbsDiff } from './models-helpers';
 
@@ -136,5 +136,23 @@ describe('52 peft: adapter files (PEFT layout)', () => {
     expect(model.adapterNames()).to.deep.equal(['default']);
     e = await rejection(model.loadAdapter(good));
     expect(e.code).to.equal('ERR_STATE');
+  });
+
+  it('modules_to_save weights other than the head (e.g. embeddings) load into the base model', async () => {
+    const good = path.join(PEFT_FIXTURES, 'llama-lora-rslora');
+    const dir = tempDir('nodetune-mts-');
+    fs.copyFileSync(path.join(good, 'adapter_config.json'), path.join(dir, 'adapter_config.json'));
+    const src = fs.readFileSync(path.join(good, 'adapter_model.safetensors'));
+    const { tensors } = readSafetensorsHeader(path.join(good, 'adapter_model.safetensors'));
+    const embed = new Float32Array(48 * 24).map((_, i) => Math.sin(i));
+    const list = [...tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape })), { name: 'base_model.model.model.embed_tokens.weight', dtype: 'F32' as const, shape: [48, 24] }];
+    const { header } = buildHeader(list);
+    const len = Buffer.alloc(8);
+    len.writeBigUInt64LE(BigInt(Buffer.byteLength(header)));
+    const parts = [len, Buffer.from(header), ...tensors.map((t) => src.subarray(t.offset, t.offset + t.length)), Buffer.from(embed.buffer)];
+    fs.writeFileSync(path.join(dir, 'adapter_model.safetensors'), Buffer.concat(parts));
+    const model = await AutoModel.fromPretrained(fixture('llama'), { quiet: true });
+    await model.loadAdapter(dir);
+    expect(maxAbsDiff(model.getParameter('model.embed_tokens.weight').data() as Float32Array, embed)).to.equal(0);
   });
 });

@@ -177,8 +177,9 @@ export async function loadAdapterFiles(host: AdapterHost, dir: string, name: str
         found.set(module, slot);
         continue;
       }
-      const param = resolveName(rest, (n) => head.has(n));
-      if (!param) throw bad(t.file, `tensor ${t.name} is neither a LoRA weight nor a head weight of this model`, t.name);
+      // modules_to_save: whole modules saved with the adapter (a head, or e.g. resized embeddings); they replace the base's
+      const param = resolveName(rest, (n) => baseParams.has(n));
+      if (!param) throw bad(t.file, `tensor ${t.name} is neither a LoRA weight nor a weight of this model (an adapter for another base model?)`, t.name);
       const p = baseParams.get(param)!;
       if (!sameShape(p.shape, t.shape)) throw bad(t.file, `tensor ${t.name} has shape ${JSON.stringify(t.shape)}, the model's ${param} is ${JSON.stringify(p.shape)}`, t.name);
       entries.push(entry(t, null, param));
@@ -226,7 +227,7 @@ export async function loadAdapterFiles(host: AdapterHost, dir: string, name: str
     const seen = new Set<string>();
     for (const t of tensors) {
       const rest = t.name.startsWith(ROOT) ? t.name.slice(ROOT.length) : undefined;
-      const headParam = rest === undefined ? undefined : resolveName(rest, (x) => head.has(x));
+      const headParam = rest === undefined ? undefined : resolveName(rest, (x) => baseParams.has(x));
       if (headParam) {
         const p = baseParams.get(headParam)!;
         if (!sameShape(p.shape, t.shape)) throw bad(t.file, `tensor ${t.name} has shape ${JSON.stringify(t.shape)}, the model's ${headParam} is ${JSON.stringify(p.shape)}`, t.name);
