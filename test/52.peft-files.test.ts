@@ -154,5 +154,12 @@ describe('52 peft: adapter files (PEFT layout)', () => {
     const model = await AutoModel.fromPretrained(fixture('llama'), { quiet: true });
     await model.loadAdapter(dir);
     expect(maxAbsDiff(model.getParameter('model.embed_tokens.weight').data() as Float32Array, embed)).to.equal(0);
+    // and the other way: base weights that train beside an adapter are saved with it
+    model.setTrainable({ include: ['model.norm.weight'] });
+    const out = tempDir('nodetune-mts-out-');
+    await model.saveAdapter(out);
+    const cfg = JSON.parse(fs.readFileSync(path.join(out, 'adapter_config.json'), 'utf8')) as Record<string, unknown>;
+    expect(cfg.modules_to_save).to.deep.equal(['model.norm']);
+    expect(readSafetensorsHeader(path.join(out, 'adapter_model.safetensors')).tensors.map((t) => t.name)).to.include('base_model.model.model.norm.weight');
   });
 });

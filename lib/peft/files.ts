@@ -40,10 +40,10 @@ function filePath(host: AdapterHost, name: string): string {
   return host.task === 'base' && name.startsWith(p) ? name.slice(p.length) : name;
 }
 
-/** Head parameters that train (PEFT's modules_to_save) and the module names they belong to. */
+/** Base parameters that train beside the adapter (the task head, or whatever setTrainable added): saved as
+ * PEFT's modules_to_save, with the module names they belong to. */
 function trainedHead(host: AdapterHost): { params: string[]; modules: string[] } {
-  const head = new Set(host.structure().head);
-  const params = host.native.parameters().filter((p) => p.trainable && head.has(p.name)).map((p) => p.name);
+  const params = host.native.parameters().filter((p) => p.trainable).map((p) => p.name);
   const modules = [...new Set(params.map((n) => n.slice(0, n.lastIndexOf('.'))))];
   return { params, modules };
 }
