@@ -2,7 +2,6 @@
 import { parseArgs } from 'util';
 import { startServer } from '../serve';
 import type { ServeOptions } from '../serve';
-import { UsageError } from './main';
 
 export const SERVE_HELP = `Usage: nodetune serve --model DIR [options]
 
@@ -29,9 +28,14 @@ Examples:
   nodetune serve --model ./out/final --port 8080
   curl -s localhost:8080/v1/completions -H 'content-type: application/json' -d '{"prompt": "Once upon a time", "max_tokens": 32}'`;
 
+/** A usage error (exit code 2): main() maps Node's parseArgs codes to exit 2, whichever module defines UsageError. */
+function usage(message: string): Error {
+  return Object.assign(new Error(message), { code: 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' });
+}
+
 function int(v: string | undefined, name: string, min: number): number | undefined {
   if (v === undefined) return undefined;
-  if (!/^\d+$/.test(v) || Number(v) < min) throw new UsageError(`--${name} must be an integer >= ${min}, got '${v}'`);
+  if (!/^\d+$/.test(v) || Number(v) < min) throw usage(`--${name} must be an integer >= ${min}, got '${v}'`);
   return Number(v);
 }
 
@@ -50,11 +54,11 @@ export async function serve(argv: string[], out: (s: string) => void): Promise<n
     out(SERVE_HELP);
     return 0;
   }
-  if (!values.model) throw new UsageError('--model DIR is required');
+  if (!values.model) throw usage('--model DIR is required');
   const adapters: Record<string, string> = {};
   for (const a of values.adapter ?? []) {
     const eq = a.indexOf('=');
-    if (eq <= 0 || eq === a.length - 1) throw new UsageError(`--adapter takes NAME=DIR, got '${a}'`);
+    if (eq <= 0 || eq === a.length - 1) throw usage(`--adapter takes NAME=DIR, got '${a}'`);
     adapters[a.slice(0, eq)] = a.slice(eq + 1);
   }
   const apiKey = values['api-key'] ?? process.env.NODETUNE_API_KEY;
