@@ -6,7 +6,7 @@ import { AutoModel, manualSeed } from '../lib';
 import { freePort, launch, shardIndices, readDistEnv } from '../lib/dist';
 import { DP_BATCH, DP_CONFIG, DP_STEPS, dpTrainerBatches } from './dist-fixture';
 import { Trainer } from '../lib/train';
-import { tempDir, throws } from './helpers';
+import { rejects, tempDir, throws } from './helpers';
 
 /** One rank of a world, started by hand (no launcher stopping it when a peer fails). */
 function rank(r: number, world: number, port: number, scenario: string, timeoutMs: number): Promise<{ code: number | null; stdout: string }> {
@@ -91,6 +91,11 @@ describe('80 distributed: c10d rendezvous and collectives between processes (Glo
       for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
     }
     expect(worst).to.be.lessThan(1e-5);
+    // A checkpoint of 2 ranks cannot be resumed by 1 process (the shards would differ).
+    const e = await rejects(new Trainer({ model: await AutoModel.fromConfig(DP_CONFIG), train: dpTrainerBatches(),
+      args: { outputDir: out, epochs: 2, learningRate: 0.01, optimizer: 'adamw', seed: 3, resumeFrom: `${out}/checkpoint-2` } }).train());
+    expect(e.code).to.equal('ERR_STATE');
+    expect(e.message).to.include('2 process(es); this run has 1');
   });
 
   it('a rank that never joins: the others fail with ERR_DIST naming it, within the timeout', async () => {

@@ -35,6 +35,8 @@ export interface TrainerState {
   earlyStopping: unknown;
   /** The optimizer; with stateSaved, its state is in optimizer.pt and the random generator's in rng_state.bin. */
   optimizer: { type: string; momentum: number; stateSaved: boolean };
+  /** Data-parallel ranks that wrote it (1 for a single process); a resume needs the same number. */
+  worldSize?: number;
   /** The user's training args, as given. */
   args: Record<string, unknown>;
 }

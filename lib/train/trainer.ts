@@ -207,6 +207,7 @@ export class Trainer extends TrainerEmitter {
       seed: this.args.seed, totalSteps: this.schedule.totalSteps, bestMetric: this.tracker.best, bestCheckpoint: this.bestCheckpoint,
       logHistory: this.history, plateau: this.plateau ? this.plateau.toJSON() : null, earlyStopping: this.tracker.toJSON(),
       optimizer: { type: this.args.optimizer, momentum: this.args.momentum, stateSaved: this.savesState() },
+      worldSize: this.communicator ? this.communicator.worldSize : 1,
       args: { ...(this.userArgs as unknown as Record<string, unknown>) },
     };
   }
@@ -297,6 +298,9 @@ export class Trainer extends TrainerEmitter {
     const dir = from === 'latest' ? latestCheckpoint(a.outputDir) : path.resolve(from);
     if (dir === null) throw new NodetuneError('ERR_STATE', `resumeFrom 'latest': ${a.outputDir} holds no complete checkpoint`, { field: 'resumeFrom' });
     const s = readTrainerState(dir);
+    const world = this.communicator ? this.communicator.worldSize : 1;
+    if ((s.worldSize ?? 1) !== world)
+      throw new NodetuneError('ERR_STATE', `resumeFrom ${dir}: the checkpoint was written by a run of ${s.worldSize ?? 1} process(es); this run has ${world}, so the data shards would differ (resume with the same world size)`, { field: 'resumeFrom' });
     const withState = s.optimizer.stateSaved === true && this.savesState();
     if (!withState) checkExactResume(a, this.model.config, dir);
     if (s.seed !== a.seed || s.totalSteps !== this.schedule.totalSteps)
