@@ -82,6 +82,11 @@ describe('53 peft: prompt tuning', () => {
     await again.loadAdapter(dir, 'p');
     expect(maxAbsDiff((await again.forward({ inputIds: batch.inputIds })).logits, tuned.logits)).to.equal(0);
     fs.writeFileSync(path.join(dir, 'adapter_config.json'), JSON.stringify({ ...cfg, token_dim: 24 }));
+    // GPT-2 has 16 positions: 4 virtual tokens leave 12
+    await again.forward({ inputIds: [new Array(12).fill(1)] });
+    expect(() => again.forward({ inputIds: [new Array(13).fill(1)] })).to.throw(/length 13 exceeds the model's 12 positions \(after 4 virtual tokens\)/);
+    await again.forward({ inputIds: [new Array(16).fill(1)] }, { adapter: null });
+    expect(() => again.generate([new Array(10).fill(1)], { maxNewTokens: 3 })).to.throw(/17 tokens exceed/);
     const other = await AutoModel.fromPretrained(fixture('gpt2'), { quiet: true });
     const err = await other.loadAdapter(dir).then(() => undefined, (e: { code: string }) => e);
     expect(err?.code).to.equal('ERR_CHECKPOINT');

@@ -117,7 +117,7 @@ export class Model {
     return run;
   }
 
-  private batch(inputs: ModelInputs, what: string): { ids: Matrix; mask: NativeIds | null; types: NativeIds | null } {
+  private batch(inputs: ModelInputs, what: string, adapter?: string | null): { ids: Matrix; mask: NativeIds | null; types: NativeIds | null } {
     check(inputs && typeof inputs === 'object', `${what}: expected { inputIds, attentionMask?, tokenTypeIds? }`, 'inputs');
     const ids = toMatrix(inputs.inputIds, 'inputIds', { min: 0, max: this.resolved.native.vocabSize - 1 });
     let mask: NativeIds | null = null;
@@ -134,16 +134,17 @@ export class Model {
       expectShape(t, ids.shape, 'tokenTypeIds', 'inputIds');
       types = t.data;
     }
-    const maxPos = this.resolved.native.maxPositions - (this.resolved.native.robertaPositions ? (this.resolved.native.padTokenId ?? 1) + 1 : 0);
+    const virtual = this.peft.virtualTokens(adapter);
+    const maxPos = this.resolved.native.maxPositions - (this.resolved.native.robertaPositions ? (this.resolved.native.padTokenId ?? 1) + 1 : 0) - virtual;
     if (this.resolved.family !== 'llama' && ids.shape[1] > maxPos)
-      throw new NodetuneError('ERR_SHAPE', `inputIds: length ${ids.shape[1]} exceeds the model's ${maxPos} positions`, { field: 'inputIds' });
+      throw new NodetuneError('ERR_SHAPE', `inputIds: length ${ids.shape[1]} exceeds the model's ${maxPos} positions${virtual ? ` (after ${virtual} virtual tokens)` : ''}`, { field: 'inputIds' });
     return { ids, mask, types };
   }
 
   /** Logits of the task head ([batch, length, vocab] for causal-lm), or hidden states for a base model. */
   forward(inputs: ModelInputs, options: CallOptions = {}): Promise<ForwardOutput> {
-    const { ids, mask, types } = this.batch(inputs, 'forward()');
     const adapter = this.peft.adapterArg(options.adapter, 'forward()');
+    const { ids, mask, types } = this.batch(inputs, 'forward()', adapter);
     return this.enqueue(async () => {
       const out = await this.native.forward(ids.data, ids.shape, mask, types, adapter);
       return { logits: out.data, shape: out.shape };
@@ -235,9 +236,9 @@ export class Model {
 
   /** The loss and the gradients of the named parameters, without an optimizer step (gradient checks). */
   lossAndGradients(inputs: ModelInputs & { labels: Labels }, names: string[], options: CallOptions = {}): Promise<{ loss: number; grads: (NativeTensor | null)[] }> {
-    const { ids, mask, types } = this.batch(inputs, 'lossAndGradients()');
-    const labels = this.labels(inputs.labels, ids);
     const adapter = this.peft.adapterArg(options.adapter, 'lossAndGradients()');
+    const { ids, mask, types } = this.batch(inputs, 'lossAndGradients()', adapter);
+    const labels = this.labels(inputs.labels, ids);
     return this.enqueue(() => this.native.lossAndGradients(ids.data, ids.shape, mask, types, labels.data, labels.shape, names, adapter));
   }
 
@@ -245,7 +246,8 @@ export class Model {
   generate(inputIds: IdsInput, options: GenerateOptions): Promise<number[][]> {
     if (this.task !== 'causal-lm') throw new NodetuneError('ERR_STATE', `generate(): needs a causal-lm model, this one is ${this.task}`);
     check(options && typeof options === 'object', 'generate(inputIds, options): options must be an object', 'options');
-    const ids = this.batch({ inputIds, ...(options.attentionMask !== undefined ? { attentionMask: options.attentionMask } : {}) }, 'generate()');
+    const adapter = this.peft.adapterArg(options.adapter, 'generate()');
+    const ids = this.batch({ inputIds, ...(options.attentionMask !== undefined ? { attentionMask: options.attentionMask } : {}) }, 'generate()', adapter);
     const o = options;
     check(Number.isSafeInteger(o.maxNewTokens) && o.maxNewTokens >= 0, `generate(): maxNewTokens must be a non-negative integer, got ${o.maxNewTokens}`, 'maxNewTokens');
     const temperature = o.temperature ?? 0;
@@ -261,11 +263,10 @@ export class Model {
     check(Number.isSafeInteger(eos), `generate(): eosTokenId must be an integer, got ${o.eosTokenId}`, 'eosTokenId');
     const seed = o.seed ?? Math.floor(Math.random() * 2 ** 31);
     check(Number.isSafeInteger(seed) && seed >= 0, `generate(): seed must be a non-negative integer, got ${o.seed}`, 'seed');
-    const total = ids.ids.shape[1] + o.maxNewTokens;
+    const total = ids.ids.shape[1] + o.maxNewTokens + this.peft.virtualTokens(adapter);
     if (this.resolved.family === 'gpt2' && total > this.resolved.native.maxPositions)
       throw new NodetuneError('ERR_SHAPE', `generate(): ${total} tokens exceed the model's ${this.resolved.native.maxPositions} positions`, { field: 'maxNewTokens' });
     const pad = typeof this.config.pad_token_id === 'number' ? this.config.pad_token_id : -1;
-    const adapter = this.peft.adapterArg(o.adapter, 'generate()');
     return this.enqueue(async () => {
       const out = await this.native.generate(ids.ids.data, ids.ids.shape, ids.mask, {
         maxNewTokens: o.maxNewTokens, temperature, topK, topP, repetitionPenalty: rep, eosTokenId: eos, padTokenId: pad, seed,

@@ -93,6 +93,13 @@ export class PeftController implements AdapterHost {
     return adapter;
   }
 
+  /** Virtual tokens the call's adapter puts before the input (prompt tuning), else 0. */
+  virtualTokens(adapter: string | null | undefined): number {
+    const name = adapter === undefined ? this.active : adapter;
+    const record = name === null ? undefined : this.adapters.get(name);
+    return record?.kind === 'prompt' ? record.numVirtualTokens : 0;
+  }
+
   setActiveAdapter(name: string | null): void {
     this.adapterArg(name, 'setActiveAdapter()');
     this.native.setActiveAdapter(name);
