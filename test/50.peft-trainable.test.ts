@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import { AutoModel, Model } from '../lib/models';
+import { formatSummary } from '../lib/peft';
 import type { TrainablePolicy } from '../lib/peft/trainable';
 import { expected, fixture } from './models-helpers';
 
@@ -69,6 +70,7 @@ describe('50 peft: freezing policies and parameter counts', () => {
     expect(s.trainable).to.equal(7488);
     expect(s.percent).to.equal(100);
     expect(s.byModule['transformer.h.0.attn.c_attn']).to.deep.equal({ trainable: 816, total: 816 });
+    expect(formatSummary(s)).to.equal('trainable params: 7,488 || all params: 7,488 || trainable%: 100.0000');
     model.setTrainable('bitfit');
     expect(model.parameterSummary().byModule['transformer.h.0.attn.c_attn']).to.deep.equal({ trainable: 48, total: 816 });
   });
