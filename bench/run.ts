@@ -15,6 +15,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { measureMatmul, runtimeInfo } from '../lib';
+import { launch } from '../lib/dist';
 import { BenchShape, configFor, writeRandomCheckpoint } from './random-checkpoint';
 
 interface ChildResult {
@@ -140,6 +141,27 @@ async function main(): Promise<void> {
       console.log(`generate ${gen.name} batch ${b}: ${row.tokensPerSec.toFixed(0)} new tokens/s (${newTokens} tokens, KV cache, greedy)`);
     }
     results.generation = generation;
+
+    // Data parallel on this machine: 2 processes (Gloo over loopback), each with half the rows, vs 1 process.
+    const dpShape = shapes[0]!;
+    const dpBatch = path.join(work, dpShape.name, 'batch.json');
+    const dpArgs = JSON.stringify({ config: configFor(dpShape), batchFile: dpBatch, steps: quick ? 2 : 4, warmup: 1 });
+    const dataParallel: Record<string, unknown>[] = [];
+    for (const nproc of [1, 2]) {
+      // 2 processes on 2 cores: one BLAS thread each, so they do not oversubscribe the cores.
+      const env = { ...process.env, ...(nproc > 1 ? { NODETUNE_BLAS_THREADS: String(Math.max(1, Math.floor(os.cpus().length / nproc))) } : {}) };
+      const res = await launch({ nproc, args: [path.join(__dirname, 'dist-child.js'), dpArgs], stdio: 'pipe', env });
+      const bad = res.find((r) => r.code !== 0);
+      if (bad) throw new Error(`data-parallel bench, rank ${bad.rank}: ${bad.stderr.slice(-1000)}`);
+      const out = JSON.parse(res[0]!.stdout.trim().split('\n').pop()!) as { times: number[]; reduceTimes: number[]; params: number };
+      const ms = median(out.times);
+      const row = { model: dpShape.name, processes: nproc, medianStepMs: ms, tokensPerSec: (batchSize * dpShape.seq) / (ms / 1000),
+        allReduceMs: nproc > 1 ? median(out.reduceTimes) : 0, gradientMB: (out.params * 4) / 2 ** 20 };
+      dataParallel.push(row);
+      console.log(`data parallel ${dpShape.name} x${nproc} process(es): ${row.medianStepMs.toFixed(0)} ms/step, ${row.tokensPerSec.toFixed(0)} tok/s` +
+        (nproc > 1 ? `, all-reduce of ${row.gradientMB.toFixed(1)} MB: ${row.allReduceMs.toFixed(1)} ms` : ''));
+    }
+    results.dataParallel = dataParallel;
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
   }
@@ -151,6 +173,14 @@ async function main(): Promise<void> {
     const mod = require(tokenizeBench) as { benchTokenize(o: { quick: boolean }): Promise<Record<string, unknown>> };
     results.tokenization = await mod.benchTokenize({ quick });
     console.log('tokenization + collation:', JSON.stringify(results.tokenization));
+  }
+  // Server: requests/s with and without micro-batching (loopback, bounded; bench/serve.ts).
+  const serveBench = path.join(__dirname, 'serve.js');
+  if (fs.existsSync(serveBench)) {
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    const mod = require(serveBench) as { benchServer(o: { quick: boolean }): Promise<Record<string, unknown>> };
+    results.server = await mod.benchServer({ quick });
+    console.log('server:', JSON.stringify(results.server));
   }
   fs.writeFileSync(outFile, JSON.stringify(results, null, 2) + '\n');
   console.log(`results: ${outFile}`);

@@ -23,3 +23,10 @@ export { Trainer, hyperparameterSearch } from './train';
 export type { TrainingArgs, TrainerEvents, TrainerEvent, TrainResult, TrainerModel, TrainerOptions } from './train';
 export * as train from './train';
 export * as dist from './dist';
+export { pipeline, groupEntities, QueueFullError, CancelledError } from './pipelines';
+export type {
+  PipelineTask, PipelineOptions, TextClassificationPipeline, TextGenerationPipeline, TokenClassificationPipeline,
+  QuestionAnsweringPipeline, ClassificationResult, LabelScore, Generation, GenerationOptions, TokenLabel, EntitySpan,
+  Answer, QaInput, QaOptions, BatcherOptions,
+} from './pipelines';
+// The HTTP server (Fastify) is a subpath, so `require('nodetune')` does not load it: require('nodetune/serve').
