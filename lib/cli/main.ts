@@ -5,12 +5,20 @@
 import { parseArgs } from 'util';
 import { NodetuneError } from '../errors';
 import { doctorReport, formatDoctor } from './doctor';
+import { UsageError } from './usage';
+import { evaluate, generate, merge, predict, tokenize, train } from './commands';
 
-export class UsageError extends Error {}
+export { UsageError };
 
 const HELP = `Usage: nodetune <command> [options]
 
 Commands:
+  train       fine-tune a model as a YAML config says (full, partial, LoRA, adapter, prompt tuning)
+  eval        metrics of a model (and adapter) on a labelled file
+  predict     JSONL in, JSONL out: each line through the model's pipeline
+  generate    continue a prompt with a causal LM
+  merge       fold an adapter into its base model: a plain checkpoint
+  tokenize    corpus statistics under a tokenizer: tokens, lengths, truncation rate
   doctor      what nodetune runs on: LibTorch, CUDA devices, BLAS, threads, and what to fix
   serve       an HTTP server (OpenAI-style completions, chat, classify, metrics) on a model directory
 
@@ -49,7 +57,7 @@ async function serve(argv: string[], out: (s: string) => void): Promise<number> 
   return (await import('./serve')).serve(argv, out);
 }
 
-const COMMANDS: Record<string, (argv: string[], out: (s: string) => void) => Promise<number>> = { doctor, serve };
+const COMMANDS: Record<string, (argv: string[], out: (s: string) => void) => Promise<number>> = { train, eval: evaluate, predict, generate, merge, tokenize, doctor, serve };
 
 export async function main(argv: string[], out: (s: string) => void = console.log, err: (s: string) => void = console.error): Promise<number> {
   const [command, ...rest] = argv;

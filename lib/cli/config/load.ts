@@ -1,0 +1,93 @@
+/** Reads a YAML config, applies `--key.path value` overrides, validates it and resolves its paths. */
+import * as fs from 'fs';
+import * as path from 'path';
+import { parse, parseDocument } from 'yaml';
+import { NodetuneError } from '../../errors';
+import { TRAIN_SCHEMA, TrainConfig } from './schema';
+import { ConfigError, validate } from './validate';
+
+/** Sets `a.b.c` in `obj` to `raw` read as a YAML scalar (numbers, booleans, lists in flow style). */
+export function applyOverride(obj: Record<string, unknown>, keyPath: string, raw: string, file: string): void {
+  const keys = keyPath.split('.');
+  if (keys.some((k) => k.length === 0)) throw new ConfigError(file, keyPath, 'an override needs a dotted key such as --training.epochs 3');
+  let node: Record<string, unknown> = obj;
+  for (const k of keys.slice(0, -1)) {
+    const next = node[k];
+    if (next === undefined || next === null) node[k] = {};
+    else if (typeof next !== 'object' || Array.isArray(next)) throw new ConfigError(file, keyPath, `cannot set a key inside ${k}, which is not a mapping`);
+    node = node[k] as Record<string, unknown>;
+  }
+  let value: unknown;
+  try {
+    value = parse(raw);
+  } catch {
+    value = raw;
+  }
+  node[keys[keys.length - 1]!] = value ?? raw;
+}
+
+/** Parses `--a.b value` / `--a.b=value` pairs. */
+export function parseOverrides(argv: string[], file: string): [string, string][] {
+  const out: [string, string][] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (!a.startsWith('--')) throw new ConfigError(file, a, 'expected an override such as --training.epochs 3');
+    const eq = a.indexOf('=');
+    if (eq > 0) out.push([a.slice(2, eq), a.slice(eq + 1)]);
+    else {
+      const v = argv[i + 1];
+      if (v === undefined) throw new ConfigError(file, a.slice(2), 'the override has no value');
+      out.push([a.slice(2), v]);
+      i++;
+    }
+  }
+  return out;
+}
+
+function crossChecks(c: TrainConfig, file: string): void {
+  const m = c.method;
+  if (m.kind === 'partial' && m.policy === undefined) throw new ConfigError(file, 'method.policy', "is required with kind 'partial'; allowed: head, bitfit, lastLayers, include");
+  if (m.policy === 'lastLayers' && m.lastLayers === undefined) throw new ConfigError(file, 'method.lastLayers', "is required with policy 'lastLayers'");
+  if (m.policy === 'include' && m.include === undefined) throw new ConfigError(file, 'method.include', "is required with policy 'include'");
+  if (m.init === 'text' && m.initText === undefined) throw new ConfigError(file, 'method.initText', "is required with init 'text'");
+  const own: Record<string, string[]> = { lora: ['r', 'alpha', 'dropout', 'targetModules', 'useRslora'], adapter: ['reduction'], prompt: ['numVirtualTokens', 'init', 'initText'],
+    partial: ['policy', 'lastLayers', 'include', 'exclude', 'trainEmbeddings'], full: [] };
+  for (const [kind, keys] of Object.entries(own))
+    for (const k of keys) if (kind !== m.kind && (m as unknown as Record<string, unknown>)[k] !== undefined)
+      throw new ConfigError(file, `method.${k}`, `belongs to method kind '${kind}', but kind is '${m.kind}'`);
+  const s = c.data.split;
+  if (s && (s.validation ?? 0) + (s.test ?? 0) >= 1) throw new ConfigError(file, 'data.split', 'validation + test must leave some training data (sum below 1)');
+  if (c.data.augment && c.task !== 'classification') throw new ConfigError(file, 'data.augment', `applies to task classification only, not ${c.task}`);
+  if (c.task === 'causal-lm' && c.data.blockSize === undefined) throw new ConfigError(file, 'data.blockSize', 'is required with task causal-lm');
+}
+
+/** Paths in the config are relative to the config file's folder (a model that is not a folder is a repo id). */
+function resolvePaths(c: TrainConfig, base: string): void {
+  const rel = (p: string) => (path.isAbsolute(p) ? p : path.resolve(base, p));
+  const maybeDir = (p: string) => (p.startsWith('.') || path.isAbsolute(p) || fs.existsSync(rel(p)) ? rel(p) : p);
+  c.model = maybeDir(c.model);
+  if (c.tokenizer) c.tokenizer = maybeDir(c.tokenizer);
+  c.output = rel(c.output);
+  c.data.train = rel(c.data.train);
+  if (c.data.validation) c.data.validation = rel(c.data.validation);
+  if (c.data.test) c.data.test = rel(c.data.test);
+}
+
+export function loadConfig(file: string, overrides: [string, string][] = []): TrainConfig {
+  if (!fs.existsSync(file)) throw new NodetuneError('ERR_IO', `${file}: no such config file`, { file });
+  const doc = parseDocument(fs.readFileSync(file, 'utf8'));
+  if (doc.errors.length > 0) {
+    const e = doc.errors[0]!;
+    const line = e.linePos?.[0]?.line;
+    throw new NodetuneError('ERR_CONFIG', `${file}${line ? `:${line}` : ''}: not valid YAML (${e.message.split('\n')[0]})`, { file, ...(line ? { line } : {}) });
+  }
+  const raw = doc.toJS() as unknown;
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError(file, '(top level)', 'must be a mapping of keys such as model, task, data, method, training, output');
+  for (const [k, v] of overrides) applyOverride(raw as Record<string, unknown>, k, v, file);
+  validate(raw, TRAIN_SCHEMA, '', file);
+  const c = raw as TrainConfig;
+  c.training ??= {};
+  crossChecks(c, file);
+  resolvePaths(c, path.dirname(path.resolve(file)));
+  return c;
+}

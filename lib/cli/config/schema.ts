@@ -1,0 +1,132 @@
+/** The schema of `nodetune train CONFIG.yaml`: what each key may hold, and the typed config it gives. */
+import { FIELDS } from '../../data/example';
+import type { Spec } from './validate';
+
+export const TASKS = ['classification', 'token-classification', 'qa', 'causal-lm', 'instruction', 'chat'] as const;
+export type ConfigTask = (typeof TASKS)[number];
+export const METHODS = ['full', 'partial', 'lora', 'adapter', 'prompt'] as const;
+export type MethodKind = (typeof METHODS)[number];
+export const POLICIES = ['head', 'bitfit', 'lastLayers', 'include'] as const;
+const FORMATS = ['jsonl', 'json', 'csv', 'tsv', 'text', 'corpus', 'label-text'] as const;
+/** TrainingArgs the config may set (outputDir comes from `output`). */
+export const TRAINING_KEYS = ['epochs', 'maxSteps', 'batchSize', 'gradientAccumulationSteps', 'learningRate', 'optimizer', 'adamBeta1', 'adamBeta2',
+  'adamEpsilon', 'weightDecay', 'momentum', 'maxGradNorm', 'lrScheduler', 'warmupSteps', 'warmupRatio', 'minLrRatio', 'numCycles', 'power', 'lrEnd',
+  'reduceOnPlateau', 'seed', 'shuffle', 'evalStrategy', 'evalSteps', 'loggingSteps', 'saveStrategy', 'saveSteps', 'saveTotalLimit', 'metricForBestModel',
+  'greaterIsBetter', 'loadBestAtEnd', 'earlyStoppingPatience', 'earlyStoppingThreshold', 'resumeFrom', 'report', 'tensorboard'] as const;
+
+export interface DataConfig {
+  train: string;
+  validation?: string;
+  test?: string;
+  format?: (typeof FORMATS)[number];
+  columns?: Record<string, string>;
+  /** Read at most this many examples from each file. */
+  limit?: number;
+  /** Held-out fractions cut from `train` when no validation/test file is given. */
+  split?: { validation?: number; test?: number; seed?: number; stratify?: boolean };
+  clean?: { stripHtml?: boolean; dedupe?: 'exact' | 'normalized' | false; minChars?: number; maxChars?: number; normalize?: 'NFC' | 'NFKC'; whitespace?: 'collapse' | 'trim' };
+  augment?: { synonymReplacement?: number; randomInsertion?: number; randomSwap?: number; randomDeletion?: number; probability?: number; seed?: number };
+  maxLength?: number;
+  blockSize?: number;
+  stride?: number;
+  /** Label names in id order (default: sorted from the training data). */
+  labels?: string[];
+}
+
+export interface MethodConfig {
+  kind: MethodKind;
+  policy?: (typeof POLICIES)[number];
+  lastLayers?: number;
+  include?: string[];
+  exclude?: string[];
+  trainEmbeddings?: boolean;
+  r?: number;
+  alpha?: number;
+  dropout?: number;
+  targetModules?: string[] | string;
+  useRslora?: boolean;
+  reduction?: number;
+  numVirtualTokens?: number;
+  init?: 'random' | 'vocab' | 'text';
+  initText?: string;
+}
+
+export interface TrainConfig {
+  model: string;
+  tokenizer?: string;
+  task: ConfigTask;
+  output: string;
+  device?: string;
+  dtype?: 'float32' | 'bfloat16' | 'float16';
+  seed?: number;
+  data: DataConfig;
+  method: MethodConfig;
+  training: Record<string, unknown>;
+}
+
+const frac: Spec = { type: 'number', min: 0, max: 1 };
+const posInt: Spec = { type: 'number', integer: true, min: 1 };
+
+export const TRAIN_SCHEMA: Spec = {
+  type: 'object',
+  fields: {
+    model: { type: 'string', required: true },
+    tokenizer: { type: 'string' },
+    task: { type: 'string', required: true, enum: TASKS },
+    output: { type: 'string', required: true },
+    device: { type: 'string' },
+    dtype: { type: 'string', enum: ['float32', 'bfloat16', 'float16'] },
+    seed: { type: 'number', integer: true, min: 0 },
+    data: {
+      type: 'object', required: true, fields: {
+        train: { type: 'string', required: true },
+        validation: { type: 'string' },
+        test: { type: 'string' },
+        format: { type: 'string', enum: FORMATS },
+        columns: { type: 'map', keys: FIELDS },
+        limit: posInt,
+        split: { type: 'object', fields: { validation: frac, test: frac, seed: { type: 'number', integer: true, min: 0 }, stratify: { type: 'boolean' } } },
+        clean: {
+          type: 'object', fields: {
+            stripHtml: { type: 'boolean' },
+            dedupe: { type: 'oneOf', options: [{ type: 'string', enum: ['exact', 'normalized'] }, { type: 'boolean' }], describe: 'exact, normalized or false' },
+            minChars: { type: 'number', integer: true, min: 0 },
+            maxChars: posInt,
+            normalize: { type: 'string', enum: ['NFC', 'NFKC'] },
+            whitespace: { type: 'string', enum: ['collapse', 'trim'] },
+          },
+        },
+        augment: {
+          type: 'object', fields: {
+            synonymReplacement: frac, randomInsertion: frac, randomSwap: frac, randomDeletion: frac, probability: frac,
+            seed: { type: 'number', integer: true, min: 0 },
+          },
+        },
+        maxLength: posInt,
+        blockSize: posInt,
+        stride: { type: 'number', integer: true, min: 0 },
+        labels: { type: 'strings' },
+      },
+    },
+    method: {
+      type: 'object', required: true, fields: {
+        kind: { type: 'string', required: true, enum: METHODS },
+        policy: { type: 'string', enum: POLICIES },
+        lastLayers: posInt,
+        include: { type: 'strings' },
+        exclude: { type: 'strings' },
+        trainEmbeddings: { type: 'boolean' },
+        r: posInt,
+        alpha: { type: 'number', min: 0 },
+        dropout: { type: 'number', min: 0, max: 0.99 },
+        targetModules: { type: 'oneOf', options: [{ type: 'strings' }, { type: 'string' }], describe: "a list of module names or 'all-linear'" },
+        useRslora: { type: 'boolean' },
+        reduction: posInt,
+        numVirtualTokens: posInt,
+        init: { type: 'string', enum: ['random', 'vocab', 'text'] },
+        initText: { type: 'string' },
+      },
+    },
+    training: { type: 'object', fields: Object.fromEntries(TRAINING_KEYS.map((k) => [k, { type: 'any' } as Spec])) },
+  },
+};

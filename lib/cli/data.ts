@@ -1,0 +1,72 @@
+/** The config's data section → cleaned, split, labelled features, with a report of what was read and dropped. */
+import { NodetuneError } from '../errors';
+import { cleanExamples, describeReport, newReport, readAll, splitExamples, LabelMap, featurizeFor } from '../data';
+import type { DataFormat, Example, Feature, Task } from '../data';
+import type { PreTrainedTokenizer } from '../tokenizers';
+import type { ConfigTask, DataConfig } from './config/schema';
+
+export interface PreparedData {
+  train: Example[];
+  validation: Example[] | null;
+  test: Example[] | null;
+  labels: LabelMap | null;
+  /** One line per file: read, kept, dropped by cleaning. */
+  notes: string[];
+}
+
+export async function readFile(file: string, d: DataConfig, task: ConfigTask, notes: string[]): Promise<Example[]> {
+  const rows = await readAll(file, { task: task as Task, ...(d.format ? { format: d.format as DataFormat } : {}), ...(d.columns ? { columns: d.columns } : {}) });
+  const limited = d.limit !== undefined ? rows.slice(0, d.limit) : rows;
+  if (!d.clean) {
+    notes.push(`${file}: ${limited.length} examples`);
+    return limited;
+  }
+  const report = newReport();
+  const kept: Example[] = [];
+  const c = d.clean;
+  const opts = {
+    ...(c.stripHtml !== undefined ? { stripHtml: c.stripHtml } : {}), ...(c.dedupe !== undefined ? { dedupe: c.dedupe } : {}),
+    ...(c.minChars !== undefined ? { minChars: c.minChars } : {}), ...(c.maxChars !== undefined ? { maxChars: c.maxChars } : {}),
+    ...(c.normalize !== undefined ? { normalize: c.normalize } : {}), ...(c.whitespace !== undefined ? { whitespace: c.whitespace } : {}),
+  };
+  async function* source() {
+    yield* limited;
+  }
+  for await (const ex of cleanExamples(source(), opts, report)) kept.push(ex);
+  notes.push(`${file}: ${describeReport(report)}`);
+  return kept;
+}
+
+export async function prepareData(d: DataConfig, task: ConfigTask): Promise<PreparedData> {
+  const notes: string[] = [];
+  let train = await readFile(d.train, d, task, notes);
+  let validation = d.validation ? await readFile(d.validation, d, task, notes) : null;
+  let test = d.test ? await readFile(d.test, d, task, notes) : null;
+  const s = d.split;
+  if (s && (s.validation || s.test)) {
+    const ratios = { train: 1 - (validation ? 0 : s.validation ?? 0) - (test ? 0 : s.test ?? 0), ...(validation ? {} : { validation: s.validation ?? 0 }), ...(test ? {} : { test: s.test ?? 0 }) };
+    const parts = splitExamples(train, { ratios, seed: s.seed ?? 1, stratify: s.stratify ?? (task === 'classification') });
+    train = parts.train;
+    if (!validation && s.validation) validation = parts.validation ?? null;
+    if (!test && s.test) test = parts.test ?? null;
+    notes.push(`split: train ${train.length}, validation ${validation?.length ?? 0}, test ${test?.length ?? 0}`);
+  }
+  if (train.length === 0) throw new NodetuneError('ERR_DATA', `${d.train}: no training examples`, { file: d.train });
+  let labels: LabelMap | null = null;
+  if (task === 'classification' || task === 'token-classification') {
+    const field = task === 'classification' ? 'label' : 'tags';
+    labels = d.labels ? new LabelMap(d.labels) : LabelMap.fromExamples([...train, ...(validation ?? []), ...(test ?? [])], field);
+  }
+  return { train, validation, test, labels, notes };
+}
+
+/** Features for one split (labels as ids, QA windows, causal-LM blocks...). */
+export function featurize(tok: PreTrainedTokenizer, d: DataConfig, task: ConfigTask, labels: LabelMap | null, examples: Example[]): Promise<Feature[]> {
+  return featurizeFor(tok, {
+    task: task as Task,
+    ...(d.maxLength !== undefined ? { maxLength: d.maxLength } : {}),
+    ...(d.stride !== undefined ? { stride: d.stride } : {}),
+    ...(d.blockSize !== undefined ? { blockSize: d.blockSize } : {}),
+    ...(labels ? { labels: [...labels.labels] } : {}),
+  }, examples);
+}

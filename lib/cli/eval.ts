@@ -1,0 +1,94 @@
+/** `nodetune eval`: the task's metrics of a model (plus an optional adapter) on a labelled data file. */
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { parseArgs } from 'util';
+import { AutoModel } from '../models';
+import { AutoTokenizer } from '../tokenizers';
+import { LabelMap } from '../data';
+import { Trainer } from '../train';
+import { TASKS } from './config/schema';
+import type { ConfigTask, DataConfig } from './config/schema';
+import { featurize, readFile } from './data';
+import { MODEL_TASK } from './run-train';
+import { intOption, required } from './model-task';
+import { formatTable, fmt } from './table';
+import { UsageError } from './usage';
+
+export const EVAL_HELP = `Usage: nodetune eval --model DIR --data FILE --task TASK [options]
+
+Computes the task's metrics on a labelled file: loss and accuracy, macro-F1, per-label precision/recall
+(classification); perplexity (causal-lm, instruction, chat); token accuracy and entity F1 (token-classification);
+exact match and F1 (qa). Label names come from the model's config.json (id2label).
+
+Options:
+  --model DIR          model folder or cached repo id                                          (required)
+  --data FILE          .jsonl, .json, .csv, .tsv or .txt file with the task's fields            (required)
+  --task TASK          ${TASKS.join(', ')}   (required)
+  --adapter DIR        a PEFT adapter folder applied on top of the model
+  --column F=COL       read canonical field F from column COL (repeatable), e.g. --column label=stars
+  --max-length N       truncate inputs to N tokens
+  --block-size N       causal-lm: tokens per block (default 128)
+  --batch-size N       rows per forward pass (default 16)
+  --json               print the metrics as JSON
+
+Examples:
+  nodetune eval --model runs/spam/model --data test.jsonl --task classification
+  nodetune eval --model base --adapter runs/spam/adapter --data reviews.csv --task classification --column text=review`;
+
+export function parseColumns(list: string[] | undefined): Record<string, string> | undefined {
+  if (!list || list.length === 0) return undefined;
+  const out: Record<string, string> = {};
+  for (const c of list) {
+    const eq = c.indexOf('=');
+    if (eq <= 0 || eq === c.length - 1) throw new UsageError(`--column must be FIELD=COLUMN, got ${JSON.stringify(c)}`);
+    out[c.slice(0, eq)] = c.slice(eq + 1);
+  }
+  return out;
+}
+
+export async function evaluate(argv: string[], out: (s: string) => void): Promise<number> {
+  const { values } = parseArgs({
+    args: argv, strict: true, options: {
+      model: { type: 'string' }, data: { type: 'string' }, task: { type: 'string' }, adapter: { type: 'string' }, column: { type: 'string', multiple: true },
+      'max-length': { type: 'string' }, 'block-size': { type: 'string' }, 'batch-size': { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    out(EVAL_HELP);
+    return 0;
+  }
+  const usage = 'nodetune eval --model DIR --data FILE --task TASK';
+  const modelDir = required('model', values.model, usage);
+  const file = required('data', values.data, usage);
+  const task = required('task', values.task, usage);
+  if (!(TASKS as readonly string[]).includes(task)) throw new UsageError(`--task must be one of ${TASKS.join(', ')}; got ${JSON.stringify(task)}`);
+  const t = task as ConfigTask;
+  const columns = parseColumns(values.column);
+  const d: DataConfig = {
+    train: file, ...(columns ? { columns } : {}), blockSize: intOption('block-size', values['block-size'], 128),
+    ...(values['max-length'] !== undefined ? { maxLength: intOption('max-length', values['max-length'], 0) } : {}),
+  };
+  const model = await AutoModel.fromPretrained(modelDir, { task: MODEL_TASK[t], quiet: true });
+  if (values.adapter) await model.loadAdapter(values.adapter);
+  const tokenizer = await AutoTokenizer.fromPretrained(modelDir);
+  const id2label = model.config.id2label as Record<string, string> | undefined;
+  const labels = (t === 'classification' || t === 'token-classification') && id2label ? LabelMap.fromConfig(id2label) : null;
+  const examples = await readFile(file, d, t, []);
+  const features = await featurize(tokenizer, d, t, labels, examples);
+  if (!(typeof model.config.type_vocab_size === 'number' && model.config.type_vocab_size > 0)) for (const f of features) delete f.tokenTypeIds;
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'nodetune-eval-'));
+  try {
+    const trainer = new Trainer({ model, tokenizer, train: features, validation: features,
+      args: { outputDir: tmp, batchSize: intOption('batch-size', values['batch-size'], 16), report: false } });
+    const { metrics, confusion } = await trainer.evaluate('validation');
+    if (values.json) out(JSON.stringify({ examples: examples.length, features: features.length, metrics, ...(confusion ? { confusion } : {}) }, null, 2));
+    else {
+      out(`${file}: ${examples.length} examples, ${features.length} features`);
+      out(formatTable(['metric', 'value'], Object.entries(metrics).map(([k, v]) => [k, fmt(v)])));
+    }
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+  return 0;
+}

@@ -1,0 +1,61 @@
+/** `nodetune merge`: a LoRA / bottleneck adapter folded into its base model, saved as a plain checkpoint. */
+import * as fs from 'fs';
+import * as path from 'path';
+import { parseArgs } from 'util';
+import { NodetuneError } from '../errors';
+import { AutoModel } from '../models';
+import type { Task } from '../models';
+import { readAdapterConfig } from '../peft/files';
+import { resolveTokenizerDir } from '../tokenizers';
+import { copyTokenizerFiles } from './run-train';
+import { required } from './model-task';
+
+export const MERGE_HELP = `Usage: nodetune merge --model BASE --adapter DIR --output DIR [--labels a,b,...]
+
+Loads the base model with the adapter's task (adapter_config.json's task_type), applies the adapter, folds its
+weights into the base weights and writes a plain checkpoint (config.json + model.safetensors + the tokenizer)
+that loads without the adapter. Prompt-tuning adapters cannot be merged (they add inputs, not weights).
+A classification adapter written by \`nodetune train\` carries its label names (labels.json beside it).
+
+Options:
+  --model BASE       the base model folder or cached repo id the adapter was trained on   (required)
+  --adapter DIR      the adapter folder (adapter_config.json + adapter_model.safetensors)  (required)
+  --output DIR       where the merged checkpoint goes                                       (required)
+  --labels a,b,...   label names in id order (default: labels.json in the adapter folder)
+
+Examples:
+  nodetune merge --model base --adapter runs/spam/adapter --output runs/spam/merged
+  nodetune merge --model base --adapter runs/chat/adapter --output merged && nodetune generate --model merged --prompt "Hi"`;
+
+const TASKS: Record<string, Task> = { CAUSAL_LM: 'causal-lm', SEQ_CLS: 'sequence-classification', TOKEN_CLS: 'token-classification', QUESTION_ANS: 'question-answering' };
+export const LABELS_FILE = 'labels.json';
+
+export async function merge(argv: string[], out: (s: string) => void): Promise<number> {
+  const { values } = parseArgs({
+    args: argv, strict: true,
+    options: { model: { type: 'string' }, adapter: { type: 'string' }, output: { type: 'string' }, labels: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+  });
+  if (values.help) {
+    out(MERGE_HELP);
+    return 0;
+  }
+  const usage = 'nodetune merge --model BASE --adapter DIR --output DIR';
+  const base = required('model', values.model, usage);
+  const adapter = required('adapter', values.adapter, usage);
+  const output = required('output', values.output, usage);
+  const cfg = readAdapterConfig(adapter);
+  if (cfg.peft_type === 'PROMPT_TUNING') throw new NodetuneError('ERR_STATE', `${adapter}: a prompt-tuning adapter adds virtual tokens, not weights; it cannot be merged (load it with --adapter instead)`, { file: adapter });
+  const task = TASKS[String(cfg.task_type)];
+  if (!task) throw new NodetuneError('ERR_CONFIG', `${path.join(adapter, 'adapter_config.json')}: task_type ${JSON.stringify(cfg.task_type)} is not one of ${Object.keys(TASKS).join(', ')}`, { file: adapter, field: 'task_type' });
+  const labelsFile = path.join(adapter, LABELS_FILE);
+  const labels = values.labels !== undefined ? values.labels.split(',').map((s) => s.trim())
+    : fs.existsSync(labelsFile) ? (JSON.parse(fs.readFileSync(labelsFile, 'utf8')) as { labels: string[] }).labels : null;
+  const model = await AutoModel.fromPretrained(base, { task, quiet: true, ...(labels ? { numLabels: labels.length } : {}) });
+  await model.loadAdapter(adapter);
+  model.mergeAdapter();
+  if (labels) Object.assign(model.config, { id2label: Object.fromEntries(labels.map((l, i) => [String(i), l])), label2id: Object.fromEntries(labels.map((l, i) => [l, i])) });
+  await model.savePretrained(output);
+  copyTokenizerFiles(resolveTokenizerDir(fs.existsSync(path.join(adapter, 'tokenizer.json')) ? adapter : base), output);
+  out(`merged ${adapter} into ${base} (${task}): ${output}`);
+  return 0;
+}

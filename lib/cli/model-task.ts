@@ -1,0 +1,44 @@
+/** Which pipeline task a model folder serves, from --task or config.json's architectures. */
+import * as fs from 'fs';
+import * as path from 'path';
+import { NodetuneError } from '../errors';
+import { resolveModelDir } from '../models';
+import type { PipelineTask } from '../pipelines';
+import { UsageError } from './usage';
+
+export const PIPELINE_TASKS: readonly PipelineTask[] = ['text-classification', 'text-generation', 'token-classification', 'question-answering'];
+
+export function pipelineTask(modelDir: string, task: string | undefined): PipelineTask {
+  if (task !== undefined) {
+    if (!(PIPELINE_TASKS as readonly string[]).includes(task)) throw new UsageError(`--task must be one of ${PIPELINE_TASKS.join(', ')}; got ${JSON.stringify(task)}`);
+    return task as PipelineTask;
+  }
+  const file = path.join(resolveModelDir(modelDir), 'config.json');
+  const config = JSON.parse(fs.readFileSync(file, 'utf8')) as { architectures?: string[] };
+  const arch = config.architectures?.[0] ?? '';
+  if (/ForSequenceClassification$/.test(arch)) return 'text-classification';
+  if (/ForTokenClassification$/.test(arch)) return 'token-classification';
+  if (/ForQuestionAnswering$/.test(arch)) return 'question-answering';
+  if (/ForCausalLM$|LMHeadModel$/.test(arch)) return 'text-generation';
+  throw new NodetuneError('ERR_CONFIG', `${file}: architectures ${JSON.stringify(config.architectures ?? null)} names no task; pass --task (${PIPELINE_TASKS.join(', ')})`, { file, field: 'architectures' });
+}
+
+/** A positive integer option, or a usage error naming it. */
+export function intOption(name: string, v: string | undefined, dflt: number, min = 1): number {
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw new UsageError(`--${name} must be an integer of at least ${min}; got ${JSON.stringify(v)}`);
+  return n;
+}
+
+export function numOption(name: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) throw new UsageError(`--${name} must be a non-negative number; got ${JSON.stringify(v)}`);
+  return n;
+}
+
+export function required(name: string, v: string | undefined, usage: string): string {
+  if (v === undefined || v === '') throw new UsageError(`--${name} is required: ${usage}`);
+  return v;
+}

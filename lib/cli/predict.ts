@@ -1,0 +1,106 @@
+/** `nodetune predict`: JSONL in, JSONL out, through the pipeline of the model's task. */
+import * as fs from 'fs';
+import { parseArgs } from 'util';
+import { NodetuneError } from '../errors';
+import { pipeline } from '../pipelines';
+import type { PipelineTask } from '../pipelines';
+import { intOption, pipelineTask, required } from './model-task';
+
+export const PREDICT_HELP = `Usage: nodetune predict --model DIR --input FILE.jsonl [--output FILE.jsonl] [options]
+
+Runs every line of a JSONL file through the model and writes each input object back with a "prediction"
+field, in order (to --output, else to standard output). What a line needs, by task:
+  text-classification    {"text": ...} (and "textPair" for pairs)  -> {"label", "score", "scores"}
+  token-classification   {"text": ...}                            -> [{"entity", "score", "word", "start", "end"}]
+  question-answering     {"question": ..., "context": ...}         -> {"answer", "score", "start", "end"}
+  text-generation        {"prompt": ...} or {"text": ...}           -> {"text", "finishReason", ...}
+
+Options:
+  --model DIR          model folder or cached repo id                                   (required)
+  --input FILE         JSONL input                                                      (required)
+  --output FILE        JSONL output (default: standard output)
+  --adapter DIR        a PEFT adapter folder applied on top of the model
+  --task TASK          text-classification, token-classification, question-answering, text-generation
+                       (default: from config.json's architectures)
+  --max-new-tokens N   text-generation: tokens per answer (default 32)
+
+Examples:
+  nodetune predict --model runs/spam/model --input emails.jsonl --output predictions.jsonl
+  nodetune predict --model base --adapter runs/spam/adapter --task text-classification --input emails.jsonl`;
+
+type Row = Record<string, unknown>;
+
+function readRows(file: string): Row[] {
+  if (!fs.existsSync(file)) throw new NodetuneError('ERR_IO', `${file}: no such input file`, { file });
+  const rows: Row[] = [];
+  fs.readFileSync(file, 'utf8').split('\n').forEach((line, i) => {
+    if (line.trim() === '') return;
+    let v: unknown;
+    try {
+      v = JSON.parse(line);
+    } catch (e) {
+      throw new NodetuneError('ERR_DATA', `${file}:${i + 1}: not valid JSON (${(e as Error).message})`, { file, line: i + 1 });
+    }
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new NodetuneError('ERR_DATA', `${file}:${i + 1}: each line must be a JSON object`, { file, line: i + 1 });
+    (v as Row)['__line'] = i + 1;
+    rows.push(v as Row);
+  });
+  return rows;
+}
+
+function field(file: string, row: Row, name: string, task: string): string {
+  const v = row[name];
+  if (typeof v !== 'string') throw new NodetuneError('ERR_DATA', `${file}:${row.__line}: ${task} needs a string "${name}" on every line`, { file, line: row.__line as number, field: name });
+  return v;
+}
+
+async function runAll(task: PipelineTask, model: string, adapter: string | undefined, file: string, rows: Row[], maxNewTokens: number): Promise<unknown[]> {
+  const opts = adapter ? { adapter } : {};
+  switch (task) {
+    case 'text-classification': {
+      const p = await pipeline(task, model, opts);
+      const out: unknown[] = [];
+      for (const r of rows) out.push(await p(field(file, r, 'text', task), typeof r.textPair === 'string' ? { textPair: r.textPair } : {}));
+      return out;
+    }
+    case 'token-classification': {
+      const p = await pipeline(task, model, opts);
+      return p(rows.map((r) => field(file, r, 'text', task)), { aggregation: 'simple' });
+    }
+    case 'question-answering': {
+      const p = await pipeline(task, model, opts);
+      return p(rows.map((r) => ({ question: field(file, r, 'question', task), context: field(file, r, 'context', task) })));
+    }
+    case 'text-generation': {
+      const p = await pipeline(task, model, opts);
+      return p(rows.map((r) => (typeof r.prompt === 'string' ? r.prompt : field(file, r, 'text', task))), { maxNewTokens });
+    }
+  }
+}
+
+export async function predict(argv: string[], out: (s: string) => void): Promise<number> {
+  const { values } = parseArgs({
+    args: argv, strict: true, options: {
+      model: { type: 'string' }, input: { type: 'string' }, output: { type: 'string' }, adapter: { type: 'string' }, task: { type: 'string' },
+      'max-new-tokens': { type: 'string' }, help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    out(PREDICT_HELP);
+    return 0;
+  }
+  const usage = 'nodetune predict --model DIR --input FILE.jsonl [--output FILE.jsonl]';
+  const model = required('model', values.model, usage);
+  const input = required('input', values.input, usage);
+  const maxNewTokens = intOption('max-new-tokens', values['max-new-tokens'], 32);
+  const task = pipelineTask(model, values.task);
+  const rows = readRows(input);
+  const predictions = await runAll(task, model, values.adapter, input, rows, maxNewTokens);
+  const lines = rows.map((r, i) => {
+    const { __line: _line, ...rest } = r;
+    return JSON.stringify({ ...rest, prediction: predictions[i] });
+  });
+  if (values.output) fs.writeFileSync(values.output, lines.length > 0 ? lines.join('\n') + '\n' : '');
+  else for (const l of lines) out(l);
+  return 0;
+}

@@ -1,0 +1,138 @@
+/**
+ * One fine-tuning run from a validated config: data, model, method, metrics before, training, metrics after, the
+ * trained model or adapter written, and a summary. Used by `nodetune train` and the demo.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { AutoModel, Model } from '../models';
+import type { Task } from '../models';
+import { AutoTokenizer, resolveTokenizerDir } from '../tokenizers';
+import type { PreTrainedTokenizer } from '../tokenizers';
+import { DataLoader } from '../data';
+import type { Feature } from '../data';
+import { Trainer } from '../train';
+import type { TrainingArgs } from '../train';
+import { manualSeed } from '../rng';
+import type { ConfigTask, TrainConfig } from './config/schema';
+import { featurize, prepareData } from './data';
+import { applyMethod, isAdapterMethod } from './method';
+import { attachProgress } from './progress';
+import { fmt, formatTable, metricRows } from './table';
+
+export const MODEL_TASK: Record<ConfigTask, Task> = {
+  classification: 'sequence-classification', 'token-classification': 'token-classification', qa: 'question-answering',
+  'causal-lm': 'causal-lm', instruction: 'causal-lm', chat: 'causal-lm',
+};
+
+const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'vocab.json', 'merges.txt', 'vocab.txt'];
+
+/** Copies the tokenizer's files next to a saved model, so the folder loads on its own. */
+export function copyTokenizerFiles(tokenizerDir: string, dir: string): void {
+  fs.mkdirSync(dir, { recursive: true });
+  for (const f of TOKENIZER_FILES) if (fs.existsSync(path.join(tokenizerDir, f))) fs.copyFileSync(path.join(tokenizerDir, f), path.join(dir, f));
+}
+
+export interface RunResult {
+  before: { validation: Record<string, number> | null; test: Record<string, number> | null };
+  after: { validation: Record<string, number> | null; test: Record<string, number> | null };
+  /** The trained model folder (full / partial) or adapter folder (lora / adapter / prompt). */
+  saved: string;
+  report: string | null;
+  trainable: { trainable: number; total: number; percent: number };
+  steps: number;
+  seconds: number;
+  summary: string;
+  model: Model;
+  tokenizer: PreTrainedTokenizer;
+}
+
+export interface RunOptions {
+  /** Progress output (default process.stderr). */
+  stream?: NodeJS.WritableStream & { isTTY?: boolean };
+  tty?: boolean;
+  label?: string;
+  /** A model already loaded (the demo reuses one); otherwise config.model is loaded. */
+  model?: Model;
+  tokenizer?: PreTrainedTokenizer;
+}
+
+export async function runTraining(c: TrainConfig, o: RunOptions = {}): Promise<RunResult> {
+  const started = Date.now();
+  const seed = c.seed ?? 42;
+  const tokDir = resolveTokenizerDir(c.tokenizer ?? c.model);
+  const tokenizer = o.tokenizer ?? await AutoTokenizer.fromPretrained(tokDir);
+  const data = await prepareData(c.data, c.task);
+  const labels = data.labels;
+  manualSeed(seed);
+  const model = o.model ?? await AutoModel.fromPretrained(c.model, {
+    task: MODEL_TASK[c.task], quiet: true, seed,
+    ...(labels && c.task === 'classification' ? { numLabels: labels.size } : {}),
+    ...(labels && c.task === 'token-classification' ? { numLabels: labels.size } : {}),
+    ...(c.device ? { device: c.device } : {}), ...(c.dtype ? { dtype: c.dtype } : {}),
+  });
+  if (labels) Object.assign(model.config, labels.toConfig());
+  await applyMethod(model, c.method, tokenizer, seed);
+  // The formatters keep the tokenizer's token type ids; models without token types (decoders) refuse them.
+  const types = typeof model.config.type_vocab_size === 'number' && model.config.type_vocab_size > 0;
+  const feats = async (ex: typeof data.train | null): Promise<Feature[] | undefined> => {
+    if (!ex) return undefined;
+    const f = await featurize(tokenizer, c.data, c.task, labels, ex);
+    if (!types) for (const x of f) delete x.tokenTypeIds;
+    return f;
+  };
+  const trainFeatures = (await feats(data.train))!;
+  const validation = await feats(data.validation);
+  const test = await feats(data.test);
+  const args: TrainingArgs = { seed, ...(c.training as Partial<TrainingArgs>), outputDir: c.output };
+  const batchSize = args.batchSize ?? 8;
+  const perEpoch = Math.ceil(Math.ceil(trainFeatures.length / batchSize) / (args.gradientAccumulationSteps ?? 1));
+  const totalSteps = args.maxSteps ?? Math.max(1, Math.ceil((args.epochs ?? 3) * perEpoch));
+  let train: Feature[] | DataLoader = trainFeatures;
+  if (c.data.augment) {
+    train = new DataLoader(data.train, { tokenizer, task: 'classification', batchSize, split: 'train', seed, augment: c.data.augment,
+      ...(labels ? { labelMap: labels } : {}), ...(c.data.maxLength !== undefined ? { maxLength: c.data.maxLength } : {}) });
+    args.maxSteps = totalSteps;
+  }
+  const trainer = new Trainer({ model, tokenizer, train, ...(validation ? { validation } : {}), ...(test ? { test } : {}), args });
+  const before = {
+    validation: validation ? (await trainer.evaluate('validation')).metrics : null,
+    test: test ? (await trainer.evaluate('test')).metrics : null,
+  };
+  const done = attachProgress(trainer, { totalSteps, ...(o.stream ? { stream: o.stream } : {}), ...(o.tty !== undefined ? { tty: o.tty } : {}), ...(o.label ? { label: o.label } : {}) });
+  let result;
+  try {
+    result = await trainer.train();
+  } finally {
+    done();
+  }
+  const after = {
+    validation: validation ? (await trainer.evaluate('validation')).metrics : null,
+    test: result.testMetrics ?? (test ? (await trainer.evaluate('test')).metrics : null),
+  };
+  const saved = isAdapterMethod(c.method) ? path.join(c.output, 'adapter') : path.join(c.output, 'model');
+  if (isAdapterMethod(c.method)) {
+    await model.saveAdapter(saved);
+    // PEFT's files carry no label names; `nodetune merge` reads them from here.
+    if (labels) fs.writeFileSync(path.join(saved, 'labels.json'), JSON.stringify({ labels: labels.labels }, null, 2) + '\n');
+  } else await model.savePretrained(saved);
+  copyTokenizerFiles(tokDir, saved);
+  const summary = model.parameterSummary();
+  const rows = [
+    ...(before.validation && after.validation ? metricRows('validation', before.validation, after.validation) : []),
+    ...(before.test && after.test ? metricRows('test', before.test, after.test) : []),
+  ];
+  const seconds = (Date.now() - started) / 1000;
+  const text = [
+    ...data.notes,
+    `method ${c.method.kind}: ${summary.trainable.toLocaleString('en-US')} of ${summary.total.toLocaleString('en-US')} parameters trained (${summary.percent.toFixed(2)}%), ${result.globalStep} steps in ${seconds.toFixed(1)} s`,
+    rows.length > 0 ? formatTable(['metric', 'before', 'after', 'change'], rows) : 'no validation or test data: no metrics before/after',
+    `${isAdapterMethod(c.method) ? 'adapter' : 'model'} written to ${saved}`,
+    ...(result.report ? [`report: ${result.report}`] : []),
+  ].join('\n');
+  return {
+    before, after, saved, report: result.report, steps: result.globalStep, seconds, summary: text, model, tokenizer,
+    trainable: { trainable: summary.trainable, total: summary.total, percent: summary.percent },
+  };
+}
+
+export { fmt };

@@ -1,0 +1,2 @@
+/** Bad command-line usage (exit code 2). */
+export class UsageError extends Error {}
