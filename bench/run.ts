@@ -26,6 +26,7 @@ interface ChildResult {
   peakRssKb: number;
   rssAfterLoadKb: number;
   threads?: number;
+  trainable?: number;
 }
 
 const root = path.resolve(__dirname, '..', '..');
@@ -88,10 +89,13 @@ async function main(): Promise<void> {
       fs.writeFileSync(batchFile, JSON.stringify({ inputIds: randomBatch(batchSize, shape.seq, shape.vocab, 1) }));
       const childArgs = { dir, batchFile, steps, warmup: 1 };
       const ours: ChildResult[] = [];
+      const lora: ChildResult[] = [];
+      const loraTargets = shape.family === 'gpt2' ? ['c_attn'] : ['q_proj', 'v_proj'];
       const torchDefault: ChildResult[] = [];
       const torchOurs: ChildResult[] = [];
       for (let r = 0; r < rounds; r++) {
         ours.push(runChild(process.execPath, [path.join(__dirname, 'step-child.js'), JSON.stringify({ ...childArgs, mode: 'train' })]));
+        lora.push(runChild(process.execPath, [path.join(__dirname, 'step-child.js'), JSON.stringify({ ...childArgs, mode: 'train', loraTargets })]));
         if (withPython) {
           torchDefault.push(runChild(PYTHON, [path.join(root, 'bench', 'pytorch_step.py'), JSON.stringify(childArgs)]));
           torchOurs.push(runChild(PYTHON, [path.join(root, 'bench', 'pytorch_step.py'), JSON.stringify({ ...childArgs, threads: info.threads.intraOp })]));
@@ -111,13 +115,17 @@ async function main(): Promise<void> {
       };
       const row = {
         name: shape.name, method: 'full', batch: batchSize, seq: shape.seq,
-        nodetune: summarize(ours), pytorchDefaultThreads: summarize(torchDefault), pytorchOurThreads: summarize(torchOurs),
+        nodetune: summarize(ours), nodetuneLora: { ...summarize(lora)!, targets: loraTargets, trainable: lora[0]!.trainable },
+        pytorchDefaultThreads: summarize(torchDefault), pytorchOurThreads: summarize(torchOurs),
       };
       training.push(row);
       const n = row.nodetune!;
       let line = `${shape.name.padEnd(18)} nodetune ${n.medianStepMs.toFixed(0).padStart(5)} ms/step ` +
         `${n.tokensPerSec.toFixed(0).padStart(6)} tok/s ${n.achievedGflops.toFixed(1).padStart(6)} GFLOP/s ` +
         `(${(n.fractionOfPeak * 100).toFixed(0)}% of peak) RSS ${n.peakRssMb.toFixed(0)} MB load ${n.loadMs.toFixed(0)} ms`;
+      const l = row.nodetuneLora;
+      line += `\n${''.padEnd(18)} nodetune LoRA r8 (${loraTargets.join('+')}) ${l.medianStepMs.toFixed(0)} ms/step, RSS ${l.peakRssMb.toFixed(0)} MB` +
+        ` -> LoRA/full step time ${(l.medianStepMs / n.medianStepMs).toFixed(2)} (target <= 0.70), RSS ${l.peakRssMb.toFixed(0)} vs ${n.peakRssMb.toFixed(0)} MB`;
       for (const [label, p] of [['pytorch(default threads)', row.pytorchDefaultThreads], ['pytorch(our threads)', row.pytorchOurThreads]] as const) {
         if (p) line += `\n${''.padEnd(18)} ${label} ${p.medianStepMs.toFixed(0)} ms/step, RSS ${p.peakRssMb.toFixed(0)} MB, ` +
           `threads ${p.threads} -> nodetune/pytorch step time ratio ${(n.medianStepMs / p.medianStepMs).toFixed(2)} (target <= 0.80)`;

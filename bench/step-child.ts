@@ -14,6 +14,8 @@ interface ChildArgs {
   warmup: number;
   mode: 'train' | 'generate';
   newTokens?: number;
+  /** Train a LoRA adapter (r 8, alpha 16) on these modules instead of every weight. */
+  loraTargets?: string[];
 }
 
 async function main(): Promise<void> {
@@ -27,6 +29,7 @@ async function main(): Promise<void> {
   const times: number[] = [];
   const losses: number[] = [];
   if (args.mode === 'train') {
+    if (args.loraTargets) model.addLora({ r: 8, alpha: 16, targetModules: args.loraTargets, seed: 1 });
     model.configureOptimizer({ type: 'adamw', lr: 1e-4, weightDecay: 0 });
     for (let i = 0; i < args.warmup + args.steps; i++) {
       const s = process.hrtime.bigint();
@@ -44,9 +47,10 @@ async function main(): Promise<void> {
       if (i >= args.warmup) times.push(ms);
     }
   }
-  const params = model.parameters().reduce((sum, p) => sum + p.shape.reduce((a, b) => a * b, 1), 0);
+  const summary = model.parameterSummary();
+  const params = summary.total;
   process.stdout.write(JSON.stringify({
-    loadMs, params, times, losses, rssBeforeLoadKb: rssBefore, rssAfterLoadKb: rssAfterLoad,
+    loadMs, params, trainable: summary.trainable, times, losses, rssBeforeLoadKb: rssBefore, rssAfterLoadKb: rssAfterLoad,
     peakRssKb: process.resourceUsage().maxRSS,
   }) + '\n');
 }

@@ -30,3 +30,8 @@ export type {
   Answer, QaInput, QaOptions, BatcherOptions,
 } from './pipelines';
 // The HTTP server (Fastify) is a subpath, so `require('nodetune')` does not load it: require('nodetune/serve').
+export { formatSummary, ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, readAdapterConfig } from './peft';
+export type {
+  ParameterSummary, ModuleCount, TrainablePolicy, TrainableOptions, LoraOptions, BottleneckOptions, PromptTuningOptions, TextEncoder,
+} from './peft';
+export type { CallOptions } from './models';
