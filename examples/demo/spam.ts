@@ -13,6 +13,18 @@ interface RawEmail {
   text: string;
 }
 
+/**
+ * Appended to every email: a GPT-2-style classifier reads its verdict at the last token, so the last token is the
+ * same for every email and what differs is what attention gathered from the text (with emails cut anywhere, the last
+ * token would be a random word).
+ */
+export const EMAIL_END = '\n[end of email]';
+
+/** The text the classifier sees: an email's start, `chars` characters at most, then EMAIL_END. */
+export function classifierInput(text: string, chars = 360): string {
+  return `${text.slice(0, chars).trimEnd()}${EMAIL_END}`;
+}
+
 /** Subject and body text of a raw email: headers dropped, base64 and non-text MIME parts skipped. */
 export function emailText(raw: string): string {
   const cut = raw.search(/\r?\n\r?\n/);
@@ -34,7 +46,7 @@ export function emailText(raw: string): string {
     if (skipping || /^[A-Za-z0-9+/=]{60,}$/.test(line)) continue;
     lines.push(line);
   }
-  return `${subject}\n${lines.join('\n')}`.slice(0, 3000);
+  return `${subject}\n${lines.join('\n').replace(/\n{3,}/g, '\n\n').trim()}`;
 }
 
 export interface SpamSplits {
@@ -59,7 +71,7 @@ export function writeSpamData(dir: string, sizes: { train: number; validation: n
     let at = 0;
     for (const split of ['train', 'validation', 'test'] as const) {
       const n = Math.floor(sizes[split] / 2);
-      for (const e of list.slice(at, at + n)) rows[split].push(JSON.stringify({ text: emailText(e.text), label, id: e.id }));
+      for (const e of list.slice(at, at + n)) rows[split].push(JSON.stringify({ text: classifierInput(emailText(e.text)), label, id: e.id }));
       at += n;
     }
   }

@@ -54,6 +54,8 @@ export interface RunOptions {
   /** A model already loaded (the demo reuses one); otherwise config.model is loaded. */
   model?: Model;
   tokenizer?: PreTrainedTokenizer;
+  /** No progress output. */
+  quiet?: boolean;
 }
 
 export async function runTraining(c: TrainConfig, o: RunOptions = {}): Promise<RunResult> {
@@ -98,7 +100,7 @@ export async function runTraining(c: TrainConfig, o: RunOptions = {}): Promise<R
     validation: validation ? (await trainer.evaluate('validation')).metrics : null,
     test: test ? (await trainer.evaluate('test')).metrics : null,
   };
-  const done = attachProgress(trainer, { totalSteps, ...(o.stream ? { stream: o.stream } : {}), ...(o.tty !== undefined ? { tty: o.tty } : {}), ...(o.label ? { label: o.label } : {}) });
+  const done = o.quiet ? () => undefined : attachProgress(trainer, { totalSteps, ...(o.stream ? { stream: o.stream } : {}), ...(o.tty !== undefined ? { tty: o.tty } : {}), ...(o.label ? { label: o.label } : {}) });
   let result;
   try {
     result = await trainer.train();

@@ -1,5 +1,6 @@
 /** `nodetune train CONFIG.yaml [--key.path value ...]`. */
 import { loadConfig, parseOverrides } from './config/load';
+import { NodetuneError } from '../errors';
 import { runTraining } from './run-train';
 import { UsageError } from './usage';
 
@@ -13,6 +14,7 @@ path of the HTML report. Progress: a bar on a terminal, plain log lines otherwis
 
 Options:
   --key.path VALUE   override a config key (the value is read as YAML: 3, 1e-4, true, [a, b])
+  --quiet            no progress output, only the summary
   -h, --help         this help
 
 Examples:
@@ -25,10 +27,18 @@ export async function train(argv: string[], out: (s: string) => void): Promise<n
     out(TRAIN_HELP);
     return 0;
   }
-  const [file, ...rest] = argv;
+  const quiet = argv.includes('--quiet');
+  const [file, ...rest] = argv.filter((a) => a !== '--quiet');
   if (file === undefined || file.startsWith('--')) throw new UsageError('a config file is required: nodetune train CONFIG.yaml [--key.path value ...]');
-  const config = loadConfig(file, parseOverrides(rest, file));
-  const result = await runTraining(config);
+  let config;
+  try {
+    config = loadConfig(file, parseOverrides(rest, file));
+  } catch (e) {
+    // A missing config file, bad YAML or a config that breaks the schema is bad usage (exit 2), like a bad option.
+    if (e instanceof NodetuneError && (e.code === 'ERR_CONFIG' || e.code === 'ERR_IO')) throw new UsageError(e.message);
+    throw e;
+  }
+  const result = await runTraining(config, quiet ? { quiet: true } : {});
   out(result.summary);
   return 0;
 }

@@ -3,6 +3,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { parse, parseDocument } from 'yaml';
 import { NodetuneError } from '../../errors';
+import { resolveArgs } from '../../train/args';
 import { TRAIN_SCHEMA, TrainConfig } from './schema';
 import { ConfigError, validate } from './validate';
 
@@ -88,6 +89,14 @@ export function loadConfig(file: string, overrides: [string, string][] = []): Tr
   const c = raw as TrainConfig;
   c.training ??= {};
   crossChecks(c, file);
+  try {
+    resolveArgs({ ...c.training, outputDir: c.output }, true);
+  } catch (e) {
+    const err = e as NodetuneError;
+    if (err.code !== 'ERR_CONFIG') throw e;
+    const field = String(err.details.field ?? '');
+    throw new ConfigError(file, `training.${field}`, err.message.replace(/^TrainingArgs\.[\w.]+: /, ''));
+  }
   resolvePaths(c, path.dirname(path.resolve(file)));
   return c;
 }
