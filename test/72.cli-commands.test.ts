@@ -1,0 +1,122 @@
+import { expect } from 'chai';
+import * as fs from 'fs';
+import * as path from 'path';
+import { main } from '../lib/cli/main';
+import { corpusStats } from '../lib/cli/tokenize';
+import { repoRoot, tempDir } from './helpers';
+import { tinyModelDir } from './60.serve-helpers';
+
+async function run(argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await main(argv, (s) => out.push(s), (s) => err.push(s));
+  return { code, out: out.join('\n'), err: err.join('\n') };
+}
+
+const COMMANDS = ['train', 'eval', 'predict', 'generate', 'merge', 'tokenize', 'doctor', 'serve'];
+
+describe('72 cli: help, exit codes, tokenize, the example configs on tiny models', function () {
+  this.timeout(60_000);
+
+  it('--help on every command: exit 0, a usage line and examples; the top-level help lists every command', async () => {
+    const top = await run(['--help']);
+    expect(top.code).to.equal(0);
+    for (const c of COMMANDS) {
+      expect(top.out).to.match(new RegExp(`^  ${c} `, 'm'));
+      for (const flag of ['--help', '-h']) {
+        const r = await run([c, flag]);
+        expect(r.code, `${c} ${flag}`).to.equal(0);
+        expect(r.out).to.match(new RegExp(`^Usage: nodetune ${c}`));
+        expect(r.out, c).to.contain('Examples:');
+        expect(r.out, c).to.contain(`nodetune ${c} `);
+      }
+    }
+  });
+
+  it('bad usage exits 2 with the reason: no command, unknown command, unknown option, missing required option, bad value', async () => {
+    expect((await run([])).code).to.equal(2);
+    const unknown = await run(['finetune']);
+    expect(unknown.code).to.equal(2);
+    expect(unknown.err).to.contain("unknown command 'finetune'");
+    const cases: [string[], RegExp][] = [
+      [['eval', '--modle', 'x'], /Unknown option '--modle'/],
+      [['eval', '--data', 'x.jsonl', '--task', 'classification'], /--model is required/],
+      [['eval', '--model', 'm', '--data', 'x.jsonl', '--task', 'sentiment'], /--task must be one of classification, token-classification, qa/],
+      [['predict', '--model', 'm'], /--input is required/],
+      [['generate', '--model', 'm'], /--prompt is required/],
+      [['generate', '--model', 'm', '--prompt', 'x', '--max-new-tokens', 'many'], /--max-new-tokens must be an integer of at least 1; got "many"/],
+      [['merge', '--model', 'm', '--adapter', 'a'], /--output is required/],
+      [['tokenize', '--data', 'x'], /--tokenizer is required/],
+      [['eval', '--model', 'm', '--data', 'x', '--task', 'classification', '--column', 'text'], /--column must be FIELD=COLUMN/],
+      [['predict', '--model', 'm', '--input', 'x', '--task', 'summarize'], /--task must be one of text-classification/],
+    ];
+    for (const [argv, re] of cases) {
+      const r = await run(argv);
+      expect(r.code, argv.join(' ')).to.equal(2);
+      expect(r.err, argv.join(' ')).to.match(re);
+    }
+  });
+
+  it('a failure exits 1 with the error code and the path: a missing model folder, an adapter that is not one', async () => {
+    const dir = tempDir('nodetune-cli-fail-');
+    const r = await run(['generate', '--model', path.join(dir, 'nope'), '--prompt', 'x']);
+    expect(r.code).to.equal(1);
+    expect(r.err).to.match(/^nodetune generate: ERR_IO: .*nope/);
+    const m = await run(['merge', '--model', tinyModelDir('bert-cls', 'encoder'), '--adapter', dir, '--output', path.join(dir, 'out')]);
+    expect(m.code).to.equal(1);
+    expect(m.err).to.contain(dir);
+  });
+
+  it('tokenize: exact token counts, lengths and truncation rate with a word-level tokenizer', async () => {
+    const model = tinyModelDir('bert-cls', 'encoder');
+    const dir = tempDir('nodetune-cli-tok-');
+    const file = path.join(dir, 'c.csv');
+    // [CLS] words [SEP]: 3 words -> 5 tokens, 1 -> 3, 6 -> 8, 2 -> 4.
+    fs.writeFileSync(file, 'review,stars\nthe cat sat,1\ndog,2\nthe little girl went home happy,3\ngood day,4\n');
+    const r = await run(['tokenize', '--tokenizer', model, '--data', file, '--column', 'text=review', '--column', 'label=stars', '--max-length', '4', '--json']);
+    expect(r.code, r.err).to.equal(0);
+    const s = JSON.parse(r.out) as Record<string, number>;
+    expect(s).to.include({ examples: 4, tokens: 20, mean: 5, median: 5, max: 8, maxLength: 4, truncated: 2, truncationRate: 0.5 });
+    expect(s.charsPerToken).to.be.closeTo((11 + 3 + 31 + 8) / 20, 1e-9);
+    const table = await run(['tokenize', '--tokenizer', model, '--data', file, '--column', 'text=review', '--column', 'label=stars', '--max-length', '4']);
+    expect(table.out).to.match(/truncated at 4\s+2 \(50\.0%\)/);
+    expect(corpusStats([], 0, 8)).to.include({ examples: 0, tokens: 0, truncationRate: 0 });
+  });
+
+  it('examples/sentiment.yaml (with EDA augmentation and cleaning) runs on a tiny BERT', async () => {
+    const out = tempDir('nodetune-cli-ex-');
+    const r = await run(['train', path.join(repoRoot, 'examples', 'sentiment.yaml'), '--quiet', '--model', tinyModelDir('bert-cls', 'encoder'),
+      '--output', out, '--training.epochs', '1', '--data.maxLength', '16']);
+    expect(r.code, r.err).to.equal(0);
+    expect(r.out).to.match(/data\/sentiment\.jsonl: read 40, kept 40/);
+    expect(r.out).to.match(/split: train 24, validation 8, test 8/);
+    expect(r.out).to.match(/test accuracy\s+[\d.]+\s+[\d.]+/);
+    expect(fs.existsSync(path.join(out, 'adapter', 'adapter_config.json'))).to.equal(true);
+  });
+
+  it('examples/token-classification.yaml runs on a tiny RoBERTa tagger and reports entity F1', async () => {
+    const out = tempDir('nodetune-cli-ex-');
+    const r = await run(['train', path.join(repoRoot, 'examples', 'token-classification.yaml'), '--quiet', '--model', tinyModelDir('roberta-tok', 'encoder'),
+      '--output', out, '--training.epochs', '1', '--data.maxLength', '20', '--method.lastLayers', '1']);
+    expect(r.code, r.err).to.equal(0);
+    expect(r.out).to.match(/validation tokenAccuracy\s+[\d.]+\s+[\d.]+/);
+    expect(r.out).to.match(/validation entityF1\s+[\d.]+\s+[\d.]+/);
+    const config = JSON.parse(fs.readFileSync(path.join(out, 'model', 'config.json'), 'utf8')) as { id2label: Record<string, string> };
+    expect(Object.values(config.id2label)).to.deep.equal(['B-LOC', 'B-ORG', 'B-PER', 'I-LOC', 'I-ORG', 'I-PER', 'O']);
+  });
+
+  it('examples/qa.yaml runs on a tiny DistilBERT QA model (windows with stride) and predict answers from the context', async () => {
+    const out = tempDir('nodetune-cli-ex-');
+    const r = await run(['train', path.join(repoRoot, 'examples', 'qa.yaml'), '--quiet', '--model', tinyModelDir('distilbert-qa', 'encoder'),
+      '--output', out, '--training.epochs', '1', '--data.maxLength', '16', '--data.stride', '4']);
+    expect(r.code, r.err).to.equal(0);
+    expect(r.out).to.match(/validation exactMatch\s+[\d.]+\s+[\d.]+/);
+    const input = path.join(out, 'q.jsonl');
+    const context = 'the little girl went home and saw a red ball';
+    fs.writeFileSync(input, JSON.stringify({ question: 'what did the girl see', context }) + '\n');
+    const p = await run(['predict', '--model', path.join(out, 'model'), '--input', input]);
+    expect(p.code, p.err).to.equal(0);
+    const a = (JSON.parse(p.out) as { prediction: { answer: string; start: number; end: number } }).prediction;
+    expect(context.slice(a.start, a.end)).to.equal(a.answer);
+  });
+});
