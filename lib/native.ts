@@ -114,9 +114,10 @@ export interface NativeModel {
   configureOptimizer(options: { type: string; lr: number; beta1: number; beta2: number; eps: number; weightDecay: number; momentum: number }): void;
   saveOptimizerState(file: string): Promise<void>;
   loadOptimizerState(file: string): Promise<void>;
+  setDropout(options: { embedding?: number; attention?: number; hidden?: number; classifier?: number }): void;
   trainStep(ids: NativeIds, shape: number[], mask: NativeIds | null, tokenTypes: NativeIds | null, labels: NativeIds | Float32Array,
     labelsShape: number[], lr: number | null, maxGradNorm: number | null, adapter?: NativeAdapterArg,
-    communicator?: NativeCommunicator | null): Promise<{ loss: number; gradNorm: number }>;
+    communicator?: NativeCommunicator | null, skipNonFinite?: boolean): Promise<{ loss: number; gradNorm: number; skipped: boolean }>;
   lossAndGradients(ids: NativeIds, shape: number[], mask: NativeIds | null, tokenTypes: NativeIds | null, labels: NativeIds | Float32Array,
     labelsShape: number[], names: string[], adapter?: NativeAdapterArg): Promise<{ loss: number; grads: (NativeTensor | null)[] }>;
   generate(ids: NativeIds, shape: number[], mask: NativeIds | null, options: {

@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import * as fs from 'fs';
 import * as path from 'path';
 import { AutoModel } from '../lib/models';
+import { Tensor } from '../lib/tensor';
 import { Trainer } from '../lib/train/trainer';
 import { TrainerEvent } from '../lib/train/events';
 import { createSchedule } from '../lib/train/schedules';
@@ -187,6 +188,47 @@ describe('45 train: the Trainer on tiny models', function () {
     expect(e.code).to.equal('ERR_STATE');
     expect(e.message).to.include(`training diverged at step ${steps.length + 1} (epoch `);
     expect(e.message).to.match(/loss is (NaN|Infinity)/);
+  });
+
+  it("onNonFinite: 'skip' drops the poisoned updates and counts them; dropout overrides reach the model", async () => {
+    const model = await llama();
+    const name = model.parameters()[0]!.name;
+    const clean = model.getParameter(name);
+    let calls = 0;
+    // A model whose 2nd step sees a NaN weight (restored right after): exactly one update must be skipped.
+    const overrides: Partial<typeof model> = {};
+    const proxy = new Proxy(model, {
+      get: (target, key) => (key in overrides ? (overrides as Record<string | symbol, unknown>)[key] : (() => {
+        const v = (target as unknown as Record<string | symbol, unknown>)[key];
+        return typeof v === 'function' ? (v as Function).bind(target) : v;
+      })()),
+    });
+    overrides.trainStep = async (inputs, options) => {
+      calls += 1;
+      if (calls === 2) {
+        const bad = Float32Array.from(clean.data() as Float32Array);
+        bad[0] = Number.NaN;
+        model.setParameter(name, Tensor.from(bad, { shape: clean.shape }).handle);
+      }
+      try {
+        return await model.trainStep(inputs, options);
+      } finally {
+        if (calls === 2) model.setParameter(name, clean);
+      }
+    };
+    const dropoutSeen: unknown[] = [];
+    overrides.setDropout = (o) => { dropoutSeen.push(o); model.setDropout(o); };
+    const res = await new Trainer({ model: proxy, train: lmBatches(4, 4), args: { outputDir: tempDir(), optimizer: 'sgd', learningRate: 0.1,
+      epochs: 1, report: false, onNonFinite: 'skip', dropout: { hidden: 0 } } }).train();
+    expect(res.reason).to.equal('completed');
+    expect(res.skippedSteps).to.equal(1);
+    expect(Number.isNaN(res.losses[1]!)).to.equal(true);
+    expect(res.losses.filter((l) => Number.isFinite(l))).to.have.length(3);
+    for (const p of model.parameters()) expect((model.getParameter(p.name).data() as Float32Array).every(Number.isFinite), p.name).to.equal(true);
+    expect(dropoutSeen).to.deep.equal([{ hidden: 0 }]);
+    const bad = await rejects((async () => new Trainer({ model, train: lmBatches(4, 2), args: { outputDir: tempDir(), dropout: { hidden: 1.5 } } }))());
+    expect(bad.code).to.equal('ERR_CONFIG');
+    expect(bad.message).to.include('TrainingArgs.dropout.hidden');
   });
 
   it('evaluation loss computed from logits equals the model\'s own loss (causal-lm and classification), metrics per split', async () => {

@@ -65,6 +65,16 @@ export interface TrainStepOptions {
   maxGradNorm?: number;
   /** Data parallel: average the gradients (and the reported loss) over the group before the step, as DDP does. */
   communicator?: Communicator;
+  /** A NaN/Inf loss or gradient norm skips the update (the result says `skipped`) instead of applying it. */
+  skipNonFinite?: boolean;
+}
+
+/** Dropout probabilities to use from now on (absent keys keep config.json's). */
+export interface DropoutOverrides {
+  embedding?: number;
+  attention?: number;
+  hidden?: number;
+  classifier?: number;
 }
 
 export interface LoadReport {
@@ -200,6 +210,16 @@ export class Model {
     return m;
   }
 
+  /** Overrides dropout probabilities for training (HF's config attributes, by role); validated here. */
+  setDropout(options: DropoutOverrides): void {
+    check(options && typeof options === 'object', 'setDropout(options): options must be an object', 'options');
+    for (const [k, v] of Object.entries(options)) {
+      check(['embedding', 'attention', 'hidden', 'classifier'].includes(k), `setDropout(): unknown key '${k}' (allowed: embedding, attention, hidden, classifier)`, k);
+      check(typeof v === 'number' && v >= 0 && v < 1, `setDropout(): ${k} must be a probability in [0, 1), got ${JSON.stringify(v)}`, k);
+    }
+    this.native.setDropout(options);
+  }
+
   /**
    * Writes the optimizer's state (AdamW moments and step counts, SGD momentum buffers) to `file`, so a
    * checkpointed run resumes exactly. LibTorch's serialisation plus the parameter shapes, checked on load.
@@ -219,7 +239,7 @@ export class Model {
   }
 
   /** One training step (forward, loss, backward, clipping, optimizer step) in one native call. */
-  trainStep(inputs: ModelInputs & { labels: Labels }, options: TrainStepOptions = {}): Promise<{ loss: number; gradNorm: number }> {
+  trainStep(inputs: ModelInputs & { labels: Labels }, options: TrainStepOptions = {}): Promise<{ loss: number; gradNorm: number; skipped: boolean }> {
     if (!this.optimizerConfigured) throw new NodetuneError('ERR_STATE', 'trainStep(): call configureOptimizer() first');
     if (this.task === 'base') throw new NodetuneError('ERR_STATE', 'trainStep(): a base model has no loss; load it with a task');
     const { ids, mask, types } = this.batch(inputs, 'trainStep()');
@@ -229,8 +249,8 @@ export class Model {
       check(typeof options.maxGradNorm === 'number' && options.maxGradNorm > 0, `trainStep(): maxGradNorm must be a positive number, got ${options.maxGradNorm}`, 'maxGradNorm');
     return this.enqueue(async () => {
       const r = await this.native.trainStep(ids.data, ids.shape, mask, types, labels.data, labels.shape, options.lr ?? null,
-        options.maxGradNorm ?? null, undefined, options.communicator ? options.communicator.handle : null);
-      return { loss: r.loss, gradNorm: r.gradNorm };
+        options.maxGradNorm ?? null, undefined, options.communicator ? options.communicator.handle : null, options.skipNonFinite === true);
+      return { loss: r.loss, gradNorm: r.gradNorm, skipped: r.skipped };
     });
   }
 

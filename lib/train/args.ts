@@ -60,9 +60,14 @@ export interface TrainingArgs {
   report?: boolean;
   /** Also write TensorBoard event files to <outputDir>/tensorboard (default false). */
   tensorboard?: boolean;
+  /** A NaN/Inf loss or gradient norm: 'error' stops with an error naming the step (default); 'skip' drops that update and counts it. */
+  onNonFinite?: 'error' | 'skip';
+  /** Dropout probabilities for this run, overriding config.json's (keys: embedding, attention, hidden, classifier). */
+  dropout?: { embedding?: number; attention?: number; hidden?: number; classifier?: number };
 }
 
-export type ResolvedArgs = Required<Omit<TrainingArgs, 'maxSteps' | 'reduceOnPlateau' | 'resumeFrom' | 'saveTotalLimit' | 'warmupSteps' | 'warmupRatio' | 'earlyStoppingPatience' | 'greaterIsBetter' | 'maxGradNorm'>> & {
+export type ResolvedArgs = Required<Omit<TrainingArgs, 'maxSteps' | 'reduceOnPlateau' | 'resumeFrom' | 'saveTotalLimit' | 'warmupSteps' | 'warmupRatio' | 'earlyStoppingPatience' | 'greaterIsBetter' | 'maxGradNorm' | 'dropout'>> & {
+  dropout: { embedding?: number; attention?: number; hidden?: number; classifier?: number } | null;
   maxSteps: number | null;
   reduceOnPlateau: PlateauOptions | null;
   resumeFrom: string | null;
@@ -77,7 +82,19 @@ export type ResolvedArgs = Required<Omit<TrainingArgs, 'maxSteps' | 'reduceOnPla
 const KNOWN = new Set(['outputDir', 'epochs', 'maxSteps', 'batchSize', 'gradientAccumulationSteps', 'learningRate', 'optimizer', 'adamBeta1', 'adamBeta2',
   'adamEpsilon', 'weightDecay', 'momentum', 'maxGradNorm', 'lrScheduler', 'warmupSteps', 'warmupRatio', 'minLrRatio', 'numCycles', 'power', 'lrEnd',
   'reduceOnPlateau', 'seed', 'shuffle', 'evalStrategy', 'evalSteps', 'loggingSteps', 'saveStrategy', 'saveSteps', 'saveTotalLimit', 'metricForBestModel',
-  'greaterIsBetter', 'loadBestAtEnd', 'earlyStoppingPatience', 'earlyStoppingThreshold', 'resumeFrom', 'report', 'tensorboard']);
+  'greaterIsBetter', 'loadBestAtEnd', 'earlyStoppingPatience', 'earlyStoppingThreshold', 'resumeFrom', 'report', 'tensorboard', 'onNonFinite', 'dropout']);
+
+const DROPOUT_KEYS = ['embedding', 'attention', 'hidden', 'classifier'];
+
+function dropoutArg(v: unknown): ResolvedArgs['dropout'] {
+  if (v === undefined || v === null) return null;
+  if (typeof v !== 'object' || Array.isArray(v)) fail('dropout', `must be an object with keys ${DROPOUT_KEYS.join(', ')}, got ${show(v)}`);
+  for (const [k, p] of Object.entries(v as Record<string, unknown>)) {
+    if (!DROPOUT_KEYS.includes(k)) fail(`dropout.${k}`, `unknown key (allowed: ${DROPOUT_KEYS.join(', ')})`);
+    if (typeof p !== 'number' || !(p >= 0 && p < 1)) fail(`dropout.${k}`, `must be a probability in [0, 1), got ${show(p)}`);
+  }
+  return v as ResolvedArgs['dropout'];
+}
 
 function fail(field: string, message: string): never {
   throw new NodetuneError('ERR_CONFIG', `TrainingArgs.${field}: ${message}`, { field });
@@ -183,5 +200,7 @@ export function resolveArgs(args: TrainingArgs, hasValidation: boolean): Resolve
     resumeFrom: (resumeFrom as string | undefined) ?? null,
     report: bool(a, 'report', true),
     tensorboard: bool(a, 'tensorboard', false),
+    onNonFinite: oneOf(a, 'onNonFinite', ['error', 'skip'] as const, 'error'),
+    dropout: dropoutArg(a.dropout),
   };
 }

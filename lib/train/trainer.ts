@@ -35,7 +35,7 @@ export interface TrainerModel {
   readonly device?: string;
   readonly dtype?: string;
   forward(inputs: ModelInputs): Promise<ForwardOutput>;
-  trainStep(inputs: ModelInputs & { labels: Labels }, options?: { lr?: number; maxGradNorm?: number; communicator?: Communicator }): Promise<{ loss: number; gradNorm?: number }>;
+  trainStep(inputs: ModelInputs & { labels: Labels }, options?: { lr?: number; maxGradNorm?: number; communicator?: Communicator; skipNonFinite?: boolean }): Promise<{ loss: number; gradNorm?: number; skipped?: boolean }>;
   configureOptimizer(options: OptimizerOptions): void;
   savePretrained(dir: string): Promise<void>;
   parameters(): { name: string; shape: number[]; dtype: string }[];
@@ -44,6 +44,8 @@ export interface TrainerModel {
   /** Optimizer state to a file and back (lib/models Model has both): checkpoints then resume exactly. */
   saveOptimizerState?(file: string): Promise<void>;
   loadOptimizerState?(file: string): Promise<void>;
+  /** Dropout overrides (TrainingArgs.dropout). */
+  setDropout?(options: { embedding?: number; attention?: number; hidden?: number; classifier?: number }): void;
 }
 
 export interface TrainerOptions {
@@ -75,6 +77,8 @@ export interface TrainResult {
   testMetrics: Record<string, number> | null;
   /** report.html (report.png beside it), when args.report. */
   report: string | null;
+  /** Updates skipped for a NaN/Inf loss or gradient norm (onNonFinite: 'skip'). */
+  skippedSteps: number;
 }
 
 export interface Prediction {
@@ -106,6 +110,8 @@ export class Trainer extends TrainerEmitter {
   private bestCheckpoint: string | null = null;
   private stopReason: 'completed' | 'earlyStop' | 'aborted' = 'completed';
   private readonly communicator: Communicator | null;
+  /** Updates dropped for a NaN/Inf loss or gradient (onNonFinite: 'skip'). */
+  private skippedSteps = 0;
 
   /** Rank 0, or the only process: the one that writes logs, checkpoints and reports. */
   private get isMain(): boolean {
@@ -275,6 +281,12 @@ export class Trainer extends TrainerEmitter {
     const a = this.args;
     // Like transformers' set_seed: dropout masks repeat for the same seed (resume restores the saved state).
     manualSeed(a.seed);
+    this.skippedSteps = 0;
+    if (a.dropout !== null) {
+      if (typeof this.model.setDropout !== 'function')
+        throw new NodetuneError('ERR_STATE', 'TrainingArgs.dropout: this model object cannot change its dropout (no setDropout())', { field: 'dropout' });
+      this.model.setDropout(a.dropout);
+    }
     // a second train() on the same Trainer starts a new run from the model's current weights
     this.globalStep = 0, this.epochIndex = 0, this.batchInEpoch = 0;
     this.history = [], this.losses = [], this.bestCheckpoint = null, this.stopReason = 'completed';
@@ -353,10 +365,11 @@ export class Trainer extends TrainerEmitter {
       if (inputs.labels === null) throw new NodetuneError('ERR_DATA', `train: ${where} has no labels`, { field: 'labels' });
       const lr = this.lrAt(this.globalStep);
       const r = await this.model.trainStep({ ...inputs, labels: inputs.labels }, { lr, ...(a.maxGradNorm !== null ? { maxGradNorm: a.maxGradNorm } : {}),
-        ...(this.communicator ? { communicator: this.communicator } : {}) });
+        ...(this.communicator ? { communicator: this.communicator } : {}), ...(a.onNonFinite === 'skip' ? { skipNonFinite: true } : {}) });
       const gradNorm = typeof r.gradNorm === 'number' ? r.gradNorm : null;
       const n = this.globalStep + 1;
-      if (!Number.isFinite(r.loss) || (gradNorm !== null && !Number.isFinite(gradNorm)))
+      if (r.skipped === true) this.skippedSteps += 1;
+      else if (!Number.isFinite(r.loss) || (gradNorm !== null && !Number.isFinite(gradNorm)))
         throw new NodetuneError('ERR_STATE', `training diverged at step ${n} (${where}): the ${Number.isFinite(r.loss) ? `gradient norm is ${gradNorm}` : `loss is ${r.loss}`}; ` +
           'training stops rather than continue from non-finite weights (lower learningRate, set maxGradNorm, or resume from the last checkpoint)', { step: n });
       this.globalStep = n;
@@ -448,7 +461,7 @@ export class Trainer extends TrainerEmitter {
     }
     const result: TrainResult = {
       globalStep: this.globalStep, epoch: this.epochFloat(), reason: this.stopReason, losses: this.losses,
-      bestMetric: this.tracker.best, bestCheckpoint: this.bestCheckpoint, testMetrics, report,
+      bestMetric: this.tracker.best, bestCheckpoint: this.bestCheckpoint, testMetrics, report, skippedSteps: this.skippedSteps,
     };
     this.send('end', { step: this.globalStep, epoch: this.epochFloat(), reason: this.stopReason, bestMetric: this.tracker.best,
       bestCheckpoint: this.bestCheckpoint, restoredBest, testMetrics, report });

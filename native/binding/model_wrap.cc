@@ -148,6 +148,7 @@ Napi::Function ModelWrap::Define(Napi::Env env) {
                          InstanceMethod<&ModelWrap::TrainStep>("trainStep"),
                          InstanceMethod<&ModelWrap::SaveOptimizerState>("saveOptimizerState"),
                          InstanceMethod<&ModelWrap::LoadOptimizerState>("loadOptimizerState"),
+                         InstanceMethod<&ModelWrap::SetDropout>("setDropout"),
                          InstanceMethod<&ModelWrap::LossAndGradients>("lossAndGradients"),
                          InstanceMethod<&ModelWrap::Generate>("generate"),
                          InstanceMethod<&ModelWrap::GetParameter>("getParameter"),
@@ -313,7 +314,8 @@ Napi::Value ModelWrap::ConfigureOptimizer(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// trainStep(ids, shape, mask, types, labels, labelsShape, lr, maxGradNorm, adapter?, communicator?) -> Promise<{ loss, gradNorm }>
+// trainStep(ids, shape, mask, types, labels, labelsShape, lr, maxGradNorm, adapter?, communicator?, skipNonFinite?)
+//   -> Promise<{ loss, gradNorm, skipped }>
 Napi::Value ModelWrap::TrainStep(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return Guard(env, [&]() -> Napi::Value {
@@ -330,6 +332,7 @@ Napi::Value ModelWrap::TrainStep(const Napi::CallbackInfo& info) {
       if (!CommunicatorWrap::IsCommunicator(env, info[9])) fail("ERR_ARGUMENT", "trainStep(): communicator must be a Communicator");
       comm = CommunicatorWrap::CommunicatorOf(info[9]);
     }
+    const bool skip_non_finite = info.Length() > 10 && info[10].IsBoolean() && info[10].As<Napi::Boolean>().Value();
     auto result = std::make_shared<train::StepResult>();
     return RunAsync(
         env, {info.This()},
@@ -337,12 +340,13 @@ Napi::Value ModelWrap::TrainStep(const Napi::CallbackInfo& info) {
           std::lock_guard<std::mutex> lock(state->busy);
           peft::Selection selection(*state->adapters, adapter);
           auto& m = *state->model;
-          *result = train::train_step(m, *state->optimizer, ToDevice(batch, m.params().device()), labels, lr, clip, comm.get());
+          *result = train::train_step(m, *state->optimizer, ToDevice(batch, m.params().device()), labels, lr, clip, comm.get(), skip_non_finite);
         },
         [=](Napi::Env e) -> Napi::Value {
           Napi::Object out = Napi::Object::New(e);
           out.Set("loss", result->loss);
           out.Set("gradNorm", result->grad_norm);
+          out.Set("skipped", result->skipped);
           return out;
         });
   });

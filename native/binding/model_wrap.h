@@ -26,9 +26,10 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   Napi::Value Forward(const Napi::CallbackInfo& info);
   Napi::Value ConfigureOptimizer(const Napi::CallbackInfo& info);
   Napi::Value TrainStep(const Napi::CallbackInfo& info);
-  // The optimizer's state (model_wrap_optim.cc).
+  // Training settings (model_wrap_train.cc).
   Napi::Value SaveOptimizerState(const Napi::CallbackInfo& info);
   Napi::Value LoadOptimizerState(const Napi::CallbackInfo& info);
+  Napi::Value SetDropout(const Napi::CallbackInfo& info);
   Napi::Value LossAndGradients(const Napi::CallbackInfo& info);
   Napi::Value Generate(const Napi::CallbackInfo& info);
   Napi::Value GetParameter(const Napi::CallbackInfo& info);

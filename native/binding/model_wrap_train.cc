@@ -1,5 +1,5 @@
-// Model: the optimizer's state to a file and back (checkpoints that resume exactly). The state itself is
-// handled in native/train/optimizer_state.cc.
+// Model: training settings — the optimizer's state to a file and back (checkpoints that resume exactly; the
+// state itself is handled in native/train/optimizer_state.cc) and dropout overrides.
 #include "binding/async.h"
 #include "binding/errors.h"
 #include "binding/model_wrap.h"
@@ -47,6 +47,25 @@ Napi::Value ModelWrap::LoadOptimizerState(const Napi::CallbackInfo& info) {
         },
         [](Napi::Env e) -> Napi::Value { return e.Undefined(); });
   });
+}
+
+// setDropout({ embedding?, attention?, hidden?, classifier? }): absent keys keep their value.
+Napi::Value ModelWrap::SetDropout(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Guard(env, [&] {
+    if (!info[0].IsObject()) fail("ERR_ARGUMENT", "setDropout(options): options must be an object");
+    auto o = info[0].As<Napi::Object>();
+    auto get = [&](const char* key) {
+      Napi::Value v = o.Get(key);
+      if (v.IsUndefined()) return -1.0;
+      if (!v.IsNumber()) fail("ERR_ARGUMENT", std::string("setDropout(): ") + key + " must be a number");
+      return v.As<Napi::Number>().DoubleValue();
+    };
+    const double embedding = get("embedding"), attention = get("attention"), hidden = get("hidden"), classifier = get("classifier");
+    std::lock_guard<std::mutex> lock(state_->busy);
+    state_->model->set_dropout(embedding, attention, hidden, classifier);
+  });
+  return env.Undefined();
 }
 
 }  // namespace nodetune::binding

@@ -18,6 +18,15 @@ Model::Model(const ModelConfig& config, c10::ScalarType dtype, c10::Device devic
   add_head();
 }
 
+void Model::set_dropout(double embedding, double attention, double hidden, double classifier) {
+  for (double p : {embedding, attention, hidden, classifier})
+    if (p >= 1.0) fail("ERR_ARGUMENT", "dropout probabilities must be below 1, got " + std::to_string(p));
+  if (embedding >= 0) cfg_.embd_dropout = embedding;
+  if (attention >= 0) cfg_.attn_dropout = attention;
+  if (hidden >= 0) cfg_.resid_dropout = hidden;
+  if (classifier >= 0) cfg_.classifier_dropout = classifier;
+}
+
 void Model::initialize(const std::string& name) {
   double std = cfg_.init_range;
   // GPT-2 scales the residual projections by 1/sqrt(2 * n_layer) (transformers' GPT2PreTrainedModel._init_weights).

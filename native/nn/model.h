@@ -29,6 +29,8 @@ class Model {
   Model(const ModelConfig& config, c10::ScalarType dtype, c10::Device device);
 
   const ModelConfig& config() const { return cfg_; }
+  // Dropout overrides for training (a negative value keeps that probability).
+  void set_dropout(double embedding, double attention, double hidden, double classifier);
   Params& params() { return params_; }
   const Params& params() const { return params_; }
   // "<prefix>.<suffix>" (the base model's weight names).

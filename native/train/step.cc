@@ -1,5 +1,7 @@
 #include "train/step.h"
 
+#include <cmath>
+
 #include <torch/types.h>  // clip_grad.h uses torch:: functions without including them
 #include <torch/nn/utils/clip_grad.h>
 #include <torch/optim/adamw.h>
@@ -45,7 +47,8 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const std::vector<at::Te
 }
 
 StepResult train_step(nn::Model& model, torch::optim::Optimizer& optimizer, const nn::Batch& batch,
-                      const at::Tensor& labels, double lr, double max_grad_norm, dist::Communicator* comm) {
+                      const at::Tensor& labels, double lr, double max_grad_norm, dist::Communicator* comm,
+                      bool skip_non_finite) {
   if (lr >= 0) {
     for (auto& group : optimizer.param_groups()) group.options().set_lr(lr);
   }
@@ -73,8 +76,14 @@ StepResult train_step(nn::Model& model, torch::optim::Optimizer& optimizer, cons
       for (auto& p : with_grad) norms.push_back(p.grad().detach().to(at::kFloat).norm());
       result.grad_norm = at::stack(norms).norm().item<double>();
     }
-    optimizer.step();
     result.loss = reported.item<double>();
+    if (skip_non_finite && (!std::isfinite(result.loss) || !std::isfinite(result.grad_norm))) {
+      // Every rank sees the same averaged loss and norm, so every rank skips the same step.
+      optimizer.zero_grad();
+      result.skipped = true;
+    } else {
+      optimizer.step();
+    }
   } catch (...) {
     model.training = false;
     throw;

@@ -27,11 +27,13 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const std::vector<at::Te
 struct StepResult {
   double loss = 0;       // with a communicator: the mean over the ranks
   double grad_norm = 0;  // total L2 norm of the (averaged) gradients, before clipping
+  bool skipped = false;  // skip_non_finite: the loss or the gradient norm was NaN/Inf, no update was made
 };
 
 // lr < 0 keeps the optimizer's current rate; max_grad_norm <= 0 skips clipping. With a communicator (data
 // parallel), the gradients are averaged over the ranks between backward and the optimizer step, as DDP does.
 StepResult train_step(nn::Model& model, torch::optim::Optimizer& optimizer, const nn::Batch& batch,
-                      const at::Tensor& labels, double lr, double max_grad_norm, dist::Communicator* comm = nullptr);
+                      const at::Tensor& labels, double lr, double max_grad_norm, dist::Communicator* comm = nullptr,
+                      bool skip_non_finite = false);
 
 }  // namespace nodetune::train
