@@ -3,6 +3,10 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { main } from '../lib/cli/main';
 import { corpusStats } from '../lib/cli/tokenize';
+import { attachProgress, formatSeconds } from '../lib/cli/progress';
+import { Trainer } from '../lib/train';
+import { AutoModel } from '../lib/models';
+import { Writable } from 'stream';
 import { repoRoot, tempDir } from './helpers';
 import { tinyModelDir } from './60.serve-helpers';
 
@@ -65,6 +69,31 @@ describe('72 cli: help, exit codes, tokenize, the example configs on tiny models
     const m = await run(['merge', '--model', tinyModelDir('bert-cls', 'encoder'), '--adapter', dir, '--output', path.join(dir, 'out')]);
     expect(m.code).to.equal(1);
     expect(m.err).to.contain(dir);
+  });
+
+  it('progress: a bar redrawn in place on a TTY (loss, lr, tokens/s, ETA), plain log lines otherwise', async () => {
+    const model = await AutoModel.fromPretrained(tinyModelDir('bert-cls', 'encoder'), { quiet: true });
+    const sink = () => {
+      const chunks: string[] = [];
+      const stream = new Writable({ write(c: Buffer, _e, cb) { chunks.push(c.toString()); cb(); } });
+      return { stream, text: () => chunks.join('') };
+    };
+    const make = () => new Trainer({ model, train: [{ inputIds: [1, 5, 6], label: 0 }], args: { outputDir: tempDir('nodetune-progress-'), report: false } });
+    const step = { step: 3, epoch: 0.5, loss: 0.6931, lr: 2e-4, gradNorm: null, tokens: 30, tokensPerSecond: 1234.4, etaSeconds: 75 };
+    const tty = sink();
+    const t1 = make();
+    const done = attachProgress(t1, { totalSteps: 6, stream: tty.stream, tty: true, label: 'lora' });
+    t1.emit('step', step);
+    t1.emit('evaluate', { split: 'validation', step: 3, metrics: { loss: 0.5, accuracy: 0.75, precision_a: 1 } });
+    done();
+    expect(tty.text()).to.equal('\rlora [############............] 3/6 loss 0.6931 lr 2.00e-4 1234 tok/s ETA 1m15s   \nlora validation @3: loss 0.5000  accuracy 0.7500\n');
+    const plain = sink();
+    const t2 = make();
+    attachProgress(t2, { totalSteps: 6, stream: plain.stream, tty: false });
+    t2.emit('step', step);
+    t2.emit('log', { step: 4, epoch: 0.67, loss: 0.5, lr: 1e-4, gradNorm: null, tokensPerSecond: 99.6, etaSeconds: 5 });
+    expect(plain.text()).to.equal('step 4/6 epoch 0.67 loss 0.5000 lr 1.00e-4 100 tok/s eta 5s\n');
+    expect(formatSeconds(Infinity)).to.equal('?');
   });
 
   it('tokenize: exact token counts, lengths and truncation rate with a word-level tokenizer', async () => {
