@@ -123,6 +123,10 @@ output: run
     expect(e.code, e.err).to.equal(0);
     const metrics = (JSON.parse(e.out) as { metrics: Record<string, number> }).metrics;
     expect(metrics.accuracy).to.equal(1);
+    // The base with the adapter (head size and label names from the adapter's labels.json) scores the same.
+    const ea = await run(['eval', '--model', base, '--adapter', path.join(work, 'run', 'adapter'), '--data', labelled, '--task', 'classification', '--json']);
+    expect(ea.code, ea.err).to.equal(0);
+    expect((JSON.parse(ea.out) as { metrics: Record<string, number> }).metrics.accuracy).to.equal(1);
   });
 
   it('predict: a line that is not JSON fails with exit 1 naming file and line', async () => {

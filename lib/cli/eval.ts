@@ -13,6 +13,7 @@ import { featurize, readFile } from './data';
 import { MODEL_TASK } from './run-train';
 import { intOption, required } from './model-task';
 import { formatTable, fmt } from './table';
+import { LABELS_FILE } from './merge';
 import { UsageError } from './usage';
 
 export const EVAL_HELP = `Usage: nodetune eval --model DIR --data FILE --task TASK [options]
@@ -69,8 +70,12 @@ export async function evaluate(argv: string[], out: (s: string) => void): Promis
     train: file, ...(columns ? { columns } : {}), blockSize: intOption('block-size', values['block-size'], 128),
     ...(values['max-length'] !== undefined ? { maxLength: intOption('max-length', values['max-length'], 0) } : {}),
   };
-  const model = await AutoModel.fromPretrained(modelDir, { task: MODEL_TASK[t], quiet: true });
+  // A classification adapter from `nodetune train` names its labels (and so its head size) in labels.json.
+  const labelsFile = values.adapter ? path.join(values.adapter, LABELS_FILE) : '';
+  const adapterLabels = labelsFile && fs.existsSync(labelsFile) ? (JSON.parse(fs.readFileSync(labelsFile, 'utf8')) as { labels: string[] }).labels : null;
+  const model = await AutoModel.fromPretrained(modelDir, { task: MODEL_TASK[t], quiet: true, ...(adapterLabels ? { numLabels: adapterLabels.length } : {}) });
   if (values.adapter) await model.loadAdapter(values.adapter);
+  if (adapterLabels) Object.assign(model.config, new LabelMap(adapterLabels).toConfig());
   const tokenizer = await AutoTokenizer.fromPretrained(modelDir);
   const id2label = model.config.id2label as Record<string, string> | undefined;
   const labels = (t === 'classification' || t === 'token-classification') && id2label ? LabelMap.fromConfig(id2label) : null;
