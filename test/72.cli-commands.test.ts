@@ -123,6 +123,24 @@ describe('72 cli: help, exit codes, tokenize, the example configs on tiny models
     expect(fs.existsSync(path.join(out, 'adapter', 'adapter_config.json'))).to.equal(true);
   });
 
+  it('every method kind trains from the CLI and writes the right kind of output: full, partial, adapter, prompt', async () => {
+    const bert = tinyModelDir('bert-cls', 'encoder');
+    const cases: [string, string, string, string[]][] = [
+      ['sentiment.yaml', bert, '{kind: full}', ['model', 'model.safetensors']],
+      ['sentiment.yaml', bert, '{kind: partial, policy: bitfit}', ['model', 'model.safetensors']],
+      ['sentiment.yaml', bert, '{kind: adapter, reduction: 4}', ['adapter', 'adapter_config.json']],
+      ['instruction.yaml', tinyModelDir('llama', 'causal'), '{kind: prompt, numVirtualTokens: 3, init: text, initText: the cat}', ['adapter', 'adapter_config.json']],
+    ];
+    for (const [example, model, method, [sub, file]] of cases) {
+      const out = tempDir('nodetune-cli-method-');
+      const r = await run(['train', path.join(repoRoot, 'examples', example), '--quiet', '--model', model, '--output', out, '--method', method,
+        '--training.epochs', '1', '--data.maxLength', '16']);
+      expect(r.code, `${method}: ${r.err}`).to.equal(0);
+      expect(r.out, method).to.match(new RegExp(`method ${/kind: (\w+)/.exec(method)![1]}: [\\d,]+ of [\\d,]+ parameters trained`));
+      expect(fs.existsSync(path.join(out, sub!, file!)), `${method}: ${sub}/${file}`).to.equal(true);
+    }
+  });
+
   it('examples/token-classification.yaml runs on a tiny RoBERTa tagger and reports entity F1', async () => {
     const out = tempDir('nodetune-cli-ex-');
     const r = await run(['train', path.join(repoRoot, 'examples', 'token-classification.yaml'), '--quiet', '--model', tinyModelDir('roberta-tok', 'encoder'),
