@@ -115,6 +115,7 @@ export interface NativeModel {
   saveOptimizerState(file: string): Promise<void>;
   loadOptimizerState(file: string): Promise<void>;
   setDropout(options: { embedding?: number; attention?: number; hidden?: number; classifier?: number }): void;
+  setGradientCheckpointing(enabled: boolean): void;
   trainStep(ids: NativeIds, shape: number[], mask: NativeIds | null, tokenTypes: NativeIds | null, labels: NativeIds | Float32Array,
     labelsShape: number[], lr: number | null, maxGradNorm: number | null, adapter?: NativeAdapterArg,
     communicator?: NativeCommunicator | null, skipNonFinite?: boolean): Promise<{ loss: number; gradNorm: number; skipped: boolean }>;

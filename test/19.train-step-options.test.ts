@@ -66,3 +66,42 @@ describe('19 trainStep options: gradient norm, skipping non-finite updates, drop
     expect(throws(() => m.setDropout({ nope: 0.1 } as never)).message).to.include("unknown key 'nope'");
   });
 });
+
+describe('19 gradient checkpointing', () => {
+  const configs = {
+    gpt2: { model_type: 'gpt2', architectures: ['GPT2LMHeadModel'], vocab_size: 40, n_positions: 16, n_embd: 16, n_layer: 2, n_head: 2,
+      resid_pdrop: 0.2, embd_pdrop: 0.1, attn_pdrop: 0.3 },
+    bert: { model_type: 'bert', architectures: ['BertForMaskedLM'], vocab_size: 40, hidden_size: 16, num_hidden_layers: 2, num_attention_heads: 2,
+      intermediate_size: 32, max_position_embeddings: 32, hidden_dropout_prob: 0.2, attention_probs_dropout_prob: 0.3 },
+    distilbert: { model_type: 'distilbert', architectures: ['DistilBertModel'], vocab_size: 40, dim: 16, n_layers: 2, n_heads: 2, hidden_dim: 32,
+      max_position_embeddings: 32, dropout: 0.2, attention_dropout: 0.3 },
+    llama: { model_type: 'llama', architectures: ['LlamaForCausalLM'], vocab_size: 40, hidden_size: 16, intermediate_size: 32,
+      num_hidden_layers: 2, num_attention_heads: 2, num_key_value_heads: 1, max_position_embeddings: 32, attention_dropout: 0.3 },
+  };
+  const batch = { inputIds: [[1, 5, 9, 13, 17, 21], [2, 6, 10, 14, 18, 22]], labels: [[1, 5, 9, 13, 17, 21], [2, 6, 10, 14, 18, 22]] };
+
+  for (const [name, config] of Object.entries(configs)) {
+    it(`${name}: the same updates with and without checkpointing (dropout masks repeat in the recomputation)`, async () => {
+      const run = async (checkpointing: boolean) => {
+        manualSeed(9);
+        const encoder = name === 'bert' || name === 'distilbert';
+        const m = await AutoModel.fromConfig(config, encoder ? { task: 'token-classification', numLabels: 3 } : {});
+        m.setGradientCheckpointing(checkpointing);
+        m.configureOptimizer({ type: 'adamw', lr: 0.01 });
+        const losses: number[] = [];
+        const labels = encoder ? batch.labels.map((r) => r.map((v) => v % 3)) : batch.labels;
+        for (let i = 0; i < 3; i++) losses.push((await m.trainStep({ inputIds: batch.inputIds, labels })).loss);
+        return { losses, params: new Map(m.parameters().map((p) => [p.name, Array.from(m.getParameter(p.name).data() as Float32Array)])) };
+      };
+      const plain = await run(false);
+      const ckpt = await run(true);
+      expect(ckpt.losses).to.deep.equal(plain.losses);
+      let worst = 0;
+      for (const [n, v] of plain.params) {
+        const w = ckpt.params.get(n)!;
+        for (let i = 0; i < v.length; i++) worst = Math.max(worst, Math.abs(v[i]! - w[i]!));
+      }
+      expect(worst).to.be.lessThan(1e-6);
+    });
+  }
+});

@@ -218,14 +218,17 @@ describe('45 train: the Trainer on tiny models', function () {
     };
     const dropoutSeen: unknown[] = [];
     overrides.setDropout = (o) => { dropoutSeen.push(o); model.setDropout(o); };
+    const checkpointingSeen: boolean[] = [];
+    overrides.setGradientCheckpointing = (on) => { checkpointingSeen.push(on); model.setGradientCheckpointing(on); };
     const res = await new Trainer({ model: proxy, train: lmBatches(4, 4), args: { outputDir: tempDir(), optimizer: 'sgd', learningRate: 0.1,
-      epochs: 1, report: false, onNonFinite: 'skip', dropout: { hidden: 0 } } }).train();
+      epochs: 1, report: false, onNonFinite: 'skip', dropout: { hidden: 0 }, gradientCheckpointing: true } }).train();
     expect(res.reason).to.equal('completed');
     expect(res.skippedSteps).to.equal(1);
     expect(Number.isNaN(res.losses[1]!)).to.equal(true);
     expect(res.losses.filter((l) => Number.isFinite(l))).to.have.length(3);
     for (const p of model.parameters()) expect((model.getParameter(p.name).data() as Float32Array).every(Number.isFinite), p.name).to.equal(true);
     expect(dropoutSeen).to.deep.equal([{ hidden: 0 }]);
+    expect(checkpointingSeen).to.deep.equal([true]);
     const bad = await rejects((async () => new Trainer({ model, train: lmBatches(4, 2), args: { outputDir: tempDir(), dropout: { hidden: 1.5 } } }))());
     expect(bad.code).to.equal('ERR_CONFIG');
     expect(bad.message).to.include('TrainingArgs.dropout.hidden');

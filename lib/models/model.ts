@@ -210,6 +210,15 @@ export class Model {
     return m;
   }
 
+  /**
+   * Activation checkpointing per transformer block while training: activations are recomputed in backward
+   * instead of kept (less memory, about one more forward pass per step). Gradients are unchanged.
+   */
+  setGradientCheckpointing(enabled: boolean): void {
+    check(typeof enabled === 'boolean', 'setGradientCheckpointing(enabled): enabled must be a boolean', 'enabled');
+    this.native.setGradientCheckpointing(enabled);
+  }
+
   /** Overrides dropout probabilities for training (HF's config attributes, by role); validated here. */
   setDropout(options: DropoutOverrides): void {
     check(options && typeof options === 'object', 'setDropout(options): options must be an object', 'options');

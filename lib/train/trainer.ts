@@ -46,6 +46,8 @@ export interface TrainerModel {
   loadOptimizerState?(file: string): Promise<void>;
   /** Dropout overrides (TrainingArgs.dropout). */
   setDropout?(options: { embedding?: number; attention?: number; hidden?: number; classifier?: number }): void;
+  /** TrainingArgs.gradientCheckpointing. */
+  setGradientCheckpointing?(enabled: boolean): void;
 }
 
 export interface TrainerOptions {
@@ -286,6 +288,11 @@ export class Trainer extends TrainerEmitter {
       if (typeof this.model.setDropout !== 'function')
         throw new NodetuneError('ERR_STATE', 'TrainingArgs.dropout: this model object cannot change its dropout (no setDropout())', { field: 'dropout' });
       this.model.setDropout(a.dropout);
+    }
+    if (a.gradientCheckpointing) {
+      if (typeof this.model.setGradientCheckpointing !== 'function')
+        throw new NodetuneError('ERR_STATE', 'TrainingArgs.gradientCheckpointing: this model object has no setGradientCheckpointing()', { field: 'gradientCheckpointing' });
+      this.model.setGradientCheckpointing(true);
     }
     // a second train() on the same Trainer starts a new run from the model's current weights
     this.globalStep = 0, this.epochIndex = 0, this.batchInEpoch = 0;

@@ -149,6 +149,7 @@ Napi::Function ModelWrap::Define(Napi::Env env) {
                          InstanceMethod<&ModelWrap::SaveOptimizerState>("saveOptimizerState"),
                          InstanceMethod<&ModelWrap::LoadOptimizerState>("loadOptimizerState"),
                          InstanceMethod<&ModelWrap::SetDropout>("setDropout"),
+                         InstanceMethod<&ModelWrap::SetGradientCheckpointing>("setGradientCheckpointing"),
                          InstanceMethod<&ModelWrap::LossAndGradients>("lossAndGradients"),
                          InstanceMethod<&ModelWrap::Generate>("generate"),
                          InstanceMethod<&ModelWrap::GetParameter>("getParameter"),

@@ -30,6 +30,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   Napi::Value SaveOptimizerState(const Napi::CallbackInfo& info);
   Napi::Value LoadOptimizerState(const Napi::CallbackInfo& info);
   Napi::Value SetDropout(const Napi::CallbackInfo& info);
+  Napi::Value SetGradientCheckpointing(const Napi::CallbackInfo& info);
   Napi::Value LossAndGradients(const Napi::CallbackInfo& info);
   Napi::Value Generate(const Napi::CallbackInfo& info);
   Napi::Value GetParameter(const Napi::CallbackInfo& info);

@@ -68,4 +68,13 @@ Napi::Value ModelWrap::SetDropout(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// setGradientCheckpointing(enabled): recompute block activations in backward (less memory, one more forward).
+Napi::Value ModelWrap::SetGradientCheckpointing(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsBoolean()) ThrowArgument(env, "setGradientCheckpointing(enabled): enabled must be a boolean");
+  std::lock_guard<std::mutex> lock(state_->busy);
+  state_->model->gradient_checkpointing = info[0].As<Napi::Boolean>().Value();
+  return env.Undefined();
+}
+
 }  // namespace nodetune::binding

@@ -2,6 +2,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "nn/checkpoint.h"
 #include "nn/layers.h"
 #include "nn/model.h"
 
@@ -77,15 +78,22 @@ at::Tensor bert_hidden(const Model& m, const Batch& b) {
   }
   x = drop(m, layer_norm(p, m.base("embeddings.LayerNorm"), x, c.norm_eps), c.resid_dropout);
   at::Tensor mask = additive_mask(b.attention_mask, batch, t, 0, false, 0, x.scalar_type(), x.device());
+  const bool ckpt = m.checkpointing(nullptr);
   for (int64_t i = 0; i < c.num_layers; ++i) {
-    const std::string l = m.base("encoder.layer." + std::to_string(i) + ".");
-    at::Tensor a = self_attention(m, x, mask, l + "attention.self.query", l + "attention.self.key",
-                                  l + "attention.self.value");
-    a = sublayer(p, l + "attention", drop(m, linear(p, l + "attention.output.dense", a, true), c.resid_dropout));
-    x = layer_norm(p, l + "attention.output.LayerNorm", a + x, c.norm_eps);
-    at::Tensor f = activation(c.act, linear(p, l + "intermediate.dense", x, true));
-    f = sublayer(p, l + "mlp", drop(m, linear(p, l + "output.dense", f, true), c.resid_dropout));
-    x = layer_norm(p, l + "output.LayerNorm", f + x, c.norm_eps);
+    // By value: with checkpointing the block runs again in backward, after this function returned.
+    auto block = [=, &m, &c, &p](const at::Tensor& input) {
+      at::Tensor x = input;
+      const std::string l = m.base("encoder.layer." + std::to_string(i) + ".");
+      at::Tensor a = self_attention(m, x, mask, l + "attention.self.query", l + "attention.self.key",
+                                    l + "attention.self.value");
+      a = sublayer(p, l + "attention", drop(m, linear(p, l + "attention.output.dense", a, true), c.resid_dropout));
+      x = layer_norm(p, l + "attention.output.LayerNorm", a + x, c.norm_eps);
+      at::Tensor f = activation(c.act, linear(p, l + "intermediate.dense", x, true));
+      f = sublayer(p, l + "mlp", drop(m, linear(p, l + "output.dense", f, true), c.resid_dropout));
+      x = layer_norm(p, l + "output.LayerNorm", f + x, c.norm_eps);
+      return x;
+    };
+    x = ckpt ? checkpointed(block, x) : block(x);
   }
   return x;
 }
@@ -119,13 +127,20 @@ at::Tensor distilbert_hidden(const Model& m, const Batch& b) {
                  at::embedding(p.get(m.base("embeddings.position_embeddings.weight")), positions);
   x = drop(m, layer_norm(p, m.base("embeddings.LayerNorm"), x, c.norm_eps), c.resid_dropout);
   at::Tensor mask = additive_mask(b.attention_mask, batch, t, 0, false, 0, x.scalar_type(), x.device());
+  const bool ckpt = m.checkpointing(nullptr);
   for (int64_t i = 0; i < c.num_layers; ++i) {
-    const std::string l = m.base("transformer.layer." + std::to_string(i) + ".");
-    at::Tensor a = self_attention(m, x, mask, l + "attention.q_lin", l + "attention.k_lin", l + "attention.v_lin");
-    a = sublayer(p, l + "attention", linear(p, l + "attention.out_lin", a, true));
-    x = layer_norm(p, l + "sa_layer_norm", a + x, c.norm_eps);
-    at::Tensor f = linear(p, l + "ffn.lin2", activation(c.act, linear(p, l + "ffn.lin1", x, true)), true);
-    x = layer_norm(p, l + "output_layer_norm", sublayer(p, l + "mlp", drop(m, f, c.resid_dropout)) + x, c.norm_eps);
+    // By value: with checkpointing the block runs again in backward, after this function returned.
+    auto block = [=, &m, &c, &p](const at::Tensor& input) {
+      at::Tensor x = input;
+      const std::string l = m.base("transformer.layer." + std::to_string(i) + ".");
+      at::Tensor a = self_attention(m, x, mask, l + "attention.q_lin", l + "attention.k_lin", l + "attention.v_lin");
+      a = sublayer(p, l + "attention", linear(p, l + "attention.out_lin", a, true));
+      x = layer_norm(p, l + "sa_layer_norm", a + x, c.norm_eps);
+      at::Tensor f = linear(p, l + "ffn.lin2", activation(c.act, linear(p, l + "ffn.lin1", x, true)), true);
+      x = layer_norm(p, l + "output_layer_norm", sublayer(p, l + "mlp", drop(m, f, c.resid_dropout)) + x, c.norm_eps);
+      return x;
+    };
+    x = ckpt ? checkpointed(block, x) : block(x);
   }
   return x;
 }

@@ -1,6 +1,7 @@
 // GPT-2: learned positions, pre-LN blocks, Conv1D weights stored [in, out], tied LM head.
 #include <cmath>
 
+#include "nn/checkpoint.h"
 #include "nn/layers.h"
 #include "nn/model.h"
 
@@ -46,24 +47,31 @@ at::Tensor gpt2_hidden(const Model& m, const Batch& b, KvCache* cache) {
   x = at::dropout(x, c.embd_dropout, m.training && c.embd_dropout > 0);
   at::Tensor mask = additive_mask(b.attention_mask, batch, t, past, true, 0, x.scalar_type(), x.device());
   if (cache) cache->k.resize(c.num_layers), cache->v.resize(c.num_layers);
+  const bool ckpt = m.checkpointing(cache);
   for (int64_t i = 0; i < c.num_layers; ++i) {
-    const std::string l = m.base("h." + std::to_string(i) + ".");
-    at::Tensor a = layer_norm(p, l + "ln_1", x, c.norm_eps);
-    auto qkv = conv1d(p, l + "attn.c_attn", a).view({batch, t, 3, nh, hd}).permute({2, 0, 3, 1, 4});
-    at::Tensor q = qkv[0], k = qkv[1], v = qkv[2];
-    if (cache) {
-      if (cache->k[i].defined()) k = at::cat({cache->k[i], k}, 2), v = at::cat({cache->v[i], v}, 2);
-      cache->k[i] = k, cache->v[i] = v;
-    }
-    double scale = 1.0 / std::sqrt(double(hd));
-    if (c.scale_attn_by_inverse_layer_idx) scale /= double(i + 1);
-    at::Tensor o = attend(q, k, v, mask, scale, c.attn_dropout, m.training);
-    o = o.transpose(1, 2).reshape({batch, t, c.hidden_size});
-    o = sublayer(p, l + "attention", conv1d(p, l + "attn.c_proj", o));
-    x = x + at::dropout(o, c.resid_dropout, m.training && c.resid_dropout > 0);
-    at::Tensor f = layer_norm(p, l + "ln_2", x, c.norm_eps);
-    f = sublayer(p, l + "mlp", conv1d(p, l + "mlp.c_proj", activation(c.act, conv1d(p, l + "mlp.c_fc", f))));
-    x = x + at::dropout(f, c.resid_dropout, m.training && c.resid_dropout > 0);
+    // By value: with checkpointing the block runs again in backward, after this function returned.
+    auto block = [=, &m, &c, &p](const at::Tensor& input) {
+      at::Tensor x = input;
+      const std::string l = m.base("h." + std::to_string(i) + ".");
+      at::Tensor a = layer_norm(p, l + "ln_1", x, c.norm_eps);
+      auto qkv = conv1d(p, l + "attn.c_attn", a).view({batch, t, 3, nh, hd}).permute({2, 0, 3, 1, 4});
+      at::Tensor q = qkv[0], k = qkv[1], v = qkv[2];
+      if (cache) {
+        if (cache->k[i].defined()) k = at::cat({cache->k[i], k}, 2), v = at::cat({cache->v[i], v}, 2);
+        cache->k[i] = k, cache->v[i] = v;
+      }
+      double scale = 1.0 / std::sqrt(double(hd));
+      if (c.scale_attn_by_inverse_layer_idx) scale /= double(i + 1);
+      at::Tensor o = attend(q, k, v, mask, scale, c.attn_dropout, m.training);
+      o = o.transpose(1, 2).reshape({batch, t, c.hidden_size});
+      o = sublayer(p, l + "attention", conv1d(p, l + "attn.c_proj", o));
+      x = x + at::dropout(o, c.resid_dropout, m.training && c.resid_dropout > 0);
+      at::Tensor f = layer_norm(p, l + "ln_2", x, c.norm_eps);
+      f = sublayer(p, l + "mlp", conv1d(p, l + "mlp.c_proj", activation(c.act, conv1d(p, l + "mlp.c_fc", f))));
+      x = x + at::dropout(f, c.resid_dropout, m.training && c.resid_dropout > 0);
+      return x;
+    };
+    x = ckpt ? checkpointed(block, x) : block(x);
   }
   return layer_norm(p, m.base("ln_f"), x, c.norm_eps);
 }

@@ -1,6 +1,7 @@
 // Llama family (llama, mistral, qwen2): RMSNorm, rotary embeddings, grouped-query attention, SwiGLU.
 #include <cmath>
 
+#include "nn/checkpoint.h"
 #include "nn/layers.h"
 #include "nn/model.h"
 
@@ -45,24 +46,29 @@ at::Tensor llama_hidden(const Model& m, const Batch& b, KvCache* cache) {
   at::Tensor mask = additive_mask(b.attention_mask, batch, t, past, true, c.sliding_window, x.scalar_type(), x.device());
   if (cache) cache->k.resize(c.num_layers), cache->v.resize(c.num_layers);
   const double scale = 1.0 / std::sqrt(double(hd));
+  const bool ckpt = m.checkpointing(cache);
   for (int64_t i = 0; i < c.num_layers; ++i) {
-    const std::string l = m.base("layers." + std::to_string(i) + ".");
-    at::Tensor a = rms_norm(p, l + "input_layernorm", x, c.norm_eps);
-    at::Tensor q = linear(p, l + "self_attn.q_proj", a, c.qkv_bias).view({batch, t, nh, hd}).transpose(1, 2);
-    at::Tensor k = linear(p, l + "self_attn.k_proj", a, c.qkv_bias).view({batch, t, nkv, hd}).transpose(1, 2);
-    at::Tensor v = linear(p, l + "self_attn.v_proj", a, c.qkv_bias).view({batch, t, nkv, hd}).transpose(1, 2);
-    q = apply_rope(q, cos, sin);
-    k = apply_rope(k, cos, sin);
-    if (cache) {
-      if (cache->k[i].defined()) k = at::cat({cache->k[i], k}, 2), v = at::cat({cache->v[i], v}, 2);
-      cache->k[i] = k, cache->v[i] = v;
-    }
-    at::Tensor o = attend(q, k, v, mask, scale, c.attn_dropout, m.training);
-    o = linear(p, l + "self_attn.o_proj", o.transpose(1, 2).reshape({batch, t, nh * hd}), c.o_bias);
-    x = x + sublayer(p, l + "attention", o);
-    at::Tensor f = rms_norm(p, l + "post_attention_layernorm", x, c.norm_eps);
-    f = activation(c.act, linear(p, l + "mlp.gate_proj", f, c.mlp_bias)) * linear(p, l + "mlp.up_proj", f, c.mlp_bias);
-    x = x + sublayer(p, l + "mlp", linear(p, l + "mlp.down_proj", f, c.mlp_bias));
+    // By value: with checkpointing the block runs again in backward, after this function returned.
+    auto block = [&m, &c, &p, cache, mask, cos = cos, sin = sin, i, batch, t, nh, nkv, hd, scale](const at::Tensor& x) {
+      const std::string l = m.base("layers." + std::to_string(i) + ".");
+      at::Tensor a = rms_norm(p, l + "input_layernorm", x, c.norm_eps);
+      at::Tensor q = linear(p, l + "self_attn.q_proj", a, c.qkv_bias).view({batch, t, nh, hd}).transpose(1, 2);
+      at::Tensor k = linear(p, l + "self_attn.k_proj", a, c.qkv_bias).view({batch, t, nkv, hd}).transpose(1, 2);
+      at::Tensor v = linear(p, l + "self_attn.v_proj", a, c.qkv_bias).view({batch, t, nkv, hd}).transpose(1, 2);
+      q = apply_rope(q, cos, sin);
+      k = apply_rope(k, cos, sin);
+      if (cache) {
+        if (cache->k[i].defined()) k = at::cat({cache->k[i], k}, 2), v = at::cat({cache->v[i], v}, 2);
+        cache->k[i] = k, cache->v[i] = v;
+      }
+      at::Tensor o = attend(q, k, v, mask, scale, c.attn_dropout, m.training);
+      o = linear(p, l + "self_attn.o_proj", o.transpose(1, 2).reshape({batch, t, nh * hd}), c.o_bias);
+      at::Tensor h = x + sublayer(p, l + "attention", o);
+      at::Tensor f = rms_norm(p, l + "post_attention_layernorm", h, c.norm_eps);
+      f = activation(c.act, linear(p, l + "mlp.gate_proj", f, c.mlp_bias)) * linear(p, l + "mlp.up_proj", f, c.mlp_bias);
+      return h + sublayer(p, l + "mlp", linear(p, l + "mlp.down_proj", f, c.mlp_bias));
+    };
+    x = ckpt ? checkpointed(block, x) : block(x);
   }
   return rms_norm(p, m.base("norm"), x, c.norm_eps);
 }

@@ -40,6 +40,9 @@ class Model {
   void initialize(const std::string& name);
 
   bool training = false;
+  // Recompute each block's activations in backward instead of keeping them (nn/checkpoint.h); training only.
+  bool gradient_checkpointing = false;
+  bool checkpointing(const KvCache* cache) const { return training && gradient_checkpointing && cache == nullptr; }
 
   // Hidden states [B, T, H] of the base model (updates `cache` when given; decoders only).
   at::Tensor hidden(const Batch& batch, KvCache* cache) const;
