@@ -36,7 +36,13 @@ function maxPositions(dir: string): number {
 }
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({ options: { quick: { type: 'boolean' }, model: { type: 'string' }, out: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
+  let values;
+  try {
+    ({ values } = parseArgs({ options: { quick: { type: 'boolean' }, model: { type: 'string' }, out: { type: 'string' }, help: { type: 'boolean', short: 'h' } } }));
+  } catch (e) {
+    console.error(`demo: ${(e as Error).message}\n\n${HELP}`);
+    return 2;
+  }
   if (values.help) {
     log(HELP);
     return 0;

@@ -35,7 +35,7 @@ describe('71 cli: train, merge, predict, eval end to end on tiny models', functi
   this.timeout(120_000);
   const work = tempDir('nodetune-cli-train-');
   const base = tinyModelDir('bert-cls', 'encoder');
-  const data = classificationData(work, 96);
+  classificationData(work, 96);
   const config = path.join(work, 'lora.yaml');
   fs.writeFileSync(config, `model: ${base}
 task: classification

@@ -17,7 +17,7 @@ import type { ConfigTask, TrainConfig } from './config/schema';
 import { featurize, prepareData } from './data';
 import { applyMethod, isAdapterMethod } from './method';
 import { attachProgress } from './progress';
-import { fmt, formatTable, metricRows } from './table';
+import { formatTable, metricRows } from './table';
 
 export const MODEL_TASK: Record<ConfigTask, Task> = {
   classification: 'sequence-classification', 'token-classification': 'token-classification', qa: 'question-answering',
@@ -136,5 +136,3 @@ export async function runTraining(c: TrainConfig, o: RunOptions = {}): Promise<R
     trainable: { trainable: summary.trainable, total: summary.total, percent: summary.percent },
   };
 }
-
-export { fmt };
