@@ -6,7 +6,7 @@ import { parseArgs } from 'util';
 import { NodetuneError } from '../errors';
 import { doctorReport, formatDoctor } from './doctor';
 import { UsageError } from './usage';
-import { evaluate, generate, merge, predict, tokenize, train } from './commands';
+import { evaluate, generate, launchCmd, merge, predict, tokenize, train } from './commands';
 
 export { UsageError };
 
@@ -14,6 +14,7 @@ const HELP = `Usage: nodetune <command> [options]
 
 Commands:
   train       fine-tune a model as a YAML config says (full, partial, LoRA, adapter, prompt tuning)
+  launch      data-parallel training: N local \`nodetune train\` workers (torchrun variables, c10d/Gloo)
   eval        metrics of a model (and adapter) on a labelled file
   predict     JSONL in, JSONL out: each line through the model's pipeline
   generate    continue a prompt with a causal LM
@@ -57,7 +58,7 @@ async function serve(argv: string[], out: (s: string) => void): Promise<number> 
   return (await import('./serve')).serve(argv, out);
 }
 
-const COMMANDS: Record<string, (argv: string[], out: (s: string) => void) => Promise<number>> = { train, eval: evaluate, predict, generate, merge, tokenize, doctor, serve };
+const COMMANDS: Record<string, (argv: string[], out: (s: string) => void) => Promise<number>> = { train, launch: launchCmd, eval: evaluate, predict, generate, merge, tokenize, doctor, serve };
 
 export async function main(argv: string[], out: (s: string) => void = console.log, err: (s: string) => void = console.error): Promise<number> {
   const [command, ...rest] = argv;

@@ -13,6 +13,10 @@ import type { Feature } from '../data';
 import { Trainer } from '../train';
 import type { TrainingArgs } from '../train';
 import { manualSeed } from '../rng';
+import { Communicator } from '../dist/communicator';
+import { deviceForRank, isDistributed, readDistEnv } from '../dist/env';
+import { syncParameters } from '../dist/sync';
+import { runtimeInfo } from '../runtime';
 import type { ConfigTask, TrainConfig } from './config/schema';
 import { featurize, prepareData } from './data';
 import { applyMethod, isAdapterMethod } from './method';
@@ -56,6 +60,8 @@ export interface RunOptions {
   tokenizer?: PreTrainedTokenizer;
   /** No progress output. */
   quiet?: boolean;
+  /** Data parallel: this process's group (default: joined from the torchrun variables when WORLD_SIZE > 1). */
+  communicator?: Communicator;
 }
 
 export async function runTraining(c: TrainConfig, o: RunOptions = {}): Promise<RunResult> {
@@ -65,15 +71,20 @@ export async function runTraining(c: TrainConfig, o: RunOptions = {}): Promise<R
   const tokenizer = o.tokenizer ?? await AutoTokenizer.fromPretrained(tokDir);
   const data = await prepareData(c.data, c.task);
   const labels = data.labels;
+  // Started by `nodetune launch` or a torchrun-style launcher: join the group, one device per local rank.
+  const comm = o.communicator ?? (isDistributed() ? await Communicator.fromEnv() : null);
+  const device = c.device ?? (comm ? deviceForRank(readDistEnv().localRank, runtimeInfo().cudaDevices.length) : undefined);
+  const main = comm === null || comm.rank === 0;
   manualSeed(seed);
   const model = o.model ?? await AutoModel.fromPretrained(c.model, {
     task: MODEL_TASK[c.task], quiet: true, seed,
     ...(labels && c.task === 'classification' ? { numLabels: labels.size } : {}),
     ...(labels && c.task === 'token-classification' ? { numLabels: labels.size } : {}),
-    ...(c.device ? { device: c.device } : {}), ...(c.dtype ? { dtype: c.dtype } : {}),
+    ...(device ? { device } : {}), ...(c.dtype ? { dtype: c.dtype } : {}),
   });
   if (labels) Object.assign(model.config, labels.toConfig());
   await applyMethod(model, c.method, tokenizer, seed);
+  if (comm) await syncParameters(model, comm);
   // The formatters keep the tokenizer's token type ids; models without token types (decoders) refuse them.
   const types = typeof model.config.type_vocab_size === 'number' && model.config.type_vocab_size > 0;
   const feats = async (ex: typeof data.train | null): Promise<Feature[] | undefined> => {
@@ -95,12 +106,13 @@ export async function runTraining(c: TrainConfig, o: RunOptions = {}): Promise<R
       ...(labels ? { labelMap: labels } : {}), ...(c.data.maxLength !== undefined ? { maxLength: c.data.maxLength } : {}) });
     args.maxSteps = totalSteps;
   }
-  const trainer = new Trainer({ model, tokenizer, train, ...(validation ? { validation } : {}), ...(test ? { test } : {}), args });
+  const trainer = new Trainer({ model, tokenizer, train, ...(validation ? { validation } : {}), ...(test ? { test } : {}), args,
+    ...(comm ? { communicator: comm } : {}) });
   const before = {
     validation: validation ? (await trainer.evaluate('validation')).metrics : null,
     test: test ? (await trainer.evaluate('test')).metrics : null,
   };
-  const done = o.quiet ? () => undefined : attachProgress(trainer, { totalSteps, ...(o.stream ? { stream: o.stream } : {}), ...(o.tty !== undefined ? { tty: o.tty } : {}), ...(o.label ? { label: o.label } : {}) });
+  const done = o.quiet || !main ? () => undefined : attachProgress(trainer, { totalSteps, ...(o.stream ? { stream: o.stream } : {}), ...(o.tty !== undefined ? { tty: o.tty } : {}), ...(o.label ? { label: o.label } : {}) });
   let result;
   try {
     result = await trainer.train();
@@ -112,19 +124,22 @@ export async function runTraining(c: TrainConfig, o: RunOptions = {}): Promise<R
     test: result.testMetrics ?? (test ? (await trainer.evaluate('test')).metrics : null),
   };
   const saved = isAdapterMethod(c.method) ? path.join(c.output, 'adapter') : path.join(c.output, 'model');
-  if (isAdapterMethod(c.method)) {
+  if (!main) {
+    // Rank 0 writes the result; the others only helped train.
+  } else if (isAdapterMethod(c.method)) {
     await model.saveAdapter(saved);
     // PEFT's files carry no label names; `nodetune merge` reads them from here.
     if (labels) fs.writeFileSync(path.join(saved, 'labels.json'), JSON.stringify({ labels: labels.labels }, null, 2) + '\n');
   } else await model.savePretrained(saved);
-  copyTokenizerFiles(tokDir, saved);
+  if (main) copyTokenizerFiles(tokDir, saved);
+  if (comm) await comm.barrier();
   const summary = model.parameterSummary();
   const rows = [
     ...(before.validation && after.validation ? metricRows('validation', before.validation, after.validation) : []),
     ...(before.test && after.test ? metricRows('test', before.test, after.test) : []),
   ];
   const seconds = (Date.now() - started) / 1000;
-  const text = [
+  const text = !main ? `rank ${comm!.rank} of ${comm!.worldSize}: ${result.globalStep} steps; rank 0 wrote the results to ${saved}` : [
     ...data.notes,
     `method ${c.method.kind}: ${summary.trainable.toLocaleString('en-US')} of ${summary.total.toLocaleString('en-US')} parameters trained (${summary.percent.toFixed(2)}%), ${result.globalStep} steps in ${seconds.toFixed(1)} s`,
     rows.length > 0 ? formatTable(['metric', 'before', 'after', 'change'], rows) : 'no validation or test data: no metrics before/after',
