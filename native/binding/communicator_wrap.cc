@@ -86,21 +86,27 @@ Napi::Value CommunicatorWrap::WorldSize(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), comm_->world_size());
 }
 
+// Runs one collective on the pool, serialised with the others on this communicator; `keep` stays referenced.
+Napi::Value CommunicatorWrap::Collective(Napi::Env env, const std::vector<Napi::Value>& keep,
+                                         std::function<void(dist::Communicator&)> run) {
+  auto comm = comm_;
+  auto busy = busy_;
+  return RunAsync(
+      env, keep,
+      [=] {
+        std::lock_guard<std::mutex> lock(*busy);
+        run(*comm);
+      },
+      [](Napi::Env e) -> Napi::Value { return e.Undefined(); });
+}
+
 // allReduce(tensors, average) -> Promise<void>: in place on the tensors.
 Napi::Value CommunicatorWrap::AllReduce(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return Guard(env, [&]() -> Napi::Value {
     auto tensors = TensorList(env, info[0], "allReduce(tensors)");
     const bool average = info[1].IsBoolean() && info[1].As<Napi::Boolean>().Value();
-    auto comm = comm_;
-    auto busy = busy_;
-    return RunAsync(
-        env, {info.This(), info[0]},
-        [=]() mutable {
-          std::lock_guard<std::mutex> lock(*busy);
-          comm->all_reduce(tensors, average);
-        },
-        [](Napi::Env e) -> Napi::Value { return e.Undefined(); });
+    return Collective(env, {info.This(), info[0]}, [=](dist::Communicator& c) mutable { c.all_reduce(tensors, average); });
   });
 }
 
@@ -111,30 +117,13 @@ Napi::Value CommunicatorWrap::Broadcast(const Napi::CallbackInfo& info) {
     auto tensors = TensorList(env, info[0], "broadcast(tensors)");
     if (!info[1].IsNumber()) fail("ERR_ARGUMENT", "broadcast(tensors, root): root must be a rank number");
     const int root = info[1].As<Napi::Number>().Int32Value();
-    auto comm = comm_;
-    auto busy = busy_;
-    return RunAsync(
-        env, {info.This(), info[0]},
-        [=]() mutable {
-          std::lock_guard<std::mutex> lock(*busy);
-          comm->broadcast(tensors, root);
-        },
-        [](Napi::Env e) -> Napi::Value { return e.Undefined(); });
+    return Collective(env, {info.This(), info[0]}, [=](dist::Communicator& c) mutable { c.broadcast(tensors, root); });
   });
 }
 
 // barrier() -> Promise<void>
 Napi::Value CommunicatorWrap::Barrier(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  auto comm = comm_;
-  auto busy = busy_;
-  return RunAsync(
-      env, {info.This()},
-      [=] {
-        std::lock_guard<std::mutex> lock(*busy);
-        comm->barrier();
-      },
-      [](Napi::Env e) -> Napi::Value { return e.Undefined(); });
+  return Collective(info.Env(), {info.This()}, [](dist::Communicator& c) { c.barrier(); });
 }
 
 void DefineCommunicator(Napi::Env env, Napi::Object exports) { exports.Set("Communicator", CommunicatorWrap::Define(env)); }

@@ -3,6 +3,7 @@
 #pragma once
 #include <napi.h>
 
+#include <functional>
 #include <memory>
 #include <mutex>
 
@@ -24,6 +25,7 @@ class CommunicatorWrap : public Napi::ObjectWrap<CommunicatorWrap> {
   Napi::Value AllReduce(const Napi::CallbackInfo& info);
   Napi::Value Broadcast(const Napi::CallbackInfo& info);
   Napi::Value Barrier(const Napi::CallbackInfo& info);
+  Napi::Value Collective(Napi::Env env, const std::vector<Napi::Value>& keep, std::function<void(dist::Communicator&)> run);
 
   std::shared_ptr<dist::Communicator> comm_;
   std::shared_ptr<std::mutex> busy_ = std::make_shared<std::mutex>();
