@@ -124,4 +124,14 @@ describe('47 train: Trainer seeds, plateau, predict, data errors', function () {
     const res = await new Trainer({ model, train: { [Symbol.asyncIterator]: stream }, args: { outputDir: tempDir(), maxSteps: 5, optimizer: 'sgd', report: false } }).train();
     expect(res.globalStep).to.equal(5); // 3 batches per pass, a second pass for steps 4-5
   });
+
+  it('token type ids: all-zero ones are left out for a model without token types; non-zero ones are refused clearly', async () => {
+    const gpt2 = await AutoModel.fromPretrained(fixture('gpt2'), { quiet: true });
+    const feats = lmBatches(5, 2, 40).map((b) => ({ ...b, tokenTypeIds: new Int32Array(b.inputIds.length) }));
+    const res = await new Trainer({ model: gpt2, train: feats, args: { outputDir: tempDir(), epochs: 1, report: false } }).train();
+    expect(res.globalStep).to.equal(2);
+    const ones = lmBatches(5, 1, 40).map((b) => ({ ...b, tokenTypeIds: new Int32Array(b.inputIds.length).fill(1) }));
+    const e = await rejects(new Trainer({ model: gpt2, train: ones, args: { outputDir: tempDir(), epochs: 1, report: false } }).train());
+    expect(e.message).to.include('tokenTypeIds');
+  });
 });

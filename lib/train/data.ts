@@ -119,12 +119,17 @@ export function mergeBatches(batches: Batch[], padTokenId: number): Batch {
 export type ModelTask = 'base' | 'causal-lm' | 'sequence-classification' | 'token-classification' | 'question-answering';
 
 /** Model inputs and labels in the model's convention (null when the batch has none) of one batch. */
-export function modelInputs(batch: Batch, task: ModelTask): { inputIds: IdsInput; attentionMask: IdsInput; tokenTypeIds?: IdsInput; labels: Labels | null } {
+/**
+ * The model's inputs for a batch. `tokenTypes` says whether the model has token-type embeddings; when it has none,
+ * all-zero token type ids (what tokenizers emit for single texts) are left out, and non-zero ones are passed on so the
+ * model refuses them with a clear error.
+ */
+export function modelInputs(batch: Batch, task: ModelTask, tokenTypes = true): { inputIds: IdsInput; attentionMask: IdsInput; tokenTypeIds?: IdsInput; labels: Labels | null } {
   const shape = batch.shape;
   const out: { inputIds: IdsInput; attentionMask: IdsInput; tokenTypeIds?: IdsInput; labels: Labels | null } = {
     inputIds: { data: batch.inputIds, shape }, attentionMask: { data: batch.attentionMask, shape }, labels: null,
   };
-  if (batch.tokenTypeIds) out.tokenTypeIds = { data: batch.tokenTypeIds, shape };
+  if (batch.tokenTypeIds && (tokenTypes || batch.tokenTypeIds.some((v) => v !== 0))) out.tokenTypeIds = { data: batch.tokenTypeIds, shape };
   if (task === 'question-answering') {
     if (batch.startPositions && batch.endPositions) {
       const l = new Int32Array(shape[0] * 2);

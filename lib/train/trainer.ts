@@ -112,6 +112,8 @@ export class Trainer extends TrainerEmitter {
   private bestCheckpoint: string | null = null;
   private stopReason: 'completed' | 'earlyStop' | 'aborted' = 'completed';
   private readonly communicator: Communicator | null;
+  /** Whether the model embeds token types (config.json's type_vocab_size > 0). */
+  private readonly tokenTypes: boolean;
   /** Updates dropped for a NaN/Inf loss or gradient (onNonFinite: 'skip'). */
   private skippedSteps = 0;
 
@@ -135,6 +137,7 @@ export class Trainer extends TrainerEmitter {
     this.padTokenId = typeof cfgPad === 'number' ? cfgPad : options.tokenizer ? options.tokenizer.requireTokenId('pad', 'collating training features') : 0;
     const dataOpts = { batchSize: this.args.batchSize, padTokenId: this.padTokenId, seed: this.args.seed };
     this.communicator = options.communicator ?? null;
+    this.tokenTypes = typeof m.config.type_vocab_size === 'number' && m.config.type_vocab_size > 0;
     const shard = this.communicator ? { rank: this.communicator.rank, worldSize: this.communicator.worldSize } : {};
     this.data = {
       train: new EpochData('train', options.train, { ...dataOpts, shuffle: this.args.shuffle, ...shard }),
@@ -154,7 +157,7 @@ export class Trainer extends TrainerEmitter {
     const acc = new MetricAccumulator(this.task, id2label, numLabels ?? 0);
     let i = 0;
     for await (const batch of data.epoch(0, 0, false)) {
-      const inputs = modelInputs(batch, this.task);
+      const inputs = modelInputs(batch, this.task, this.tokenTypes);
       const out = await this.model.forward({ inputIds: inputs.inputIds, attentionMask: inputs.attentionMask, ...(inputs.tokenTypeIds ? { tokenTypeIds: inputs.tokenTypeIds } : {}) });
       acc.add(batch, out.logits, out.shape, `evaluate('${split}') batch ${i++}`);
     }
@@ -167,7 +170,7 @@ export class Trainer extends TrainerEmitter {
     const outputs: ForwardOutput[] = [];
     const predictions: number[][] = [];
     for await (const batch of src.epoch(0, 0, false)) {
-      const inputs = modelInputs(batch, this.task);
+      const inputs = modelInputs(batch, this.task, this.tokenTypes);
       const out = await this.model.forward({ inputIds: inputs.inputIds, attentionMask: inputs.attentionMask, ...(inputs.tokenTypeIds ? { tokenTypeIds: inputs.tokenTypeIds } : {}) });
       outputs.push(out);
       const [b, t] = batch.shape;
@@ -367,7 +370,7 @@ export class Trainer extends TrainerEmitter {
 
     const step = async (window: Batch[], first: number): Promise<void> => {
       const batch = mergeBatches(window, this.padTokenId);
-      const inputs = modelInputs(batch, this.task);
+      const inputs = modelInputs(batch, this.task, this.tokenTypes);
       const where = `epoch ${this.epochIndex}, micro-batch${window.length > 1 ? 'es' : ''} ${first}${window.length > 1 ? `-${first + window.length - 1}` : ''}`;
       if (inputs.labels === null) throw new NodetuneError('ERR_DATA', `train: ${where} has no labels`, { field: 'labels' });
       const lr = this.lrAt(this.globalStep);
