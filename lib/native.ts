@@ -118,7 +118,7 @@ export interface NativeModel {
   setGradientCheckpointing(enabled: boolean): void;
   trainStep(ids: NativeIds, shape: number[], mask: NativeIds | null, tokenTypes: NativeIds | null, labels: NativeIds | Float32Array,
     labelsShape: number[], lr: number | null, maxGradNorm: number | null, adapter?: NativeAdapterArg,
-    communicator?: NativeCommunicator | null, skipNonFinite?: boolean): Promise<{ loss: number; gradNorm: number; skipped: boolean }>;
+    communicator?: NativeCommunicator | null, skipNonFinite?: boolean, precision?: 'fp32' | 'bf16'): Promise<{ loss: number; gradNorm: number; skipped: boolean }>;
   lossAndGradients(ids: NativeIds, shape: number[], mask: NativeIds | null, tokenTypes: NativeIds | null, labels: NativeIds | Float32Array,
     labelsShape: number[], names: string[], adapter?: NativeAdapterArg): Promise<{ loss: number; grads: (NativeTensor | null)[] }>;
   generate(ids: NativeIds, shape: number[], mask: NativeIds | null, options: {

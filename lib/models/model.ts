@@ -67,6 +67,11 @@ export interface TrainStepOptions {
   communicator?: Communicator;
   /** A NaN/Inf loss or gradient norm skips the update (the result says `skipped`) instead of applying it. */
   skipNonFinite?: boolean;
+  /**
+   * 'bf16': the forward pass under autocast (matrix products in bfloat16, reductions and the loss in float32) while
+   * weights, gradients and optimizer state stay float32. CPU and CUDA. Default 'fp32'.
+   */
+  precision?: 'fp32' | 'bf16';
 }
 
 /** Dropout probabilities to use from now on (absent keys keep config.json's). */
@@ -256,9 +261,12 @@ export class Model {
     if (options.lr !== undefined) check(typeof options.lr === 'number' && options.lr >= 0, `trainStep(): lr must be a non-negative number, got ${options.lr}`, 'lr');
     if (options.maxGradNorm !== undefined)
       check(typeof options.maxGradNorm === 'number' && options.maxGradNorm > 0, `trainStep(): maxGradNorm must be a positive number, got ${options.maxGradNorm}`, 'maxGradNorm');
+    if (options.precision !== undefined)
+      check(options.precision === 'fp32' || options.precision === 'bf16',
+        `trainStep(): precision must be 'fp32' or 'bf16' (fp16 needs a loss scaler, not available yet), got ${JSON.stringify(options.precision)}`, 'precision');
     return this.enqueue(async () => {
       const r = await this.native.trainStep(ids.data, ids.shape, mask, types, labels.data, labels.shape, options.lr ?? null,
-        options.maxGradNorm ?? null, undefined, options.communicator ? options.communicator.handle : null, options.skipNonFinite === true);
+        options.maxGradNorm ?? null, undefined, options.communicator ? options.communicator.handle : null, options.skipNonFinite === true, options.precision ?? 'fp32');
       return { loss: r.loss, gradNorm: r.gradNorm, skipped: r.skipped };
     });
   }

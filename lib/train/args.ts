@@ -62,6 +62,8 @@ export interface TrainingArgs {
   tensorboard?: boolean;
   /** A NaN/Inf loss or gradient norm: 'error' stops with an error naming the step (default); 'skip' drops that update and counts it. */
   onNonFinite?: 'error' | 'skip';
+  /** 'bf16': autocast the forward pass to bfloat16 with float32 master weights (CPU and CUDA); default 'fp32'. */
+  precision?: 'fp32' | 'bf16';
   /** Recompute each block's activations in backward instead of keeping them: less memory, ~1 more forward per step (default false). */
   gradientCheckpointing?: boolean;
   /** Dropout probabilities for this run, overriding config.json's (keys: embedding, attention, hidden, classifier). */
@@ -84,7 +86,7 @@ export type ResolvedArgs = Required<Omit<TrainingArgs, 'maxSteps' | 'reduceOnPla
 const KNOWN = new Set(['outputDir', 'epochs', 'maxSteps', 'batchSize', 'gradientAccumulationSteps', 'learningRate', 'optimizer', 'adamBeta1', 'adamBeta2',
   'adamEpsilon', 'weightDecay', 'momentum', 'maxGradNorm', 'lrScheduler', 'warmupSteps', 'warmupRatio', 'minLrRatio', 'numCycles', 'power', 'lrEnd',
   'reduceOnPlateau', 'seed', 'shuffle', 'evalStrategy', 'evalSteps', 'loggingSteps', 'saveStrategy', 'saveSteps', 'saveTotalLimit', 'metricForBestModel',
-  'greaterIsBetter', 'loadBestAtEnd', 'earlyStoppingPatience', 'earlyStoppingThreshold', 'resumeFrom', 'report', 'tensorboard', 'onNonFinite', 'dropout', 'gradientCheckpointing']);
+  'greaterIsBetter', 'loadBestAtEnd', 'earlyStoppingPatience', 'earlyStoppingThreshold', 'resumeFrom', 'report', 'tensorboard', 'onNonFinite', 'dropout', 'gradientCheckpointing', 'precision']);
 
 const DROPOUT_KEYS = ['embedding', 'attention', 'hidden', 'classifier'];
 
@@ -205,5 +207,6 @@ export function resolveArgs(args: TrainingArgs, hasValidation: boolean): Resolve
     onNonFinite: oneOf(a, 'onNonFinite', ['error', 'skip'] as const, 'error'),
     dropout: dropoutArg(a.dropout),
     gradientCheckpointing: bool(a, 'gradientCheckpointing', false),
+    precision: oneOf(a, 'precision', ['fp32', 'bf16'] as const, 'fp32'),
   };
 }

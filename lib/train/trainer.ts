@@ -35,7 +35,7 @@ export interface TrainerModel {
   readonly device?: string;
   readonly dtype?: string;
   forward(inputs: ModelInputs): Promise<ForwardOutput>;
-  trainStep(inputs: ModelInputs & { labels: Labels }, options?: { lr?: number; maxGradNorm?: number; communicator?: Communicator; skipNonFinite?: boolean }): Promise<{ loss: number; gradNorm?: number; skipped?: boolean }>;
+  trainStep(inputs: ModelInputs & { labels: Labels }, options?: { lr?: number; maxGradNorm?: number; communicator?: Communicator; skipNonFinite?: boolean; precision?: 'fp32' | 'bf16' }): Promise<{ loss: number; gradNorm?: number; skipped?: boolean }>;
   configureOptimizer(options: OptimizerOptions): void;
   savePretrained(dir: string): Promise<void>;
   parameters(): { name: string; shape: number[]; dtype: string }[];
@@ -375,7 +375,8 @@ export class Trainer extends TrainerEmitter {
       if (inputs.labels === null) throw new NodetuneError('ERR_DATA', `train: ${where} has no labels`, { field: 'labels' });
       const lr = this.lrAt(this.globalStep);
       const r = await this.model.trainStep({ ...inputs, labels: inputs.labels }, { lr, ...(a.maxGradNorm !== null ? { maxGradNorm: a.maxGradNorm } : {}),
-        ...(this.communicator ? { communicator: this.communicator } : {}), ...(a.onNonFinite === 'skip' ? { skipNonFinite: true } : {}) });
+        ...(this.communicator ? { communicator: this.communicator } : {}), ...(a.onNonFinite === 'skip' ? { skipNonFinite: true } : {}),
+        ...(a.precision !== 'fp32' ? { precision: a.precision } : {}) });
       const gradNorm = typeof r.gradNorm === 'number' ? r.gradNorm : null;
       const n = this.globalStep + 1;
       if (r.skipped === true) this.skippedSteps += 1;

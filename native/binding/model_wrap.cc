@@ -10,6 +10,7 @@
 #include "core/device.h"
 #include "io/safetensors.h"
 #include "nn/generate.h"
+#include "train/autocast.h"
 #include "train/step.h"
 
 namespace nodetune::binding {
@@ -315,7 +316,7 @@ Napi::Value ModelWrap::ConfigureOptimizer(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// trainStep(ids, shape, mask, types, labels, labelsShape, lr, maxGradNorm, adapter?, communicator?, skipNonFinite?)
+// trainStep(ids, shape, mask, types, labels, labelsShape, lr, maxGradNorm, adapter?, communicator?, skipNonFinite?, precision?)
 //   -> Promise<{ loss, gradNorm, skipped }>
 Napi::Value ModelWrap::TrainStep(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -334,6 +335,7 @@ Napi::Value ModelWrap::TrainStep(const Napi::CallbackInfo& info) {
       comm = CommunicatorWrap::CommunicatorOf(info[9]);
     }
     const bool skip_non_finite = info.Length() > 10 && info[10].IsBoolean() && info[10].As<Napi::Boolean>().Value();
+    const c10::ScalarType autocast = train::parse_precision(OptionalString(info[11], "trainStep(): precision").value_or("fp32"));
     auto result = std::make_shared<train::StepResult>();
     return RunAsync(
         env, {info.This()},
@@ -341,7 +343,7 @@ Napi::Value ModelWrap::TrainStep(const Napi::CallbackInfo& info) {
           std::lock_guard<std::mutex> lock(state->busy);
           peft::Selection selection(*state->adapters, adapter);
           auto& m = *state->model;
-          *result = train::train_step(m, *state->optimizer, ToDevice(batch, m.params().device()), labels, lr, clip, comm.get(), skip_non_finite);
+          *result = train::train_step(m, *state->optimizer, ToDevice(batch, m.params().device()), labels, lr, clip, comm.get(), skip_non_finite, autocast);
         },
         [=](Napi::Env e) -> Napi::Value {
           Napi::Object out = Napi::Object::New(e);

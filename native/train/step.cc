@@ -8,6 +8,7 @@
 #include <torch/optim/sgd.h>
 
 #include "core/error.h"
+#include "train/autocast.h"
 
 namespace nodetune::train {
 
@@ -48,7 +49,7 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const std::vector<at::Te
 
 StepResult train_step(nn::Model& model, torch::optim::Optimizer& optimizer, const nn::Batch& batch,
                       const at::Tensor& labels, double lr, double max_grad_norm, dist::Communicator* comm,
-                      bool skip_non_finite) {
+                      bool skip_non_finite, c10::ScalarType autocast) {
   if (lr >= 0) {
     for (auto& group : optimizer.param_groups()) group.options().set_lr(lr);
   }
@@ -56,7 +57,11 @@ StepResult train_step(nn::Model& model, torch::optim::Optimizer& optimizer, cons
   StepResult result;
   try {
     optimizer.zero_grad();
-    at::Tensor loss = model.forward_loss(batch, labels.to(model.params().device()));
+    at::Tensor loss;
+    {
+      AutocastScope mixed(model.params().device(), autocast);
+      loss = model.forward_loss(batch, labels.to(model.params().device())).to(at::kFloat);
+    }
     loss.backward();
     std::vector<at::Tensor> with_grad;
     for (auto& group : optimizer.param_groups())

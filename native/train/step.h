@@ -34,6 +34,6 @@ struct StepResult {
 // parallel), the gradients are averaged over the ranks between backward and the optimizer step, as DDP does.
 StepResult train_step(nn::Model& model, torch::optim::Optimizer& optimizer, const nn::Batch& batch,
                       const at::Tensor& labels, double lr, double max_grad_norm, dist::Communicator* comm = nullptr,
-                      bool skip_non_finite = false);
+                      bool skip_non_finite = false, c10::ScalarType autocast = c10::kFloat);
 
 }  // namespace nodetune::train
