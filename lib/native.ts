@@ -116,9 +116,12 @@ export interface NativeModel {
   loadOptimizerState(file: string): Promise<void>;
   setDropout(options: { embedding?: number; attention?: number; hidden?: number; classifier?: number }): void;
   setGradientCheckpointing(enabled: boolean): void;
+  lossScalerState(): { scale: number; goodSteps: number; growthInterval: number };
+  setLossScalerState(state: { scale?: number; goodSteps?: number; growthInterval?: number }): void;
   trainStep(ids: NativeIds, shape: number[], mask: NativeIds | null, tokenTypes: NativeIds | null, labels: NativeIds | Float32Array,
     labelsShape: number[], lr: number | null, maxGradNorm: number | null, adapter?: NativeAdapterArg,
-    communicator?: NativeCommunicator | null, skipNonFinite?: boolean, precision?: 'fp32' | 'bf16'): Promise<{ loss: number; gradNorm: number; skipped: boolean }>;
+    communicator?: NativeCommunicator | null, skipNonFinite?: boolean, precision?: 'fp32' | 'bf16' | 'fp16',
+    lossScaling?: boolean): Promise<{ loss: number; gradNorm: number; skipped: boolean }>;
   lossAndGradients(ids: NativeIds, shape: number[], mask: NativeIds | null, tokenTypes: NativeIds | null, labels: NativeIds | Float32Array,
     labelsShape: number[], names: string[], adapter?: NativeAdapterArg): Promise<{ loss: number; grads: (NativeTensor | null)[] }>;
   generate(ids: NativeIds, shape: number[], mask: NativeIds | null, options: {

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { AutoModel, manualSeed, Model, Tensor } from '../lib';
-import { tempDir, throws } from './helpers';
+import { rejects, tempDir, throws } from './helpers';
 
 describe('19 trainStep options: gradient norm, skipping non-finite updates, dropout overrides', () => {
   const config = {
@@ -136,12 +136,63 @@ describe('19 mixed precision (bf16 autocast, float32 master weights)', () => {
     expect(Array.from(after.logits)).to.deep.equal(Array.from((await reloaded.forward({ inputIds: ids })).logits));
   });
 
-  it("'fp16' (needs a loss scaler) and unknown precisions are refused clearly", async () => {
+  it("'fp16' needs CUDA: on the CPU it is an ERR_DEVICE error; unknown precisions are ERR_ARGUMENT", async () => {
     manualSeed(1);
     const m = await AutoModel.fromConfig(config);
     m.configureOptimizer({ type: 'adamw', lr: 0.01 });
-    const e = throws(() => m.trainStep({ inputIds: ids, labels: ids }, { precision: 'fp16' as never }));
-    expect(e.code).to.equal('ERR_ARGUMENT');
-    expect(e.message).to.include('loss scaler');
+    const { cudaAvailable } = (await import('../lib')).runtimeInfo();
+    if (!cudaAvailable) {
+      const e = await rejects(m.trainStep({ inputIds: ids, labels: ids }, { precision: 'fp16' }));
+      expect(e.code).to.equal('ERR_DEVICE');
+      expect(e.message).to.include('float16 autocast needs a CUDA device');
+    }
+    expect(throws(() => m.trainStep({ inputIds: ids, labels: ids }, { precision: 'fp8' as never })).code).to.equal('ERR_ARGUMENT');
+  });
+});
+
+describe('19 dynamic loss scaling (the float16 recipe; its logic checked in float32 on any device)', () => {
+  const config = {
+    model_type: 'gpt2', architectures: ['GPT2LMHeadModel'], vocab_size: 32, n_positions: 16, n_embd: 16, n_layer: 1, n_head: 2,
+    resid_pdrop: 0, embd_pdrop: 0, attn_pdrop: 0,
+  };
+  const batch = { inputIds: [[1, 2, 3, 4, 5, 6]], labels: [[1, 2, 3, 4, 5, 6]] };
+  const fresh = async () => {
+    manualSeed(4);
+    const m = await AutoModel.fromConfig(config);
+    m.configureOptimizer({ type: 'adamw', lr: 0.01 });
+    return m;
+  };
+  const weights = (m: Model) => m.parameters().map((p) => Array.from(m.getParameter(p.name).data() as Float32Array));
+
+  it('scaling by a power of two and unscaling leaves the updates unchanged; the scale grows after growthInterval good steps', async () => {
+    const plain = await fresh();
+    const scaled = await fresh();
+    scaled.setLossScalerState({ scale: 1024, growthInterval: 2 });
+    for (let i = 0; i < 3; i++) {
+      const a = await plain.trainStep(batch, { maxGradNorm: 1 });
+      const b = await scaled.trainStep(batch, { maxGradNorm: 1, lossScaling: true });
+      expect(b.loss).to.equal(a.loss); // the reported loss is unscaled
+    }
+    const [wa, wb] = [weights(plain), weights(scaled)];
+    let worst = 0;
+    wa.forEach((v, i) => v.forEach((x, j) => (worst = Math.max(worst, Math.abs(x - wb[i]![j]!)))));
+    expect(worst).to.be.lessThan(1e-6);
+    expect(scaled.lossScalerState()).to.deep.equal({ scale: 2048, goodSteps: 1, growthInterval: 2 });
+  });
+
+  it('non-finite gradients: the step is skipped and the scale halved', async () => {
+    const m = await fresh();
+    m.setLossScalerState({ scale: 4096 });
+    const name = 'transformer.wpe.weight';
+    const clean = m.getParameter(name);
+    const bad = Float32Array.from(clean.data() as Float32Array);
+    bad[0] = Number.POSITIVE_INFINITY;
+    m.setParameter(name, Tensor.from(bad, { shape: clean.shape }).handle);
+    const before = weights(m);
+    const r = await m.trainStep(batch, { lossScaling: true });
+    expect(r.skipped).to.equal(true);
+    expect(weights(m)).to.deep.equal(before);
+    expect(m.lossScalerState().scale).to.equal(2048);
+    expect(throws(() => m.setLossScalerState({ scale: -1 })).code).to.equal('ERR_ARGUMENT');
   });
 });

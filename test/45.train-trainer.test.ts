@@ -84,13 +84,17 @@ describe('45 train: the Trainer on tiny models', function () {
     expect(again.losses).to.deep.equal(full.losses); // same seed, same dropout masks
     const out = tempDir();
     const controller = new AbortController();
-    const first = new Trainer({ model: await gpt2(), train, args: { ...args, outputDir: out } });
+    const firstModel = await gpt2();
+    firstModel.setLossScalerState({ scale: 512, growthInterval: 7 }); // not used in fp32, but carried by checkpoints
+    const first = new Trainer({ model: firstModel, train, args: { ...args, outputDir: out } });
     first.on('step', (e) => { if (e.step === 3) controller.abort(); });
     const part = await first.train({ signal: controller.signal });
     expect(fs.existsSync(path.join(out, 'checkpoint-3', 'optimizer.pt'))).to.equal(true);
     expect(fs.existsSync(path.join(out, 'checkpoint-3', 'rng_state.bin'))).to.equal(true);
-    const rest = await new Trainer({ model: await gpt2(), train, args: { ...args, outputDir: out, resumeFrom: 'latest' } }).train();
+    const resumed = await gpt2();
+    const rest = await new Trainer({ model: resumed, train, args: { ...args, outputDir: out, resumeFrom: 'latest' } }).train();
     expect([...part.losses, ...rest.losses]).to.deep.equal(full.losses);
+    expect(resumed.lossScalerState()).to.deep.equal({ scale: 512, goodSteps: 0, growthInterval: 7 });
   });
 
   it('refuses a resume it cannot make exact (a model without optimizer state) with ERR_STATE naming what is missing', async () => {

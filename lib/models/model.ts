@@ -69,9 +69,23 @@ export interface TrainStepOptions {
   skipNonFinite?: boolean;
   /**
    * 'bf16': the forward pass under autocast (matrix products in bfloat16, reductions and the loss in float32) while
-   * weights, gradients and optimizer state stay float32. CPU and CUDA. Default 'fp32'.
+   * weights, gradients and optimizer state stay float32. CPU and CUDA. 'fp16': the same in float16, CUDA only, with
+   * dynamic loss scaling. Default 'fp32'.
    */
-  precision?: 'fp32' | 'bf16';
+  precision?: 'fp32' | 'bf16' | 'fp16';
+  /**
+   * Dynamic loss scaling (on by itself with 'fp16'): the loss is scaled before backward, the gradients unscaled before
+   * clipping; a step with non-finite gradients is skipped and the scale halved; after growthInterval good steps the
+   * scale doubles. See lossScalerState().
+   */
+  lossScaling?: boolean;
+}
+
+/** The loss scaler's state (saved in trainer checkpoints). */
+export interface LossScalerState {
+  scale: number;
+  goodSteps: number;
+  growthInterval: number;
 }
 
 /** Dropout probabilities to use from now on (absent keys keep config.json's). */
@@ -224,6 +238,17 @@ export class Model {
     this.native.setGradientCheckpointing(enabled);
   }
 
+  /** The dynamic loss scaler's state: the current scale, good steps since the last change, the growth interval. */
+  lossScalerState(): LossScalerState {
+    return this.native.lossScalerState();
+  }
+
+  /** Restores (or configures) the loss scaler: e.g. { scale: 1024, growthInterval: 100 }. */
+  setLossScalerState(state: Partial<LossScalerState>): void {
+    check(state && typeof state === 'object', 'setLossScalerState(state): state must be an object', 'state');
+    this.native.setLossScalerState(state);
+  }
+
   /** Overrides dropout probabilities for training (HF's config attributes, by role); validated here. */
   setDropout(options: DropoutOverrides): void {
     check(options && typeof options === 'object', 'setDropout(options): options must be an object', 'options');
@@ -262,11 +287,11 @@ export class Model {
     if (options.maxGradNorm !== undefined)
       check(typeof options.maxGradNorm === 'number' && options.maxGradNorm > 0, `trainStep(): maxGradNorm must be a positive number, got ${options.maxGradNorm}`, 'maxGradNorm');
     if (options.precision !== undefined)
-      check(options.precision === 'fp32' || options.precision === 'bf16',
-        `trainStep(): precision must be 'fp32' or 'bf16' (fp16 needs a loss scaler, not available yet), got ${JSON.stringify(options.precision)}`, 'precision');
+      check(['fp32', 'bf16', 'fp16'].includes(options.precision), `trainStep(): precision must be 'fp32', 'bf16' or 'fp16', got ${JSON.stringify(options.precision)}`, 'precision');
     return this.enqueue(async () => {
       const r = await this.native.trainStep(ids.data, ids.shape, mask, types, labels.data, labels.shape, options.lr ?? null,
-        options.maxGradNorm ?? null, undefined, options.communicator ? options.communicator.handle : null, options.skipNonFinite === true, options.precision ?? 'fp32');
+        options.maxGradNorm ?? null, undefined, options.communicator ? options.communicator.handle : null, options.skipNonFinite === true, options.precision ?? 'fp32',
+        options.lossScaling === true);
       return { loss: r.loss, gradNorm: r.gradNorm, skipped: r.skipped };
     });
   }

@@ -62,8 +62,8 @@ export interface TrainingArgs {
   tensorboard?: boolean;
   /** A NaN/Inf loss or gradient norm: 'error' stops with an error naming the step (default); 'skip' drops that update and counts it. */
   onNonFinite?: 'error' | 'skip';
-  /** 'bf16': autocast the forward pass to bfloat16 with float32 master weights (CPU and CUDA); default 'fp32'. */
-  precision?: 'fp32' | 'bf16';
+  /** 'bf16': autocast to bfloat16 with float32 master weights (CPU and CUDA); 'fp16': float16 with dynamic loss scaling (CUDA); default 'fp32'. */
+  precision?: 'fp32' | 'bf16' | 'fp16';
   /** Recompute each block's activations in backward instead of keeping them: less memory, ~1 more forward per step (default false). */
   gradientCheckpointing?: boolean;
   /** Dropout probabilities for this run, overriding config.json's (keys: embedding, attention, hidden, classifier). */
@@ -207,6 +207,6 @@ export function resolveArgs(args: TrainingArgs, hasValidation: boolean): Resolve
     onNonFinite: oneOf(a, 'onNonFinite', ['error', 'skip'] as const, 'error'),
     dropout: dropoutArg(a.dropout),
     gradientCheckpointing: bool(a, 'gradientCheckpointing', false),
-    precision: oneOf(a, 'precision', ['fp32', 'bf16'] as const, 'fp32'),
+    precision: oneOf(a, 'precision', ['fp32', 'bf16', 'fp16'] as const, 'fp32'),
   };
 }

@@ -37,6 +37,8 @@ export interface TrainerState {
   optimizer: { type: string; momentum: number; stateSaved: boolean };
   /** Data-parallel ranks that wrote it (1 for a single process); a resume needs the same number. */
   worldSize?: number;
+  /** The dynamic loss scaler (float16 training), when the model has one. */
+  lossScaler?: { scale: number; goodSteps: number; growthInterval: number };
   /** The user's training args, as given. */
   args: Record<string, unknown>;
 }

@@ -35,7 +35,7 @@ export interface TrainerModel {
   readonly device?: string;
   readonly dtype?: string;
   forward(inputs: ModelInputs): Promise<ForwardOutput>;
-  trainStep(inputs: ModelInputs & { labels: Labels }, options?: { lr?: number; maxGradNorm?: number; communicator?: Communicator; skipNonFinite?: boolean; precision?: 'fp32' | 'bf16' }): Promise<{ loss: number; gradNorm?: number; skipped?: boolean }>;
+  trainStep(inputs: ModelInputs & { labels: Labels }, options?: { lr?: number; maxGradNorm?: number; communicator?: Communicator; skipNonFinite?: boolean; precision?: 'fp32' | 'bf16' | 'fp16' }): Promise<{ loss: number; gradNorm?: number; skipped?: boolean }>;
   configureOptimizer(options: OptimizerOptions): void;
   savePretrained(dir: string): Promise<void>;
   parameters(): { name: string; shape: number[]; dtype: string }[];
@@ -48,6 +48,9 @@ export interface TrainerModel {
   setDropout?(options: { embedding?: number; attention?: number; hidden?: number; classifier?: number }): void;
   /** TrainingArgs.gradientCheckpointing. */
   setGradientCheckpointing?(enabled: boolean): void;
+  /** The loss scaler's state, saved in checkpoints and restored on resume (float16 training). */
+  lossScalerState?(): { scale: number; goodSteps: number; growthInterval: number };
+  setLossScalerState?(state: { scale?: number; goodSteps?: number; growthInterval?: number }): void;
 }
 
 export interface TrainerOptions {
@@ -219,6 +222,7 @@ export class Trainer extends TrainerEmitter {
       logHistory: this.history, plateau: this.plateau ? this.plateau.toJSON() : null, earlyStopping: this.tracker.toJSON(),
       optimizer: { type: this.args.optimizer, momentum: this.args.momentum, stateSaved: this.savesState() },
       worldSize: this.communicator ? this.communicator.worldSize : 1,
+      ...(typeof this.model.lossScalerState === 'function' ? { lossScaler: this.model.lossScalerState() } : {}),
       args: { ...(this.userArgs as unknown as Record<string, unknown>) },
     };
   }
@@ -332,6 +336,7 @@ export class Trainer extends TrainerEmitter {
       await this.model.loadOptimizerState!(path.join(dir, OPTIMIZER_FILE));
       setRngState(new Uint8Array(fs.readFileSync(path.join(dir, RNG_FILE))));
     }
+    if (s.lossScaler && typeof this.model.setLossScalerState === 'function') this.model.setLossScalerState(s.lossScaler);
     this.globalStep = s.globalStep;
     this.epochIndex = s.epochIndex;
     this.batchInEpoch = s.batchInEpoch;

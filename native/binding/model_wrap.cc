@@ -151,6 +151,8 @@ Napi::Function ModelWrap::Define(Napi::Env env) {
                          InstanceMethod<&ModelWrap::LoadOptimizerState>("loadOptimizerState"),
                          InstanceMethod<&ModelWrap::SetDropout>("setDropout"),
                          InstanceMethod<&ModelWrap::SetGradientCheckpointing>("setGradientCheckpointing"),
+                         InstanceMethod<&ModelWrap::LossScalerState>("lossScalerState"),
+                         InstanceMethod<&ModelWrap::SetLossScalerState>("setLossScalerState"),
                          InstanceMethod<&ModelWrap::LossAndGradients>("lossAndGradients"),
                          InstanceMethod<&ModelWrap::Generate>("generate"),
                          InstanceMethod<&ModelWrap::GetParameter>("getParameter"),
@@ -316,7 +318,8 @@ Napi::Value ModelWrap::ConfigureOptimizer(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// trainStep(ids, shape, mask, types, labels, labelsShape, lr, maxGradNorm, adapter?, communicator?, skipNonFinite?, precision?)
+// trainStep(ids, shape, mask, types, labels, labelsShape, lr, maxGradNorm, adapter?, communicator?, skipNonFinite?, precision?,
+//   lossScaling?)
 //   -> Promise<{ loss, gradNorm, skipped }>
 Napi::Value ModelWrap::TrainStep(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -336,6 +339,8 @@ Napi::Value ModelWrap::TrainStep(const Napi::CallbackInfo& info) {
     }
     const bool skip_non_finite = info.Length() > 10 && info[10].IsBoolean() && info[10].As<Napi::Boolean>().Value();
     const c10::ScalarType autocast = train::parse_precision(OptionalString(info[11], "trainStep(): precision").value_or("fp32"));
+    // Loss scaling: always for float16, or when asked (info[12]).
+    const bool scale_loss = autocast == at::kHalf || (info.Length() > 12 && info[12].IsBoolean() && info[12].As<Napi::Boolean>().Value());
     auto result = std::make_shared<train::StepResult>();
     return RunAsync(
         env, {info.This()},
@@ -343,7 +348,9 @@ Napi::Value ModelWrap::TrainStep(const Napi::CallbackInfo& info) {
           std::lock_guard<std::mutex> lock(state->busy);
           peft::Selection selection(*state->adapters, adapter);
           auto& m = *state->model;
-          *result = train::train_step(m, *state->optimizer, ToDevice(batch, m.params().device()), labels, lr, clip, comm.get(), skip_non_finite, autocast);
+          state->scaler.enabled = scale_loss;
+          *result = train::train_step(m, *state->optimizer, ToDevice(batch, m.params().device()), labels, lr, clip, comm.get(),
+                                      skip_non_finite, autocast, &state->scaler);
         },
         [=](Napi::Env e) -> Napi::Value {
           Napi::Object out = Napi::Object::New(e);

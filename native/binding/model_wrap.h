@@ -8,6 +8,7 @@
 #include <mutex>
 
 #include "nn/model.h"
+#include "train/loss_scaler.h"
 #include "peft/adapters.h"
 #include "train/step.h"
 
@@ -31,6 +32,8 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   Napi::Value LoadOptimizerState(const Napi::CallbackInfo& info);
   Napi::Value SetDropout(const Napi::CallbackInfo& info);
   Napi::Value SetGradientCheckpointing(const Napi::CallbackInfo& info);
+  Napi::Value LossScalerState(const Napi::CallbackInfo& info);
+  Napi::Value SetLossScalerState(const Napi::CallbackInfo& info);
   Napi::Value LossAndGradients(const Napi::CallbackInfo& info);
   Napi::Value Generate(const Napi::CallbackInfo& info);
   Napi::Value GetParameter(const Napi::CallbackInfo& info);
@@ -55,6 +58,8 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     std::unique_ptr<torch::optim::Optimizer> optimizer;
     train::OptimizerConfig optimizer_config;
     std::unique_ptr<peft::AdapterSet> adapters;
+    // Dynamic loss scaling (float16 training, or asked for): its state lives across steps and in checkpoints.
+    train::LossScaler scaler;
     // The base parameters that train plus every adapter parameter (the optimizer's set).
     std::vector<at::Tensor> trainable() const;
     // After trainability changed: a configured optimizer is rebuilt over the new set (fresh state).

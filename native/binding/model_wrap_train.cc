@@ -1,5 +1,8 @@
 // Model: training settings — the optimizer's state to a file and back (checkpoints that resume exactly; the
 // state itself is handled in native/train/optimizer_state.cc) and dropout overrides.
+#include <cmath>
+#include <optional>
+
 #include "binding/async.h"
 #include "binding/errors.h"
 #include "binding/model_wrap.h"
@@ -74,6 +77,39 @@ Napi::Value ModelWrap::SetGradientCheckpointing(const Napi::CallbackInfo& info) 
   if (!info[0].IsBoolean()) ThrowArgument(env, "setGradientCheckpointing(enabled): enabled must be a boolean");
   std::lock_guard<std::mutex> lock(state_->busy);
   state_->model->gradient_checkpointing = info[0].As<Napi::Boolean>().Value();
+  return env.Undefined();
+}
+
+// lossScalerState() -> { scale, goodSteps, growthInterval }
+Napi::Value ModelWrap::LossScalerState(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::lock_guard<std::mutex> lock(state_->busy);
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("scale", state_->scaler.scale);
+  out.Set("goodSteps", static_cast<double>(state_->scaler.good_steps));
+  out.Set("growthInterval", static_cast<double>(state_->scaler.growth_interval));
+  return out;
+}
+
+// setLossScalerState({ scale?, goodSteps?, growthInterval? })
+Napi::Value ModelWrap::SetLossScalerState(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Guard(env, [&] {
+    if (!info[0].IsObject()) fail("ERR_ARGUMENT", "setLossScalerState(state): state must be an object");
+    auto o = info[0].As<Napi::Object>();
+    auto num = [&](const char* key, double min) -> std::optional<double> {
+      Napi::Value v = o.Get(key);
+      if (v.IsUndefined()) return std::nullopt;
+      double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1;
+      if (!(d >= min) || !std::isfinite(d)) fail("ERR_ARGUMENT", std::string("setLossScalerState(): ") + key + " must be a finite number >= " + std::to_string(min));
+      return d;
+    };
+    auto scale = num("scale", 1e-30), good = num("goodSteps", 0), interval = num("growthInterval", 1);
+    std::lock_guard<std::mutex> lock(state_->busy);
+    if (scale) state_->scaler.scale = *scale;
+    if (good) state_->scaler.good_steps = static_cast<int64_t>(*good);
+    if (interval) state_->scaler.growth_interval = static_cast<int64_t>(*interval);
+  });
   return env.Undefined();
 }
 

@@ -45,10 +45,8 @@ AutocastScope::~AutocastScope() {
 c10::ScalarType parse_precision(const std::string& name) {
   if (name == "fp32") return c10::kFloat;
   if (name == "bf16") return c10::kBFloat16;
-  if (name == "fp16")
-    fail("ERR_ARGUMENT", "precision 'fp16' needs a loss scaler, which training does not have yet: use 'bf16' (same speed on "
-                         "current GPUs, no scaling needed) or 'fp32'");
-  fail("ERR_ARGUMENT", "precision must be 'fp32' or 'bf16', got '" + name + "'");
+  if (name == "fp16") return c10::kHalf;
+  fail("ERR_ARGUMENT", "precision must be 'fp32', 'bf16' or 'fp16', got '" + name + "'");
 }
 
 }  // namespace nodetune::train

@@ -24,7 +24,7 @@ class AutocastScope {
   c10::ScalarType previous_dtype_ = c10::kFloat;
 };
 
-// 'fp32' | 'bf16' -> the autocast dtype; 'fp16' (needs loss scaling) and anything else: ERR_ARGUMENT.
+// 'fp32' | 'bf16' | 'fp16' -> the autocast dtype (ERR_ARGUMENT otherwise). fp16 needs a CUDA device and loss scaling.
 c10::ScalarType parse_precision(const std::string& name);
 
 }  // namespace nodetune::train

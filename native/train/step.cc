@@ -49,7 +49,7 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const std::vector<at::Te
 
 StepResult train_step(nn::Model& model, torch::optim::Optimizer& optimizer, const nn::Batch& batch,
                       const at::Tensor& labels, double lr, double max_grad_norm, dist::Communicator* comm,
-                      bool skip_non_finite, c10::ScalarType autocast) {
+                      bool skip_non_finite, c10::ScalarType autocast, LossScaler* scaler) {
   if (lr >= 0) {
     for (auto& group : optimizer.param_groups()) group.options().set_lr(lr);
   }
@@ -62,7 +62,9 @@ StepResult train_step(nn::Model& model, torch::optim::Optimizer& optimizer, cons
       AutocastScope mixed(model.params().device(), autocast);
       loss = model.forward_loss(batch, labels.to(model.params().device())).to(at::kFloat);
     }
-    loss.backward();
+    const bool scaling = scaler != nullptr && scaler->enabled;
+    if (scaling) scaler->scaled(loss).backward();
+    else loss.backward();
     std::vector<at::Tensor> with_grad;
     for (auto& group : optimizer.param_groups())
       for (auto& p : group.params())
@@ -74,6 +76,11 @@ StepResult train_step(nn::Model& model, torch::optim::Optimizer& optimizer, cons
       grads.push_back(reported);
       comm->all_reduce(grads, /*average=*/true);
     }
+    if (scaling) {
+      std::vector<at::Tensor> grads;
+      for (auto& p : with_grad) grads.push_back(p.mutable_grad());
+      scaler->unscale(grads);
+    }
     if (max_grad_norm > 0) {
       result.grad_norm = torch::nn::utils::clip_grad_norm_(with_grad, max_grad_norm);
     } else if (!with_grad.empty()) {
@@ -82,13 +89,15 @@ StepResult train_step(nn::Model& model, torch::optim::Optimizer& optimizer, cons
       result.grad_norm = at::stack(norms).norm().item<double>();
     }
     result.loss = reported.item<double>();
-    if (skip_non_finite && (!std::isfinite(result.loss) || !std::isfinite(result.grad_norm))) {
+    const bool finite = std::isfinite(result.loss) && std::isfinite(result.grad_norm);
+    if (!finite && (skip_non_finite || scaling)) {
       // Every rank sees the same averaged loss and norm, so every rank skips the same step.
       optimizer.zero_grad();
       result.skipped = true;
     } else {
       optimizer.step();
     }
+    if (scaling) scaler->update(finite);
   } catch (...) {
     model.training = false;
     throw;

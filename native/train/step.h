@@ -7,6 +7,7 @@
 
 #include "dist/communicator.h"
 #include "nn/model.h"
+#include "train/loss_scaler.h"
 
 namespace nodetune::train {
 
@@ -32,8 +33,11 @@ struct StepResult {
 
 // lr < 0 keeps the optimizer's current rate; max_grad_norm <= 0 skips clipping. With a communicator (data
 // parallel), the gradients are averaged over the ranks between backward and the optimizer step, as DDP does.
+// With an enabled loss scaler, the loss is scaled before backward and the gradients unscaled before clipping; a
+// non-finite step is then always skipped (and the scale backed off).
 StepResult train_step(nn::Model& model, torch::optim::Optimizer& optimizer, const nn::Batch& batch,
                       const at::Tensor& labels, double lr, double max_grad_norm, dist::Communicator* comm = nullptr,
-                      bool skip_non_finite = false, c10::ScalarType autocast = c10::kFloat);
+                      bool skip_non_finite = false, c10::ScalarType autocast = c10::kFloat,
+                      LossScaler* scaler = nullptr);
 
 }  // namespace nodetune::train
