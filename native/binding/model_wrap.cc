@@ -189,9 +189,7 @@ ModelWrap::ModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ModelWra
   });
 }
 
-Napi::Value ModelWrap::Parameters(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  const auto& params = state_->model->params();
+Napi::Array ParamsToJs(Napi::Env env, const nn::Params& params) {
   Napi::Array out = Napi::Array::New(env, params.names().size());
   uint32_t i = 0;
   for (const auto& name : params.names()) {
@@ -204,6 +202,8 @@ Napi::Value ModelWrap::Parameters(const Napi::CallbackInfo& info) {
   }
   return out;
 }
+
+Napi::Value ModelWrap::Parameters(const Napi::CallbackInfo& info) { return ParamsToJs(info.Env(), state_->model->params()); }
 
 Napi::Value ModelWrap::HeadNames(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();

@@ -68,6 +68,9 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   std::shared_ptr<State> state_ = std::make_shared<State>();
 };
 
+// [{ name, shape, dtype, trainable }] for a parameter table (the model's, or an adapter's).
+Napi::Array ParamsToJs(Napi::Env env, const nn::Params& params);
+
 void DefineModel(Napi::Env env, Napi::Object exports);
 
 }  // namespace nodetune::binding

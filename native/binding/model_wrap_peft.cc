@@ -167,18 +167,7 @@ Napi::Value ModelWrap::AdapterParameters(const Napi::CallbackInfo& info) {
   return Guard(env, [&]() -> Napi::Value {
     const std::string name = StrArg(info[0], "adapterParameters(name)");
     std::lock_guard<std::mutex> lock(state_->busy);
-    const auto& params = state_->adapters->get(name).params;
-    Napi::Array out = Napi::Array::New(env, params.names().size());
-    uint32_t i = 0;
-    for (const auto& n : params.names()) {
-      Napi::Object e = Napi::Object::New(env);
-      e.Set("name", n);
-      e.Set("shape", ShapeToJs(env, params.get(n).sizes()));
-      e.Set("dtype", dtype_name(params.get(n).scalar_type()));
-      e.Set("trainable", params.get(n).requires_grad());
-      out.Set(i++, e);
-    }
-    return out;
+    return ParamsToJs(env, state_->adapters->get(name).params);
   });
 }
 

@@ -65,22 +65,18 @@ StepResult train_step(nn::Model& model, torch::optim::Optimizer& optimizer, cons
     const bool scaling = scaler != nullptr && scaler->enabled;
     if (scaling) scaler->scaled(loss).backward();
     else loss.backward();
-    std::vector<at::Tensor> with_grad;
+    std::vector<at::Tensor> with_grad, grads;
     for (auto& group : optimizer.param_groups())
       for (auto& p : group.params())
-        if (p.grad().defined()) with_grad.push_back(p);
+        if (p.grad().defined()) with_grad.push_back(p), grads.push_back(p.mutable_grad());
     at::Tensor reported = loss.detach().to(at::kFloat).reshape({1});
     if (comm != nullptr && comm->world_size() > 1) {
-      std::vector<at::Tensor> grads;
-      for (auto& p : with_grad) grads.push_back(p.mutable_grad());
-      grads.push_back(reported);
-      comm->all_reduce(grads, /*average=*/true);
+      // The loss travels in the same collective as the gradients (the reported loss is the group's mean).
+      std::vector<at::Tensor> reduced = grads;
+      reduced.push_back(reported);
+      comm->all_reduce(reduced, /*average=*/true);
     }
-    if (scaling) {
-      std::vector<at::Tensor> grads;
-      for (auto& p : with_grad) grads.push_back(p.mutable_grad());
-      scaler->unscale(grads);
-    }
+    if (scaling) scaler->unscale(grads);
     if (max_grad_norm > 0) {
       result.grad_norm = torch::nn::utils::clip_grad_norm_(with_grad, max_grad_norm);
     } else if (!with_grad.empty()) {
