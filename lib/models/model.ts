@@ -2,6 +2,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { NodetuneError, check } from '../errors';
+import { callerSite, SerialQueue, withCallerStack } from '../util/serial';
 import type { Communicator } from '../dist/communicator';
 import type { NativeIds, NativeModel, NativeTensor } from '../native';
 import { PeftController } from '../peft/controller';
@@ -117,7 +118,8 @@ export class Model {
   readonly loadReport: LoadReport;
   private readonly native: NativeModel;
   private readonly resolved: ResolvedConfig;
-  private queue: Promise<unknown> = Promise.resolve();
+  /** Calls on one model run one at a time (lib/util/serial.ts). */
+  private readonly calls = new SerialQueue();
   private optimizerConfigured = false;
   private readonly peft: PeftController;
 
@@ -137,13 +139,8 @@ export class Model {
 
   /** Runs `fn` after every call queued before it; a rejection carries the caller's stack. */
   private enqueue<T>(fn: () => Promise<T>): Promise<T> {
-    const caller = new Error().stack?.split('\n').slice(2).join('\n');
-    const run = this.queue.then(fn, fn).catch((e: unknown) => {
-      if (e instanceof Error && caller) e.stack = `${e.name}: ${e.message}\n${caller}`;
-      throw e;
-    });
-    this.queue = run.catch(() => undefined);
-    return run;
+    const site = callerSite(this.enqueue);
+    return this.calls.run(() => withCallerStack(site, fn));
   }
 
   private batch(inputs: ModelInputs, what: string, adapter?: string | null): { ids: Matrix; mask: NativeIds | null; types: NativeIds | null } {
