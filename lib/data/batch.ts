@@ -14,6 +14,8 @@ export interface Batch {
   startPositions?: Int32Array;
   endPositions?: Int32Array;
   shape: [number, number];
+  /** Seq2seq: `labels` are the targets [batch, targetLen] (-100 padded), their own length rather than the inputs'. */
+  labelShape?: [number, number];
   /** Where each row came from, for error messages and evaluation. */
   sources?: Array<Source | undefined>;
 }
@@ -25,6 +27,8 @@ export interface Feature {
   tokenTypeIds?: number[];
   /** Token labels (-100 = ignored). */
   labels?: number[];
+  /** Seq2seq: the target's token ids (the labels, EOS included), of their own length; collated to Batch.labels. */
+  targetIds?: number[];
   /** Class id, for sequence classification. */
   label?: number;
   startPosition?: number;

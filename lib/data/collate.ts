@@ -39,7 +39,9 @@ export function collate(features: Feature[], opts: CollateOptions): Batch {
   const attentionMask = new Int32Array(n * len);
   const hasTypes = features.some((f) => f.tokenTypeIds !== undefined);
   const tokenTypeIds = hasTypes ? new Int32Array(n * len) : undefined;
+  const seq2seq = features.some((f) => f.targetIds !== undefined);
   const tokenLabels = features.some((f) => f.labels !== undefined);
+  check(!(seq2seq && (tokenLabels || features.some((f) => f.label !== undefined))), 'collate: features mix seq2seq targets with other labels', 'targetIds');
   const classLabels = features.some((f) => f.label !== undefined);
   check(!(tokenLabels && classLabels), 'collate: features mix token labels and class labels', 'labels');
   const qa = features.some((f) => f.startPosition !== undefined);
@@ -75,10 +77,21 @@ export function collate(features: Feature[], opts: CollateOptions): Batch {
       { file: first?.file, line: first?.line, field: 'labels' });
   }
   const batch: Batch = { inputIds, attentionMask, shape: [n, len], sources: features.map((f) => f.source) };
+  if (seq2seq) Object.assign(batch, collateTargets(features));
   if (tokenTypeIds) batch.tokenTypeIds = tokenTypeIds;
   if (labels) batch.labels = labels;
   if (startPositions && endPositions) { batch.startPositions = startPositions; batch.endPositions = endPositions; }
   return batch;
+}
+
+/** Seq2seq targets: right-padded with -100 to the batch's longest target (their own length, not the inputs'). */
+function collateTargets(features: Feature[]): { labels: Int32Array; labelShape: [number, number] } {
+  features.forEach((f, r) => check(Array.isArray(f.targetIds) && f.targetIds.length > 0, `collate: row ${r} has no target ids`, 'targetIds'));
+  const n = features.length;
+  const len = Math.max(...features.map((f) => (f.targetIds as number[]).length));
+  const labels = new Int32Array(n * len).fill(IGNORE_INDEX);
+  features.forEach((f, r) => labels.set(f.targetIds as number[], r * len));
+  return { labels, labelShape: [n, len] };
 }
 
 export interface BatchOrderOptions {

@@ -30,12 +30,14 @@ export interface Example {
   /** For corpus chunks: this text continues the previous example's document (no EOS between them). */
   continuation?: boolean;
   source?: Source;
+  /** The raw record (JSON object or CSV row) as read, kept with `keepRecord` (or task 'seq2seq') for templates. */
+  record?: Record<string, unknown>;
 }
 
 export type Field = 'text' | 'textPair' | 'label' | 'prompt' | 'completion' | 'question' | 'context' | 'answers' | 'tokens' | 'tags' | 'messages';
 export const FIELDS: readonly Field[] = ['text', 'textPair', 'label', 'prompt', 'completion', 'question', 'context', 'answers', 'tokens', 'tags', 'messages'];
 
-export type Task = 'classification' | 'causal-lm' | 'instruction' | 'chat' | 'qa' | 'token-classification';
+export type Task = 'classification' | 'causal-lm' | 'instruction' | 'chat' | 'qa' | 'token-classification' | 'seq2seq';
 
 /** The fields each task needs on every example. */
 export const TASK_FIELDS: Record<Task, Field[]> = {
@@ -45,6 +47,8 @@ export const TASK_FIELDS: Record<Task, Field[]> = {
   chat: ['messages'],
   qa: ['question', 'context', 'answers'],
   'token-classification': ['tokens', 'tags'],
+  // Its fields are whatever the source and target templates name (checked when formatting).
+  seq2seq: [],
 };
 
 /** canonical field → the column (JSON key, CSV header) it comes from. */

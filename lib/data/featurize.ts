@@ -6,6 +6,8 @@ import type { Example, Task } from './example';
 import { formatChat, formatClassification, formatInstruction, formatQa, formatTokenClassification } from './format';
 import { LabelMap } from './label';
 import { packCausalLM } from './pack';
+import { formatSeq2Seq } from './seq2seq';
+import type { Seq2SeqFormat } from './seq2seq';
 
 /** Plain data (it crosses to worker threads): label names rather than a LabelMap. */
 export interface FeaturizeOptions {
@@ -14,6 +16,8 @@ export interface FeaturizeOptions {
   stride?: number;
   blockSize?: number;
   labels?: string[];
+  /** seq2seq: templates and source/target lengths. */
+  seq2seq?: Seq2SeqFormat;
 }
 
 export async function featurizeFor(tok: PreTrainedTokenizer, o: FeaturizeOptions, examples: Example[]): Promise<Feature[]> {
@@ -25,6 +29,7 @@ export async function featurizeFor(tok: PreTrainedTokenizer, o: FeaturizeOptions
     case 'chat': return formatChat(tok, examples, lim);
     case 'qa': return formatQa(tok, examples, { ...lim, ...(o.stride !== undefined ? { stride: o.stride } : {}) });
     case 'token-classification': return formatTokenClassification(tok, examples, { ...lim, ...labelMap });
+    case 'seq2seq': return formatSeq2Seq(tok, examples, { ...(o.maxLength !== undefined ? { maxSourceLength: o.maxLength } : {}), ...o.seq2seq });
     case 'causal-lm': {
       const out: Feature[] = [];
       for await (const f of packCausalLM(tok, examples, { blockSize: o.blockSize as number })) out.push(f);

@@ -16,6 +16,7 @@ import type { LabelMap } from './label';
 import { packCausalLM } from './pack';
 import { Rng } from './random';
 import { FeaturePool } from './workers';
+import type { Seq2SeqFormat } from './seq2seq';
 
 export interface LoaderOptions {
   tokenizer: PreTrainedTokenizer;
@@ -39,6 +40,8 @@ export interface LoaderOptions {
   prefetch?: number;
   /** causal-lm: tokens per block. */
   blockSize?: number;
+  /** seq2seq: source/target templates and lengths (maxLength, when given, is the source length). */
+  seq2seq?: Seq2SeqFormat;
   /** qa: tokens shared by neighbouring windows. */
   stride?: number;
   dropLast?: boolean;
@@ -115,6 +118,7 @@ export class DataLoader implements AsyncIterable<Batch> {
     if (o.stride !== undefined) f.stride = o.stride;
     if (o.blockSize !== undefined) f.blockSize = o.blockSize;
     if (o.labelMap) f.labels = [...o.labelMap.labels];
+    if (o.seq2seq) f.seq2seq = { ...o.seq2seq };
     return f;
   }
 

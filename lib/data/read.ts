@@ -4,8 +4,8 @@
  */
 import * as path from 'path';
 import { NodetuneError, check } from '../errors';
-import { TASK_FIELDS, toExample } from './example';
-import type { ColumnMap, Example, Field, Task } from './example';
+import { TASK_FIELDS, toExample as toCanonical } from './example';
+import type { ColumnMap, Example, Field, Source, Task } from './example';
 import { readCsv } from './read-csv';
 import type { CsvOptions } from './read-csv';
 import { readJsonArray } from './read-json';
@@ -22,6 +22,8 @@ export interface ReadOptions {
   task?: Task;
   required?: Field[];
   csv?: CsvOptions;
+  /** Keep each raw record on its example (`record`), for seq2seq templates over any column; on with task 'seq2seq'. */
+  keepRecord?: boolean;
   /** corpus format: the approximate size in characters of each chunk (split after a line break). Default 64 KiB. */
   chunkChars?: number;
 }
@@ -60,6 +62,12 @@ export async function* readExamples(file: string, opts: ReadOptions = {}): Async
   const format = opts.format ?? inferFormat(file);
   const required = requiredFields(opts, format);
   const columns = opts.columns ?? {};
+  const keep = opts.keepRecord === true || opts.task === 'seq2seq';
+  const toExample = (row: Record<string, unknown>, src: Source): Example => {
+    const ex = toCanonical(row, src, columns, required);
+    if (keep) ex.record = row;
+    return ex;
+  };
   switch (format) {
     case 'jsonl':
       for await (const { text, line } of readLines(file)) {
@@ -70,16 +78,16 @@ export async function* readExamples(file: string, opts: ReadOptions = {}): Async
         } catch (e) {
           throw new NodetuneError('ERR_DATA', `${file}:${line}: malformed JSON line: ${(e as Error).message}`, { file, line });
         }
-        yield toExample(asRecord(value, file, line), { file, line }, columns, required);
+        yield toExample(asRecord(value, file, line), { file, line });
       }
       return;
     case 'json':
-      for (const { value, line } of readJsonArray(file)) yield toExample(asRecord(value, file, line), { file, line }, columns, required);
+      for (const { value, line } of readJsonArray(file)) yield toExample(asRecord(value, file, line), { file, line });
       return;
     case 'csv':
     case 'tsv': {
       const delimiter = opts.csv?.delimiter ?? (format === 'tsv' ? '\t' : ',');
-      for await (const { row, line } of readCsv(file, { ...opts.csv, delimiter })) yield toExample(row, { file, line }, columns, required);
+      for await (const { row, line } of readCsv(file, { ...opts.csv, delimiter })) yield toExample(row, { file, line });
       return;
     }
     case 'text':
