@@ -3,6 +3,7 @@
 #include <napi.h>
 
 #include "binding/addon_data.h"
+#include "binding/async.h"
 #include "binding/communicator_wrap.h"
 #include "binding/errors.h"
 #include "binding/model_wrap.h"
@@ -16,6 +17,7 @@ AddonData& GetAddonData(Napi::Env env) { return *env.GetInstanceData<AddonData>(
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData(new AddonData());
+  InitAsync(env);
   exports.Set("setErrorClass", Napi::Function::New<SetErrorClass>(env, "setErrorClass"));
   exports.Set("Tensor", TensorWrap::Define(env));
   DefineRuntime(env, exports);

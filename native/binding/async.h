@@ -1,6 +1,8 @@
-// Promise-returning native calls that run on a libuv worker thread, off the event loop.
-// The JS values passed in `keep_alive` (the wrapped object, input buffers) stay referenced until the
-// Promise settles, so neither the object nor borrowed memory can be collected mid-call.
+// Promise-returning native calls that run on the addon's compute thread (core/compute_thread.h), off the
+// event loop. The JS values passed in `keep_alive` (the wrapped object, input buffers) stay referenced until
+// the Promise settles, so neither the object nor borrowed memory can be collected mid-call. Completion comes
+// back to the JavaScript thread through a thread-safe function (binding/async.cc) that keeps the event loop
+// alive only while calls are in flight.
 #pragma once
 #include <napi.h>
 
@@ -12,52 +14,24 @@
 
 namespace nodetune::binding {
 
-class PromiseWorker : public Napi::AsyncWorker {
+class PromiseWorker {
  public:
-  using Work = std::function<void()>;                     // worker thread: LibTorch only, no N-API
-  using Settle = std::function<Napi::Value(Napi::Env)>;  // main thread: builds the resolved value
+  using Work = std::function<void()>;                     // compute thread: LibTorch only, no N-API
+  using Settle = std::function<Napi::Value(Napi::Env)>;  // JavaScript thread: builds the resolved value
 
-  PromiseWorker(Napi::Env env, Work work, Settle settle, const std::vector<Napi::Value>& keep_alive)
-      : Napi::AsyncWorker(env, "nodetune"),
-        deferred_(Napi::Promise::Deferred::New(env)),
-        work_(std::move(work)),
-        settle_(std::move(settle)) {
-    for (const auto& value : keep_alive) {
-      if (value.IsObject()) refs_.push_back(Napi::Persistent(value.As<Napi::Object>()));
-    }
-  }
+  PromiseWorker(Napi::Env env, Work work, Settle settle, const std::vector<Napi::Value>& keep_alive);
 
   Napi::Promise Promise() const { return deferred_.Promise(); }
-
- protected:
-  void Execute() override {
-    try {
-      work_();
-    } catch (...) {
-      failed_ = true;
-      error_ = describe_exception(std::current_exception());
-    }
-  }
-
-  void OnOK() override {
-    Napi::Env env = Env();
-    Napi::HandleScope scope(env);
-    if (failed_) {
-      deferred_.Reject(MakeError(env, error_).Value());
-      return;
-    }
-    try {
-      deferred_.Resolve(settle_(env));
-    } catch (const Napi::Error& e) {
-      deferred_.Reject(e.Value());
-    } catch (...) {
-      deferred_.Reject(MakeError(env, describe_exception(std::current_exception())).Value());
-    }
-  }
-
-  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+  // Hands the work to the compute thread; `this` is deleted after the Promise settles.
+  void Queue();
+  // The completion channel's callback (JavaScript thread): settles and deletes the worker in `data`.
+  static void CallJs(napi_env env, napi_value, void*, void* data);
 
  private:
+  void Execute();               // compute thread
+  void Complete(Napi::Env env);  // JavaScript thread
+
+  napi_threadsafe_function tsfn_ = nullptr;
   Napi::Promise::Deferred deferred_;
   Work work_;
   Settle settle_;
@@ -66,7 +40,10 @@ class PromiseWorker : public Napi::AsyncWorker {
   ErrorInfo error_;
 };
 
-// Queues `work` on the thread pool and returns its Promise.
+// Sets up the per-environment completion channel (called once from the addon's Init).
+void InitAsync(Napi::Env env);
+
+// Queues `work` on the compute thread and returns its Promise.
 inline Napi::Promise RunAsync(Napi::Env env, const std::vector<Napi::Value>& keep_alive, PromiseWorker::Work work,
                               PromiseWorker::Settle settle) {
   auto* worker = new PromiseWorker(env, std::move(work), std::move(settle), keep_alive);
