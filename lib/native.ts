@@ -37,7 +37,7 @@ export interface NativeTensorConstructor {
 export interface NativeModelConfig {
   family: 'gpt2' | 'llama' | 'bert' | 'distilbert';
   modelType: string;
-  task: 'base' | 'causal-lm' | 'sequence-classification' | 'token-classification' | 'question-answering';
+  task: 'base' | 'causal-lm' | 'sequence-classification' | 'token-classification' | 'question-answering' | 'masked-lm';
   prefix: string;
   vocabSize: number;
   hiddenSize: number;

@@ -22,10 +22,13 @@ export interface FromPretrainedOptions {
   revision?: string;
 }
 
-const TASKS = ['causal-lm', 'sequence-classification', 'token-classification', 'question-answering', 'base'];
+const TASKS = ['causal-lm', 'sequence-classification', 'token-classification', 'question-answering', 'masked-lm', 'base'];
 const LOADABLE = new Set(['F32', 'F16', 'BF16', 'F64']);
 // Buffers some checkpoints carry that are recomputed, not loaded (transformers ignores them too).
 const IGNORED = [/\.attn\.(masked_)?bias$/, /rotary_emb\.inv_freq$/, /embeddings\.position_ids$/];
+// Masked-LM decoders are tied to the word embeddings (and BERT/RoBERTa's decoder bias to the head's bias): the
+// checkpoint's copies are accepted and ignored, as transformers does.
+const TIED_MLM = new Set(['cls.predictions.decoder.weight', 'cls.predictions.decoder.bias', 'lm_head.decoder.weight', 'lm_head.decoder.bias', 'vocab_projector.weight']);
 
 function readConfig(dir: string): RawConfig {
   const file = path.join(dir, 'config.json');
@@ -87,7 +90,7 @@ export class AutoModel {
     for (const t of tensors) {
       const name = params.has(t.name) ? t.name : params.has(`${prefix}.${t.name}`) ? `${prefix}.${t.name}` : undefined;
       if (name === undefined) {
-        if (IGNORED.some((re) => re.test(t.name)) || (tied && t.name === 'lm_head.weight')) continue;
+        if (IGNORED.some((re) => re.test(t.name)) || (tied && t.name === 'lm_head.weight') || (resolved.task === 'masked-lm' && TIED_MLM.has(t.name))) continue;
         unexpected.push(t.name);
         continue;
       }

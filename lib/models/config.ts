@@ -5,7 +5,7 @@
 import { NodetuneError } from '../errors';
 import type { NativeModelConfig } from '../native';
 
-export type Task = 'causal-lm' | 'sequence-classification' | 'token-classification' | 'question-answering';
+export type Task = 'causal-lm' | 'sequence-classification' | 'token-classification' | 'question-answering' | 'masked-lm';
 export type NativeTask = Task | 'base';
 export type Family = 'gpt2' | 'llama' | 'bert' | 'distilbert';
 
@@ -95,6 +95,7 @@ export function taskFromArchitectures(raw: RawConfig, family: Family): NativeTas
   if (/ForSequenceClassification$/.test(arch)) return 'sequence-classification';
   if (/ForTokenClassification$/.test(arch)) return 'token-classification';
   if (/ForQuestionAnswering$/.test(arch)) return 'question-answering';
+  if (/ForMaskedLM$/.test(arch)) return 'masked-lm';
   return 'base';
 }
 
@@ -106,6 +107,7 @@ export function architectureName(modelType: string, task: NativeTask): string {
     case 'sequence-classification': return `${p}ForSequenceClassification`;
     case 'token-classification': return `${p}ForTokenClassification`;
     case 'question-answering': return `${p}ForQuestionAnswering`;
+    case 'masked-lm': return `${p}ForMaskedLM`;
   }
 }
 
@@ -131,6 +133,8 @@ export function resolveConfig(raw: RawConfig, file: string, opts: { task?: Nativ
   const decoder = family === 'gpt2' || family === 'llama';
   if (task === 'causal-lm' && !decoder) throw err(file, 'model_type', `'${modelType}' is an encoder; task causal-lm needs a decoder`);
   if (task === 'question-answering' && decoder) throw err(file, 'model_type', `'${modelType}' is a decoder; task question-answering is for encoders`);
+  if (task === 'masked-lm' && decoder) throw err(file, 'model_type', `'${modelType}' is a decoder; task masked-lm is for encoders (bert, roberta, distilbert)`);
+  if (task === 'masked-lm' && r.raw.tie_word_embeddings === false) throw err(file, 'tie_word_embeddings', 'false is not supported with task masked-lm (the decoder is tied to the word embeddings)');
 
   const out = { ...raw };
   let numLabels = 2;

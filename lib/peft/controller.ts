@@ -39,11 +39,12 @@ export class PeftController implements AdapterHost {
   }
 
   /** As PEFT: the base freezes when the first adapter arrives, except a task head (modules_to_save):
-   * freshly initialised head weights, and for classification / QA tasks the classifier itself (not BERT's pretrained pooler). */
+   * freshly initialised head weights, and for classification / QA tasks the classifier itself (not BERT's pretrained pooler).
+   * Language-model heads (causal-lm, masked-lm) are pretrained and stay frozen, as the rest of the base. */
   private freezeBase(s: ModelStructure): void {
     if (this.adapters.size > 0) return;
     const keep = new Set(this.fresh);
-    if (this.task !== 'causal-lm' && this.task !== 'base')
+    if (this.task !== 'causal-lm' && this.task !== 'masked-lm' && this.task !== 'base')
       s.head.filter((n) => !n.startsWith(`${this.resolved.native.prefix}.pooler.`)).forEach((n) => keep.add(n));
     this.apply(keep);
   }
@@ -57,7 +58,7 @@ export class PeftController implements AdapterHost {
     checkAdapterName(name, this.adapters);
     const s = this.structure();
     const { record, scale, seed } = loraRecord(options, s);
-    if (record.targets.some((t) => s.head.includes(`${t.module}.weight`)) && this.task !== 'causal-lm')
+    if (record.targets.some((t) => s.head.includes(`${t.module}.weight`)) && this.task !== 'causal-lm' && this.task !== 'masked-lm')
       throw new NodetuneError('ERR_ARGUMENT', 'addLora(): the task head trains fully (modules_to_save); do not target it with LoRA', { field: 'targetModules' });
     this.freezeBase(s);
     this.native.addLora(name, { r: record.r, scale, dropout: record.dropout, seed, targets: record.targets });

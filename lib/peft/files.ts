@@ -25,9 +25,10 @@ export const CONFIG_FILE = 'adapter_config.json';
 export const WEIGHTS_FILE = 'adapter_model.safetensors';
 const ROOT = 'base_model.model.';
 const TAG: Record<string, SafetensorsDtype> = { float32: 'F32', float16: 'F16', bfloat16: 'BF16', float64: 'F64' };
-const TASK_TYPE: Record<NativeTask, string> = {
+// PEFT has no masked-LM task type: null (PEFT's generic PeftModel), which loads on a *ForMaskedLM model.
+const TASK_TYPE: Record<NativeTask, string | null> = {
   'causal-lm': 'CAUSAL_LM', 'sequence-classification': 'SEQ_CLS', 'token-classification': 'TOKEN_CLS',
-  'question-answering': 'QUESTION_ANS', base: 'FEATURE_EXTRACTION',
+  'question-answering': 'QUESTION_ANS', 'masked-lm': null, base: 'FEATURE_EXTRACTION',
 };
 
 function bad(file: string, message: string, field?: string): NodetuneError {

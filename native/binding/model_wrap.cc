@@ -54,6 +54,7 @@ nn::ModelConfig ConfigFromJs(const Napi::Object& o) {
   else if (task == "sequence-classification") c.task = nn::Task::kSequenceClassification;
   else if (task == "token-classification") c.task = nn::Task::kTokenClassification;
   else if (task == "question-answering") c.task = nn::Task::kQuestionAnswering;
+  else if (task == "masked-lm") c.task = nn::Task::kMaskedLm;
   else fail("ERR_CONFIG", "native model config: unknown task '" + task + "'");
   c.model_type = Str(o, "modelType", family);
   c.prefix = Str(o, "prefix", "");

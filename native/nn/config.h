@@ -7,7 +7,8 @@
 namespace nodetune::nn {
 
 enum class Family { kGpt2, kLlama, kBert, kDistilBert };
-enum class Task { kBase, kCausalLm, kSequenceClassification, kTokenClassification, kQuestionAnswering };
+enum class Task { kBase, kCausalLm, kSequenceClassification, kTokenClassification, kQuestionAnswering,
+                  kMaskedLm };
 
 struct ModelConfig {
   Family family = Family::kLlama;

@@ -1,11 +1,36 @@
 #include "nn/model.h"
 
 #include <cmath>
+#include <string>
 
 #include "core/error.h"
 #include "nn/layers.h"
 
 namespace nodetune::nn {
+namespace {
+
+// Masked-LM head weight names (transformers' BertForMaskedLM / RobertaForMaskedLM / DistilBertForMaskedLM). The
+// decoder is tied to the word embeddings; only its bias is a parameter.
+struct MlmNames {
+  std::string dense, norm, bias;
+};
+
+MlmNames mlm_names(const ModelConfig& c) {
+  if (c.family == Family::kDistilBert) return {"vocab_transform", "vocab_layer_norm", "vocab_projector.bias"};
+  if (c.model_type == "roberta") return {"lm_head.dense", "lm_head.layer_norm", "lm_head.bias"};
+  return {"cls.predictions.transform.dense", "cls.predictions.transform.LayerNorm", "cls.predictions.bias"};
+}
+
+// dense -> activation (BERT/DistilBERT: the config's; RoBERTa: exact GELU) -> LayerNorm -> tied decoder + bias.
+at::Tensor mlm_logits(const Model& m, const at::Tensor& h) {
+  const auto& c = m.config();
+  const MlmNames n = mlm_names(c);
+  at::Tensor x = linear(m.params(), n.dense, h, true);
+  x = layer_norm(m.params(), n.norm, activation(c.model_type == "roberta" ? "gelu" : c.act, x), c.norm_eps);
+  return at::linear(x, m.params().get(m.base("embeddings.word_embeddings.weight")), m.params().get(n.bias));
+}
+
+}  // namespace
 
 Model::Model(const ModelConfig& config, c10::ScalarType dtype, c10::Device device)
     : cfg_(config), params_(dtype, device) {
@@ -71,6 +96,15 @@ void Model::add_head() {
       if (decoder) fail("ERR_CONFIG", "task question-answering is for encoder models; model_type is " + cfg_.model_type);
       add_linear("qa_outputs", 2, h, true);
       break;
+    case Task::kMaskedLm: {
+      if (decoder) fail("ERR_CONFIG", "task masked-lm is for encoder models; model_type is " + cfg_.model_type);
+      const MlmNames n = mlm_names(cfg_);
+      add_linear(n.dense, h, h, true);
+      add(n.norm + ".weight", {h}, Init::kOnes);
+      add(n.norm + ".bias", {h}, Init::kZeros);
+      add(n.bias, {cfg_.vocab_size}, Init::kZeros);
+      break;
+    }
   }
 }
 
@@ -133,6 +167,7 @@ at::Tensor Model::apply_head(const at::Tensor& h, const Batch& batch) const {
     case Task::kTokenClassification:
       return linear(params_, cfg_.family == Family::kLlama ? "score" : "classifier", dropout(h), true);
     case Task::kQuestionAnswering: return linear(params_, "qa_outputs", h, true);
+    case Task::kMaskedLm: return mlm_logits(*this, h);
     case Task::kSequenceClassification: break;
   }
   if (is_decoder(cfg_)) {
@@ -176,6 +211,10 @@ at::Tensor Model::loss(const at::Tensor& logits, const at::Tensor& labels) const
       if (cfg_.num_labels == 1) return at::mse_loss(logits.squeeze(-1).to(at::kFloat), labels.to(at::kFloat).view({-1}));
       return ce(logits, labels, -100);
     case Task::kTokenClassification: return ce(logits, labels, -100);
+    case Task::kMaskedLm:  // every position, -100 ignored, no shift
+      if (labels.dim() != 2 || labels.size(0) != logits.size(0) || labels.size(1) != logits.size(1))
+        fail("ERR_SHAPE", "masked-lm labels must have the shape of inputIds");
+      return ce(logits, labels, -100);
     case Task::kQuestionAnswering: {
       if (labels.dim() != 2 || labels.size(1) != 2) fail("ERR_SHAPE", "question-answering labels are [batch, 2] (start, end)");
       const int64_t t = logits.size(1);

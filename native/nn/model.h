@@ -47,7 +47,7 @@ class Model {
   // Hidden states [B, T, H] of the base model (updates `cache` when given; decoders only).
   at::Tensor hidden(const Batch& batch, KvCache* cache) const;
   // The head's output: causal-lm [B, T, V]; sequence-classification [B, L]; token-classification
-  // [B, T, L]; question-answering [B, T, 2]; base: hidden states.
+  // [B, T, L]; question-answering [B, T, 2]; masked-lm [B, T, V]; base: hidden states.
   at::Tensor forward(const Batch& batch, KvCache* cache) const;
   // The task's loss (Hugging Face conventions) for logits from forward().
   at::Tensor loss(const at::Tensor& logits, const at::Tensor& labels) const;
