@@ -21,6 +21,8 @@ export type { ClassificationFormat, InstructionFormat, QaFormat, TokenClassifica
 export { formatSeq2Seq, parseTemplate, renderTemplate, templateFields } from './seq2seq';
 export type { Seq2SeqFormat } from './seq2seq';
 export { Packer, packCausalLM } from './pack';
+export { MlmCollator, resolveMlmOptions, tokenizeForMlm, mlmSeed } from './mlm';
+export type { MlmOptions, MlmVocab, MlmFeature, MlmTokenizer } from './mlm';
 export type { PackOptions } from './pack';
 export { collate, batchIndices, lengthGroupedBatches } from './collate';
 export type { CollateOptions, BatchOrderOptions } from './collate';

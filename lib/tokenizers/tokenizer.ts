@@ -33,6 +33,8 @@ export interface Encoded {
   specialTokensMask: number[];
   /** Which input sequence a token belongs to: 0, 1, or null for special tokens. */
   sequenceIds: Array<number | null>;
+  /** The pre-tokenizer word each token came from (per sequence), or null for special tokens (whole-word masking). */
+  wordIds: Array<number | null>;
   /** Further windows when returnOverflowing was set. */
   overflowing: Encoded[];
 }
@@ -55,6 +57,7 @@ function convert(e: RustEncoding, withOverflow: boolean): Encoded {
     tokens: e.getTokens(),
     specialTokensMask: e.getSpecialTokensMask(),
     sequenceIds: seq.map((s) => (s === undefined || s === null ? null : s)),
+    wordIds: e.getWordIds().map((w) => (w === undefined || w === null ? null : w)),
     overflowing: withOverflow ? e.getOverflowing().map((o) => convert(o, false)) : [],
   };
 }

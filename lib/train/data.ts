@@ -6,11 +6,21 @@ import { NodetuneError } from '../errors';
 import type { Batch, Feature } from '../data/batch';
 import { IGNORE_INDEX } from '../data/batch';
 import { collate } from '../data/collate';
+import { mlmSeed } from '../data/mlm';
+import type { MlmCollator, MlmFeature } from '../data/mlm';
 import { shardIndices } from '../dist/sampler';
 import { Rng } from '../data/random';
 import type { IdsInput, Labels } from '../models';
 
-export type TrainData = Batch[] | Feature[] | Iterable<Batch> | AsyncIterable<Batch>;
+/** Raw texts (string[]) are for masked-lm models (tokenized by the Trainer's tokenizer, then masked). */
+export type TrainData = Batch[] | Feature[] | string[] | Iterable<Batch> | AsyncIterable<Batch>;
+
+/** Dynamic masking for masked-lm training: every batch is masked afresh (seeded by seed, epoch, batch). */
+export interface MlmData {
+  collator: MlmCollator;
+  /** Turns raw texts into features (needed when the data are strings). */
+  tokenize?: (texts: string[]) => Promise<MlmFeature[]>;
+}
 
 function isBatch(x: unknown): x is Batch {
   return !!x && typeof x === 'object' && (x as Batch).inputIds instanceof Int32Array && Array.isArray((x as Batch).shape);
@@ -23,14 +33,20 @@ function isFeature(x: unknown): x is Feature {
 /** A split's data, able to produce the micro-batches of epoch e (shuffled with seed + e) from a given position. */
 export class EpochData {
   private readonly batches: Batch[] | null = null;
-  private readonly features: Feature[] | null = null;
+  private features: Feature[] | null = null;
+  private readonly texts: string[] | null = null;
   private readonly iterable: Iterable<Batch> | AsyncIterable<Batch> | null = null;
 
-  constructor(readonly name: string, data: TrainData, private readonly opts: { batchSize: number; padTokenId: number; shuffle: boolean; seed: number; rank?: number; worldSize?: number }) {
+  constructor(readonly name: string, data: TrainData, private readonly opts: { batchSize: number; padTokenId: number; shuffle: boolean; seed: number; rank?: number; worldSize?: number; mlm?: MlmData }) {
     if (Array.isArray(data)) {
       if (data.length === 0) throw new NodetuneError('ERR_DATA', `${name}: the data are empty`, { field: name });
       if (data.every(isBatch)) this.batches = data as Batch[];
       else if (data.every(isFeature)) this.features = data as Feature[];
+      else if (data.every((x) => typeof x === 'string')) {
+        if (!opts.mlm?.tokenize)
+          throw new NodetuneError('ERR_DATA', `${name}: raw texts train masked-lm models (with a tokenizer); for causal LM pack them into blocks first (data.packCausalLM, or DataLoader with task 'causal-lm' and blockSize)`, { field: name });
+        this.texts = data as string[];
+      }
       else {
         const i = (data as unknown[]).findIndex((x) => !isBatch(x) && !isFeature(x));
         throw new NodetuneError('ERR_DATA', `${name}[${i}] is neither a Batch ({ inputIds: Int32Array, shape }) nor a Feature ({ inputIds: number[] }); arrays must hold one kind`, { field: name });
@@ -44,7 +60,8 @@ export class EpochData {
   get length(): number | null {
     const world = this.opts.worldSize ?? 1;
     if (this.batches) return Math.ceil(this.batches.length / world);
-    if (this.features) return Math.ceil(Math.ceil(this.features.length / world) / this.opts.batchSize);
+    const n = this.features?.length ?? this.texts?.length;
+    if (n !== undefined) return Math.ceil(Math.ceil(n / world) / this.opts.batchSize);
     return null;
   }
 
@@ -59,14 +76,20 @@ export class EpochData {
 
   /** The micro-batches of epoch `epoch`, skipping the first `skip` (a resumed position). */
   async *epoch(epoch: number, skip = 0, shuffle = this.opts.shuffle): AsyncGenerator<Batch> {
+    const mlm = this.opts.mlm;
+    const masked = (b: Batch, index: number): Batch => (mlm ? mlm.collator.mask(b, mlmSeed(this.opts.seed, epoch, index)) : b);
+    if (this.texts && !this.features) this.features = await mlm!.tokenize!(this.texts);
     if (this.batches) {
       const order = this.order(this.batches.length, epoch, shuffle);
-      for (let i = skip; i < order.length; i++) yield this.batches[order[i]!]!;
+      for (let i = skip; i < order.length; i++) yield masked(this.batches[order[i]!]!, i);
     } else if (this.features) {
       const order = this.order(this.features.length, epoch, shuffle);
       const size = this.opts.batchSize;
-      for (let b = skip; b * size < order.length; b++)
-        yield collate(order.slice(b * size, (b + 1) * size).map((i) => this.features![i]!), { padTokenId: this.opts.padTokenId });
+      for (let b = skip; b * size < order.length; b++) {
+        const rows = order.slice(b * size, (b + 1) * size).map((i) => this.features![i]!);
+        yield mlm ? mlm.collator.collate(rows, mlmSeed(this.opts.seed, epoch, b), { padTokenId: this.opts.padTokenId })
+          : collate(rows, { padTokenId: this.opts.padTokenId });
+      }
     } else {
       // An iterable is read by every rank; rank r keeps items r, r + worldSize, ...
       const rank = this.opts.rank ?? 0;
@@ -76,7 +99,8 @@ export class EpochData {
       for await (const b of this.iterable as AsyncIterable<Batch>) {
         if (!isBatch(b)) throw new NodetuneError('ERR_DATA', `${this.name}: item ${i} of epoch ${epoch} is not a Batch ({ inputIds: Int32Array, shape })`, { field: this.name });
         if (i++ % worldSize !== rank) continue;
-        if (mine++ >= skip) yield b;
+        if (mine >= skip) yield masked(b, mine);
+        mine++;
       }
     }
   }
@@ -116,7 +140,7 @@ export function mergeBatches(batches: Batch[], padTokenId: number): Batch {
   return out;
 }
 
-export type ModelTask = 'base' | 'causal-lm' | 'sequence-classification' | 'token-classification' | 'question-answering';
+export type ModelTask = 'base' | 'causal-lm' | 'masked-lm' | 'sequence-classification' | 'token-classification' | 'question-answering';
 
 /** Model inputs and labels in the model's convention (null when the batch has none) of one batch. */
 /**

@@ -70,6 +70,18 @@ export class MetricAccumulator {
           }
         return;
       }
+      case 'masked-lm': {  // every labelled position, no shift
+        const labels = need(batch.labels, 'labels');
+        const v = shape[2]!;
+        for (let k = 0; k < b * t; k++) {
+          const y = labels[k]!;
+          if (y === IGNORE_INDEX) continue;
+          this.lossSum += crossEntropy(logits, k * v, v, y);
+          this.lossCount += 1;
+          if (argmax(logits, k * v, v) === y) this.tokenCorrect += 1;
+        }
+        return;
+      }
       case 'sequence-classification': {
         const labels = need(batch.labels, 'labels');
         const c = shape[1]!;
@@ -127,7 +139,7 @@ export class MetricAccumulator {
     if (this.lossCount === 0) throw new NodetuneError('ERR_DATA', 'evaluation: no labelled examples (every label was -100 or the data were empty)', { field: 'labels' });
     const loss = this.lossSum / this.lossCount;
     const metrics: Record<string, number> = { loss };
-    if (this.task === 'causal-lm') {
+    if (this.task === 'causal-lm' || this.task === 'masked-lm') {
       metrics.perplexity = perplexity(loss);
       metrics.tokenAccuracy = this.tokenCorrect / this.lossCount;
     } else if (this.task === 'sequence-classification' && this.preds.length > 0) {

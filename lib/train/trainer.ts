@@ -22,6 +22,9 @@ import { JsonlLogger } from './logger';
 import { writeReport } from './report';
 import { TensorBoardWriter } from './tensorboard';
 import { checkExactResume } from './resume';
+import { mlmTrainData } from './mlm';
+import type { MlmTrainOptions } from './mlm';
+import type { MlmCollator } from '../data/mlm';
 
 /** Files a checkpoint holds besides the weights and trainer_state.json. */
 const OPTIMIZER_FILE = 'optimizer.pt';
@@ -55,8 +58,14 @@ export interface TrainerModel {
 
 export interface TrainerOptions {
   model: TrainerModel;
-  /** Supplies the pad id when features are collated and the model config has none. */
+  /** Supplies the pad id when features are collated and the model config has none; masked-lm: the mask token and raw-text tokenization. */
   tokenizer?: { requireTokenId(kind: 'pad', purpose: string): number };
+  /**
+   * Masked-lm models: every batch of every split is masked afresh (80/10/10, seeded by args.seed, epoch and batch;
+   * lib/data/mlm.ts). Default `{ mlmProbability: 0.15 }` with the tokenizer's mask token; an MlmCollator is used as
+   * is; `false`: the data are already masked (they carry labels). Train data may then be raw texts (string[]).
+   */
+  mlm?: MlmTrainOptions | MlmCollator | false;
   train: TrainData;
   validation?: TrainData;
   test?: TrainData;
@@ -138,7 +147,8 @@ export class Trainer extends TrainerEmitter {
     this.args = resolveArgs(options.args, options.validation !== undefined);
     const cfgPad = m.config.pad_token_id;
     this.padTokenId = typeof cfgPad === 'number' ? cfgPad : options.tokenizer ? options.tokenizer.requireTokenId('pad', 'collating training features') : 0;
-    const dataOpts = { batchSize: this.args.batchSize, padTokenId: this.padTokenId, seed: this.args.seed };
+    const mlm = this.task === 'masked-lm' && options.mlm !== false ? { mlm: mlmTrainData(options.mlm, options.tokenizer) } : {};
+    const dataOpts = { batchSize: this.args.batchSize, padTokenId: this.padTokenId, seed: this.args.seed, ...mlm };
     this.communicator = options.communicator ?? null;
     this.tokenTypes = typeof m.config.type_vocab_size === 'number' && m.config.type_vocab_size > 0;
     const shard = this.communicator ? { rank: this.communicator.rank, worldSize: this.communicator.worldSize } : {};
