@@ -68,6 +68,12 @@ export interface TrainingArgs {
   gradientCheckpointing?: boolean;
   /** Dropout probabilities for this run, overriding config.json's (keys: embedding, attention, hidden, classifier). */
   dropout?: { embedding?: number; attention?: number; hidden?: number; classifier?: number };
+  /** Evaluate by generating (as Seq2SeqTrainer): adds exact_match, f1, rougeL (0-1) and bleu (0-100) to the metrics (default false). */
+  predictWithGenerate?: boolean;
+  /** Tokens generated per evaluation row with predictWithGenerate (default 64). */
+  generationMaxNewTokens?: number;
+  /** Beams for that generation (default 1: greedy). */
+  generationNumBeams?: number;
 }
 
 export type ResolvedArgs = Required<Omit<TrainingArgs, 'maxSteps' | 'reduceOnPlateau' | 'resumeFrom' | 'saveTotalLimit' | 'warmupSteps' | 'warmupRatio' | 'earlyStoppingPatience' | 'greaterIsBetter' | 'maxGradNorm' | 'dropout'>> & {
@@ -86,7 +92,8 @@ export type ResolvedArgs = Required<Omit<TrainingArgs, 'maxSteps' | 'reduceOnPla
 const KNOWN = new Set(['outputDir', 'epochs', 'maxSteps', 'batchSize', 'gradientAccumulationSteps', 'learningRate', 'optimizer', 'adamBeta1', 'adamBeta2',
   'adamEpsilon', 'weightDecay', 'momentum', 'maxGradNorm', 'lrScheduler', 'warmupSteps', 'warmupRatio', 'minLrRatio', 'numCycles', 'power', 'lrEnd',
   'reduceOnPlateau', 'seed', 'shuffle', 'evalStrategy', 'evalSteps', 'loggingSteps', 'saveStrategy', 'saveSteps', 'saveTotalLimit', 'metricForBestModel',
-  'greaterIsBetter', 'loadBestAtEnd', 'earlyStoppingPatience', 'earlyStoppingThreshold', 'resumeFrom', 'report', 'tensorboard', 'onNonFinite', 'dropout', 'gradientCheckpointing', 'precision']);
+  'greaterIsBetter', 'loadBestAtEnd', 'earlyStoppingPatience', 'earlyStoppingThreshold', 'resumeFrom', 'report', 'tensorboard', 'onNonFinite', 'dropout', 'gradientCheckpointing', 'precision',
+  'predictWithGenerate', 'generationMaxNewTokens', 'generationNumBeams']);
 
 const DROPOUT_KEYS = ['embedding', 'attention', 'hidden', 'classifier'];
 
@@ -208,5 +215,8 @@ export function resolveArgs(args: TrainingArgs, hasValidation: boolean): Resolve
     dropout: dropoutArg(a.dropout),
     gradientCheckpointing: bool(a, 'gradientCheckpointing', false),
     precision: oneOf(a, 'precision', ['fp32', 'bf16', 'fp16'] as const, 'fp32'),
+    predictWithGenerate: bool(a, 'predictWithGenerate', false),
+    generationMaxNewTokens: int(a, 'generationMaxNewTokens', 1, 64)!,
+    generationNumBeams: int(a, 'generationNumBeams', 1, 1)!,
   };
 }

@@ -109,6 +109,7 @@ export class EpochData {
 /** Concatenates micro-batches into one batch (rows right-padded to the longest: mask 0, labels -100, pad id). */
 export function mergeBatches(batches: Batch[], padTokenId: number): Batch {
   if (batches.length === 1) return batches[0]!;
+  if (batches.some((b) => b.labelShape)) return mergeSeq2Seq(batches, padTokenId);
   const len = Math.max(...batches.map((b) => b.shape[1]));
   const rows = batches.reduce((a, b) => a + b.shape[0], 0);
   const tokenLabels = batches[0]!.labels !== undefined && batches[0]!.labels.length === batches[0]!.shape[0] * batches[0]!.shape[1] && batches[0]!.shape[1] > 1;
@@ -140,7 +141,23 @@ export function mergeBatches(batches: Batch[], padTokenId: number): Batch {
   return out;
 }
 
-export type ModelTask = 'base' | 'causal-lm' | 'masked-lm' | 'sequence-classification' | 'token-classification' | 'question-answering';
+/** Seq2seq micro-batches: inputs as above, targets right-padded with -100 to the longest target of the window. */
+function mergeSeq2Seq(batches: Batch[], padTokenId: number): Batch {
+  const k = batches.findIndex((b) => !b.labelShape || !b.labels);
+  if (k >= 0) throw new NodetuneError('ERR_DATA', `micro-batch ${k} of an accumulation window has no seq2seq targets (labelShape) while others have`, { field: 'labels' });
+  const inputs = mergeBatches(batches.map((b) => ({ inputIds: b.inputIds, attentionMask: b.attentionMask, shape: b.shape })), padTokenId);
+  const len = Math.max(...batches.map((b) => b.labelShape![1]));
+  const labels = new Int32Array(inputs.shape[0] * len).fill(IGNORE_INDEX);
+  let r0 = 0;
+  for (const b of batches) {
+    const [n, t] = b.labelShape!;
+    for (let r = 0; r < n; r++) labels.set(b.labels!.subarray(r * t, (r + 1) * t), (r0 + r) * len);
+    r0 += n;
+  }
+  return { ...inputs, labels, labelShape: [inputs.shape[0], len] };
+}
+
+export type ModelTask = 'base' | 'seq2seq-lm' | 'causal-lm' | 'masked-lm' | 'sequence-classification' | 'token-classification' | 'question-answering';
 
 /** Model inputs and labels in the model's convention (null when the batch has none) of one batch. */
 /**
@@ -160,7 +177,10 @@ export function modelInputs(batch: Batch, task: ModelTask, tokenTypes = true): {
       for (let i = 0; i < shape[0]; i++) (l[2 * i] = batch.startPositions[i]!), (l[2 * i + 1] = batch.endPositions[i]!);
       out.labels = { data: l, shape: [shape[0], 2] };
     }
+  } else if (batch.labels && batch.labelShape) {
+    out.labels = { data: batch.labels, shape: batch.labelShape };
   } else if (batch.labels) {
+    if (task === 'seq2seq-lm') throw new NodetuneError('ERR_DATA', 'a seq2seq-lm model needs seq2seq batches (targets with their own labelShape: data.formatSeq2Seq features, collated)', { field: 'labels' });
     out.labels = task === 'sequence-classification' ? batch.labels : { data: batch.labels, shape };
   }
   return out;

@@ -8,7 +8,7 @@ import * as path from 'path';
 import { NodetuneError } from '../errors';
 import type { Batch } from '../data/batch';
 import { AutoModel } from '../models';
-import type { ForwardOutput, Labels, ModelInputs, OptimizerOptions } from '../models';
+import type { ForwardOutput, IdsInput, Labels, ModelInputs, OptimizerOptions } from '../models';
 import type { NativeTensor } from '../native';
 import { manualSeed, rngState, setRngState } from '../rng';
 import type { Communicator } from '../dist/communicator';
@@ -22,6 +22,8 @@ import { JsonlLogger } from './logger';
 import { writeReport } from './report';
 import { TensorBoardWriter } from './tensorboard';
 import { checkExactResume } from './resume';
+import { generationEval, seq2seqLoss } from './generate-eval';
+import type { DecodingTokenizer, GenerationOptions } from './generate-eval';
 import { mlmTrainData } from './mlm';
 import type { MlmTrainOptions } from './mlm';
 import type { MlmCollator } from '../data/mlm';
@@ -54,12 +56,14 @@ export interface TrainerModel {
   /** The loss scaler's state, saved in checkpoints and restored on resume (float16 training). */
   lossScalerState?(): { scale: number; goodSteps: number; growthInterval: number };
   setLossScalerState?(state: { scale?: number; goodSteps?: number; growthInterval?: number }): void;
+  /** TrainingArgs.predictWithGenerate: generated ids per row (seq2seq: the target tokens; decoder-only: prompt + new tokens). */
+  generate?(inputIds: IdsInput, options: GenerationOptions): Promise<number[][]>;
 }
 
 export interface TrainerOptions {
   model: TrainerModel;
   /** Supplies the pad id when features are collated and the model config has none; masked-lm: the mask token and raw-text tokenization. */
-  tokenizer?: { requireTokenId(kind: 'pad', purpose: string): number };
+  tokenizer?: Partial<DecodingTokenizer> & { requireTokenId(kind: 'pad', purpose: string): number };
   /**
    * Masked-lm models: every batch of every split is masked afresh (80/10/10, seeded by args.seed, epoch and batch;
    * lib/data/mlm.ts). Default `{ mlmProbability: 0.15 }` with the tokenizer's mask token; an MlmCollator is used as
@@ -107,6 +111,7 @@ export class Trainer extends TrainerEmitter {
   private readonly userArgs: TrainingArgs;
   private readonly task: ModelTask;
   private readonly padTokenId: number;
+  private readonly decoder: DecodingTokenizer | null;
   private readonly data: { train: EpochData; validation: EpochData | null; test: EpochData | null };
   private readonly saveHooks: SaveHooks;
   private readonly logger: JsonlLogger;
@@ -145,6 +150,9 @@ export class Trainer extends TrainerEmitter {
     this.task = m.task as ModelTask;
     this.userArgs = options.args;
     this.args = resolveArgs(options.args, options.validation !== undefined);
+    this.decoder = options.tokenizer && typeof options.tokenizer.decode === 'function' ? options.tokenizer as DecodingTokenizer : null;
+    if (this.args.predictWithGenerate && (this.decoder === null || typeof m.generate !== 'function'))
+      throw new NodetuneError('ERR_ARGUMENT', `TrainingArgs.predictWithGenerate: needs ${this.decoder === null ? 'a tokenizer (to decode the generated text)' : 'a model with generate()'}`, { field: 'predictWithGenerate' });
     const cfgPad = m.config.pad_token_id;
     this.padTokenId = typeof cfgPad === 'number' ? cfgPad : options.tokenizer ? options.tokenizer.requireTokenId('pad', 'collating training features') : 0;
     const mlm = this.task === 'masked-lm' && options.mlm !== false ? { mlm: mlmTrainData(options.mlm, options.tokenizer) } : {};
@@ -169,12 +177,26 @@ export class Trainer extends TrainerEmitter {
     const numLabels = id2label ? Object.keys(id2label).length : typeof this.model.config.num_labels === 'number' ? this.model.config.num_labels : undefined;
     const acc = new MetricAccumulator(this.task, id2label, numLabels ?? 0);
     let i = 0;
+    const gen = async (metrics: Record<string, number>): Promise<Record<string, number>> => !this.args.predictWithGenerate ? metrics : {
+      ...metrics, ...(await generationEval(this.model, this.decoder!, data.epoch(0, 0, false),
+        { maxNewTokens: this.args.generationMaxNewTokens, numBeams: this.args.generationNumBeams, padTokenId: this.padTokenId, where: `evaluate('${split}')` })),
+    };
+    if (this.task === 'seq2seq-lm') {
+      let lossSum = 0, count = 0, correct = 0;
+      for await (const batch of data.epoch(0, 0, false)) {
+        const r = await seq2seqLoss(this.model, batch, `evaluate('${split}') batch ${i++}`);
+        lossSum += r.lossSum, count += r.count, correct += r.correct;
+      }
+      if (count === 0) throw new NodetuneError('ERR_DATA', `evaluate('${split}'): no target tokens`, { field: 'labels' });
+      return { metrics: await gen({ loss: lossSum / count, perplexity: Math.exp(lossSum / count), tokenAccuracy: correct / count }) };
+    }
     for await (const batch of data.epoch(0, 0, false)) {
       const inputs = modelInputs(batch, this.task, this.tokenTypes);
       const out = await this.model.forward({ inputIds: inputs.inputIds, attentionMask: inputs.attentionMask, ...(inputs.tokenTypeIds ? { tokenTypeIds: inputs.tokenTypeIds } : {}) });
       acc.add(batch, out.logits, out.shape, `evaluate('${split}') batch ${i++}`);
     }
-    return acc.result();
+    const result = acc.result();
+    return { ...result, metrics: await gen(result.metrics) };
   }
 
   /** Logits and argmax predictions for data without labels. */
