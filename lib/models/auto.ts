@@ -7,6 +7,7 @@ import { NativeTask, RawConfig, Task, resolveConfig } from './config';
 import { resolveModelDir } from './hub';
 import { LoadReport, Model, ModelDtype } from './model';
 import { TensorInfo, readCheckpointTensors } from './safetensors';
+import { planKeepLayers } from './structure';
 
 export interface FromPretrainedOptions {
   /** Default: from config.json's `architectures` (a bare XModel loads the base model, hidden states out). */
@@ -20,6 +21,8 @@ export interface FromPretrainedOptions {
   /** Don't warn about newly initialised or unexpected weights (they are still in model.loadReport). */
   quiet?: boolean;
   revision?: string;
+  /** Load only these transformer layers, renumbered 0..n-1 (config's layer count follows): Model.dropLayers at load time. */
+  keepLayers?: number[];
 }
 
 const TASKS = ['causal-lm', 'sequence-classification', 'token-classification', 'question-answering', 'masked-lm', 'base'];
@@ -56,6 +59,8 @@ export class AutoModel {
   /** A model with freshly initialised weights (transformers' init: normal(0, initializer_range), zero biases, unit norms) from a config.json object. */
   static async fromConfig(config: RawConfig, opts: FromPretrainedOptions = {}): Promise<Model> {
     const { device, dtype } = checkCommon(opts);
+    if (config && config.sinusoidal_pos_embds === true)  // transformers fills DistilBERT's positions with fixed sinusoids
+      throw new NodetuneError('ERR_CONFIG', 'config: sinusoidal_pos_embds true is not supported by fromConfig (load a checkpoint that has the table)', { field: 'sinusoidal_pos_embds' });
     const resolved = resolveConfig(config, 'config', {
       ...(opts.task !== undefined ? { task: opts.task as NativeTask } : {}),
       ...(opts.numLabels !== undefined ? { numLabels: opts.numLabels } : {}),
@@ -71,7 +76,8 @@ export class AutoModel {
     const { device, dtype } = checkCommon(opts);
 
     const dir = resolveModelDir(pathOrRepoId, opts.revision);
-    const raw = readConfig(dir);
+    const plan = opts.keepLayers === undefined ? undefined : planKeepLayers(readConfig(dir), path.join(dir, 'config.json'), opts.keepLayers);
+    const raw = plan ? plan.raw : readConfig(dir);
     const resolved = resolveConfig(raw, path.join(dir, 'config.json'), {
       ...(opts.task !== undefined ? { task: opts.task as NativeTask } : {}),
       ...(opts.numLabels !== undefined ? { numLabels: opts.numLabels } : {}),
@@ -88,7 +94,9 @@ export class AutoModel {
     const unexpected: string[] = [];
     const mismatched: string[] = [];
     for (const t of tensors) {
-      const name = params.has(t.name) ? t.name : params.has(`${prefix}.${t.name}`) ? `${prefix}.${t.name}` : undefined;
+      const kept = plan ? plan.rename(t.name) : t.name;
+      if (kept === null) continue;  // a layer left out by keepLayers
+      const name = params.has(kept) ? kept : params.has(`${prefix}.${kept}`) ? `${prefix}.${kept}` : undefined;
       if (name === undefined) {
         if (IGNORED.some((re) => re.test(t.name)) || (tied && t.name === 'lm_head.weight') || (resolved.task === 'masked-lm' && TIED_MLM.has(t.name))) continue;
         unexpected.push(t.name);

@@ -225,7 +225,8 @@ export function resolveConfig(raw: RawConfig, file: string, opts: { task?: Nativ
       act: activation(r, 'hidden_act', 'gelu'), normEps: r.num('layer_norm_eps', 1e-12),
       attnDropout: r.prob('attention_probs_dropout_prob', 0.1), residDropout: hiddenDrop,
       classifierDropout: r.has('classifier_dropout') ? r.prob('classifier_dropout', 0) : hiddenDrop,
-      padTokenId: roberta ? r.int('pad_token_id', 1, 0) : r.optInt('pad_token_id'), robertaPositions: roberta,
+      // BertConfig's pad_token_id defaults to 0 (the word embeddings' padding_idx); null: none.
+      padTokenId: roberta ? r.int('pad_token_id', 1, 0) : raw.pad_token_id === undefined ? 0 : r.optInt('pad_token_id'), robertaPositions: roberta,
     };
   } else {
     const hidden = r.int('dim', 768);
@@ -237,9 +238,12 @@ export function resolveConfig(raw: RawConfig, file: string, opts: { task?: Nativ
       act: activation(r, 'activation', 'gelu'), normEps: 1e-12, attnDropout: r.prob('attention_dropout', 0.1),
       residDropout: r.prob('dropout', 0.1),
       classifierDropout: task === 'question-answering' ? r.prob('qa_dropout', 0.1) : task === 'sequence-classification' ? r.prob('seq_classif_dropout', 0.2) : r.prob('dropout', 0.1),
-      padTokenId: r.optInt('pad_token_id'),
+      padTokenId: raw.pad_token_id === undefined ? 0 : r.optInt('pad_token_id'),  // DistilBertConfig's default
     };
   }
+  // nn.Embedding(padding_idx = pad_token_id) needs the id inside the vocabulary (GPT-2's wte has no padding_idx).
+  if (family !== 'gpt2' && native.padTokenId !== undefined && native.padTokenId >= native.vocabSize)
+    throw err(file, 'pad_token_id', `(${native.padTokenId}) must be below vocab_size (${native.vocabSize})`);
   if (task === 'sequence-classification' && decoder) native.padTokenId = r.optInt('pad_token_id');
   return { native, family, modelType, task, numLabels, raw: out };
 }

@@ -9,6 +9,7 @@ import { PeftController } from '../peft/controller';
 import type { BottleneckOptions, LoraOptions, PromptTuningOptions } from '../peft/methods';
 import type { ParameterSummary, TrainableOptions, TrainablePolicy } from '../peft/trainable';
 import { NativeTask, RawConfig, ResolvedConfig } from './config';
+import { LayerSelection, planLayers, reducedConfig, shrinkNative } from './structure';
 import { IdsInput, Matrix, expectShape, toMatrix } from './inputs';
 import { HeaderTensor, SafetensorsDtype, buildHeader, elementSize } from './safetensors';
 
@@ -110,25 +111,28 @@ const DTYPE_TAG: Record<string, SafetensorsDtype> = { float32: 'F32', float16: '
 
 export class Model {
   /** config.json as it will be saved (labels and architectures for this task). */
-  readonly config: RawConfig;
+  get config(): RawConfig {
+    return this.resolved.raw;
+  }
   readonly task: NativeTask;
   readonly modelType: string;
   readonly device: string;
   readonly dtype: ModelDtype;
   readonly loadReport: LoadReport;
-  private readonly native: NativeModel;
-  private readonly resolved: ResolvedConfig;
+  private native: NativeModel;
+  private resolved: ResolvedConfig;
   /** Calls on one model run one at a time (lib/util/serial.ts). */
   private readonly calls = new SerialQueue();
   private optimizerConfigured = false;
-  private readonly peft: PeftController;
+  private peft: PeftController;
+  /** Settings a structure change carries over to the new native model. */
+  private readonly settings: { dropout: DropoutOverrides; checkpointing: boolean } = { dropout: {}, checkpointing: false };
 
   /** @internal Use AutoModel.fromPretrained. */
   constructor(native: NativeModel, resolved: ResolvedConfig, device: string, dtype: ModelDtype,
     report: Omit<LoadReport, 'mismatched'> & { mismatched?: string[] }, nameOrPath?: string) {
     this.native = native;
     this.resolved = resolved;
-    this.config = resolved.raw;
     this.task = resolved.task;
     this.modelType = resolved.modelType;
     this.device = device;
@@ -233,6 +237,7 @@ export class Model {
   setGradientCheckpointing(enabled: boolean): void {
     check(typeof enabled === 'boolean', 'setGradientCheckpointing(enabled): enabled must be a boolean', 'enabled');
     this.native.setGradientCheckpointing(enabled);
+    this.settings.checkpointing = enabled;
   }
 
   /** The dynamic loss scaler's state: the current scale, good steps since the last change, the growth interval. */
@@ -254,6 +259,7 @@ export class Model {
       check(typeof v === 'number' && v >= 0 && v < 1, `setDropout(): ${k} must be a probability in [0, 1), got ${JSON.stringify(v)}`, k);
     }
     this.native.setDropout(options);
+    Object.assign(this.settings.dropout, options);
   }
 
   /**
@@ -397,6 +403,26 @@ export class Model {
   /** Loads an adapter folder (PEFT LORA / PROMPT_TUNING, nodetune BOTTLENECK) as adapter `name` (default 'default'). */
   loadAdapter(dir: string, name?: string): Promise<void> {
     return this.enqueue(() => this.peft.loadAdapter(dir, name));
+  }
+
+  /**
+   * Removes transformer layers in place: dropLayers([0, 5]) drops those, dropLayers({ keepLayers }) keeps those;
+   * the kept layers are renumbered 0..n-1 and config.json's layer count follows (lib/models/structure.ts).
+   * A configured optimizer is reset (call configureOptimizer() again); attached adapters are an ERR_STATE.
+   */
+  dropLayers(spec: number[] | LayerSelection): Promise<void> {
+    return this.enqueue(async () => {
+      const plan = planLayers(this.resolved.raw, this.resolved.family, this.resolved.native.prefix, spec, 'dropLayers()');
+      if (this.peft.adapters.size > 0)
+        throw new NodetuneError('ERR_STATE', `dropLayers(): adapters attached (${[...this.peft.adapters.keys()].join(', ')}); delete them first (a merged LoRA: savePretrained() the merged model and load that)`, { field: 'adapters' });
+      const next = reducedConfig(this.resolved, plan);
+      this.native = shrinkNative(this.native, next, plan, this.device, this.dtype);
+      this.resolved = next;
+      this.peft = new PeftController(this.native, next, next.task, this.peft.nameOrPath, this.loadReport.newlyInitialized);
+      this.optimizerConfigured = false;
+      if (Object.keys(this.settings.dropout).length) this.native.setDropout(this.settings.dropout);
+      if (this.settings.checkpointing) this.native.setGradientCheckpointing(true);
+    });
   }
 
   /** Names and shapes of the parameters (Hugging Face names). */

@@ -60,6 +60,17 @@ void Model::initialize(const std::string& name) {
       name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0)
     std /= std::sqrt(2.0 * double(cfg_.num_layers));
   params_.initialize(name, std);
+  // Embeddings built with padding_idx = pad_token_id get that row zeroed (Llama's embed_tokens, BERT/DistilBERT's
+  // word embeddings, RoBERTa's word and position embeddings); GPT-2's wte has no padding_idx.
+  const bool encoder = cfg_.family == Family::kBert || cfg_.family == Family::kDistilBert;
+  const bool padded = (cfg_.family == Family::kLlama && name == base("embed_tokens.weight")) ||
+                      (encoder && name == base("embeddings.word_embeddings.weight")) ||
+                      (cfg_.roberta_positions && name == base("embeddings.position_embeddings.weight"));
+  const int64_t pad = cfg_.pad_token_id;
+  if (padded && pad >= 0 && pad < params_.get(name).size(0)) {
+    at::NoGradGuard no_grad;
+    params_.get(name)[pad].zero_();
+  }
 }
 
 void Model::add_head() {
