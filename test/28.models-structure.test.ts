@@ -242,11 +242,13 @@ describe('28 models: dropLayers / keepLayers', function () {
     expect(m.config.num_hidden_layers).to.equal(1);
   });
 
-  it('trainability carries over; a configured optimizer is reset', async () => {
+  it('trainability and the loss scaler carry over; a configured optimizer is reset', async () => {
     const m = await AutoModel.fromPretrained(fixture('bert-cls'), { quiet: true });
     m.setTrainable('head');
     m.configureOptimizer({ type: 'adamw', lr: 1e-3 });
+    m.setLossScalerState({ scale: 512, growthInterval: 7 });
     await m.dropLayers([1]);
+    expect(m.lossScalerState()).to.deep.include({ scale: 512, growthInterval: 7 });
     const trainable = m.parameters().filter((p) => p.trainable).map((p) => p.name);
     expect(trainable.sort()).to.deep.equal(['bert.pooler.dense.bias', 'bert.pooler.dense.weight', 'classifier.bias', 'classifier.weight']);
     const e = expected('bert-cls');
