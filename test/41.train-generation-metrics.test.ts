@@ -4,9 +4,10 @@ import * as path from 'path';
 import { AutoModel } from '../lib/models';
 import { AutoTokenizer } from '../lib/tokenizers';
 import type { PreTrainedTokenizer } from '../lib/tokenizers';
-import { formatInstruction } from '../lib/data';
+import { collate, formatInstruction } from '../lib/data';
 import type { Feature } from '../lib/data';
 import { Trainer } from '../lib/train/trainer';
+import type { TrainerModel } from '../lib/train/trainer';
 import { generationMetrics } from '../lib/train/text-metrics';
 import { rejects, repoRoot, tempDir, throws } from './helpers';
 import { fixture } from './models-helpers';
@@ -70,6 +71,37 @@ describe('41 train: Trainer evaluation by generation (predictWithGenerate)', fun
     const ev = lines.find((l) => l.eval_loss !== undefined)!;
     expect(ev).to.include.keys('eval_exact_match', 'eval_f1', 'eval_rougeL', 'eval_bleu', 'eval_loss');
     expect(ev.eval_exact_match).to.equal(1);
+  });
+
+  it('seq2seq-lm plumbing (a scripted model until the T5 model lands): sources to generate(), ragged rows cut at EOS, teacher-forced loss', async function () {
+    const calls: { gen: unknown[]; dec: number[][] } = { gen: [], dec: [] };
+    const V = 40;
+    const model = {
+      task: 'seq2seq-lm', config: { eos_token_id: 1, pad_token_id: 0, decoder_start_token_id: 0 },
+      async forward(inputs: { decoderInputIds?: { data: Int32Array; shape: number[] } }) {
+        const d = inputs.decoderInputIds!;
+        for (let r = 0; r < d.shape[0]!; r++) calls.dec.push(Array.from(d.data.subarray(r * d.shape[1]!, (r + 1) * d.shape[1]!)));
+        return { logits: new Float32Array(d.shape[0]! * d.shape[1]! * V), shape: [d.shape[0]!, d.shape[1]!, V] };
+      },
+      async generate(ids: { shape: number[] }, opts: Record<string, unknown>) {
+        calls.gen.push({ shape: ids.shape, maxNewTokens: opts.maxNewTokens, eosTokenId: opts.eosTokenId, mask: (opts.attentionMask as { shape: number[] }).shape });
+        return [[6, 1], [3, 5, 4, 6, 1, 0]].slice(0, ids.shape[0]);  // "blue", "the sky is blue" then EOS and padding
+      },
+      trainStep: () => { throw new Error('not used'); }, configureOptimizer: () => undefined, savePretrained: async () => undefined,
+      parameters: () => [], getParameter: () => { throw new Error('not used'); }, setParameter: () => undefined,
+    } as unknown as TrainerModel;
+    const feats: Feature[] = [{ inputIds: [7, 36, 1], targetIds: [6, 1] }, { inputIds: [3, 5, 4, 37, 1], targetIds: [3, 5, 1] }];
+    const batch = collate(feats, { padTokenId: 0 });
+    const t = new Trainer({ model, tokenizer: tok, train: [batch], validation: [batch], args: { outputDir: tempDir(), report: false, predictWithGenerate: true, generationMaxNewTokens: 5 } });
+    const { metrics } = await t.evaluate();
+    expect(calls.gen).to.deep.equal([{ shape: [2, 5], maxNewTokens: 5, eosTokenId: 1, mask: [2, 5] }]);
+    // targets shifted right after decoder_start_token_id, -100 read as pad
+    expect(calls.dec).to.deep.equal([[0, 6, 1], [0, 3, 5]]);
+    expect(metrics.loss).to.be.closeTo(Math.log(V), 1e-6);
+    expect(metrics.exact_match).to.equal(0.5);  // "blue" = "blue"; "the sky is blue" != "the sky"
+    const want = generationMetrics(['blue', 'the sky is blue'], ['blue', 'the sky']);
+    expect(metrics.rougeL).to.be.closeTo(want.rougeL, 1e-12);
+    expect(metrics.bleu).to.be.closeTo(want.bleu, 1e-12);
   });
 
   it('refuses what cannot be evaluated by generation, naming the cause', async function () {
