@@ -35,9 +35,9 @@ export interface NativeTensorConstructor {
 
 /** The validated model config the native Model is built from (lib/models/config.ts fills it). */
 export interface NativeModelConfig {
-  family: 'gpt2' | 'llama' | 'bert' | 'distilbert';
+  family: 'gpt2' | 'llama' | 'bert' | 'distilbert' | 't5';
   modelType: string;
-  task: 'base' | 'causal-lm' | 'sequence-classification' | 'token-classification' | 'question-answering' | 'masked-lm';
+  task: 'base' | 'causal-lm' | 'sequence-classification' | 'token-classification' | 'question-answering' | 'masked-lm' | 'seq2seq-lm';
   prefix: string;
   vocabSize: number;
   hiddenSize: number;
@@ -70,6 +70,20 @@ export interface NativeModelConfig {
   padTokenId?: number;
   robertaPositions?: boolean;
   initRange?: number;
+  /** T5 / mT5 (numLayers is the encoder's, headDim d_kv, intermediateSize d_ff). */
+  numDecoderLayers?: number;
+  relativeAttentionNumBuckets?: number;
+  relativeAttentionMaxDistance?: number;
+  gatedFfn?: boolean;
+  initFactor?: number;
+  decoderStartTokenId?: number;
+}
+
+/** Decoder inputs of an encoder-decoder, passed in the token-types slot of forward/trainStep/lossAndGradients. */
+export interface NativeSeq2SeqInputs {
+  decoderInputIds: NativeIds | null;
+  decoderShape: number[];
+  decoderAttentionMask: NativeIds | null;
 }
 
 /** One tensor to copy from a safetensors file into a parameter. */
@@ -110,7 +124,7 @@ export interface NativeModel {
   headNames(): string[];
   load(entries: NativeTensorEntry[], initialize: string[], seed: number | null): Promise<void>;
   save(path: string, header: string, names: string[]): Promise<number>;
-  forward(ids: NativeIds, shape: number[], mask: NativeIds | null, tokenTypes: NativeIds | null, adapter?: NativeAdapterArg): Promise<{ data: Float32Array; shape: number[] }>;
+  forward(ids: NativeIds, shape: number[], mask: NativeIds | null, tokenTypes: NativeIds | NativeSeq2SeqInputs | null, adapter?: NativeAdapterArg): Promise<{ data: Float32Array; shape: number[] }>;
   configureOptimizer(options: { type: string; lr: number; beta1: number; beta2: number; eps: number; weightDecay: number; momentum: number }): void;
   saveOptimizerState(file: string): Promise<void>;
   loadOptimizerState(file: string): Promise<void>;
@@ -118,16 +132,16 @@ export interface NativeModel {
   setGradientCheckpointing(enabled: boolean): void;
   lossScalerState(): { scale: number; goodSteps: number; growthInterval: number };
   setLossScalerState(state: { scale?: number; goodSteps?: number; growthInterval?: number }): void;
-  trainStep(ids: NativeIds, shape: number[], mask: NativeIds | null, tokenTypes: NativeIds | null, labels: NativeIds | Float32Array,
+  trainStep(ids: NativeIds, shape: number[], mask: NativeIds | null, tokenTypes: NativeIds | NativeSeq2SeqInputs | null, labels: NativeIds | Float32Array,
     labelsShape: number[], lr: number | null, maxGradNorm: number | null, adapter?: NativeAdapterArg,
     communicator?: NativeCommunicator | null, skipNonFinite?: boolean, precision?: 'fp32' | 'bf16' | 'fp16',
     lossScaling?: boolean): Promise<{ loss: number; gradNorm: number; skipped: boolean }>;
-  lossAndGradients(ids: NativeIds, shape: number[], mask: NativeIds | null, tokenTypes: NativeIds | null, labels: NativeIds | Float32Array,
+  lossAndGradients(ids: NativeIds, shape: number[], mask: NativeIds | null, tokenTypes: NativeIds | NativeSeq2SeqInputs | null, labels: NativeIds | Float32Array,
     labelsShape: number[], names: string[], adapter?: NativeAdapterArg): Promise<{ loss: number; grads: (NativeTensor | null)[] }>;
   generate(ids: NativeIds, shape: number[], mask: NativeIds | null, options: {
     maxNewTokens: number; temperature: number; topK: number; topP: number; repetitionPenalty: number;
-    eosTokenId: number; padTokenId: number; seed: number;
-  }, adapter?: NativeAdapterArg): Promise<{ data: Int32Array; shape: number[] }>;
+    eosTokenId: number; padTokenId: number; seed: number; numBeams?: number; lengthPenalty?: number;
+  }, adapter?: NativeAdapterArg): Promise<{ data: Int32Array; shape: number[]; lengths?: Int32Array }>;
   /** A CPU copy of a base parameter, or of an adapter's parameter when `adapter` is given. */
   getParameter(name: string, adapter?: string): NativeTensor;
   setParameter(name: string, value: NativeTensor): void;

@@ -25,13 +25,15 @@ export interface FromPretrainedOptions {
   keepLayers?: number[];
 }
 
-const TASKS = ['causal-lm', 'sequence-classification', 'token-classification', 'question-answering', 'masked-lm', 'base'];
+const TASKS = ['causal-lm', 'sequence-classification', 'token-classification', 'question-answering', 'masked-lm', 'seq2seq-lm', 'base'];
 const LOADABLE = new Set(['F32', 'F16', 'BF16', 'F64']);
 // Buffers some checkpoints carry that are recomputed, not loaded (transformers ignores them too).
 const IGNORED = [/\.attn\.(masked_)?bias$/, /rotary_emb\.inv_freq$/, /embeddings\.position_ids$/];
 // Masked-LM decoders are tied to the word embeddings (and BERT/RoBERTa's decoder bias to the head's bias): the
 // checkpoint's copies are accepted and ignored, as transformers does.
 const TIED_MLM = new Set(['cls.predictions.decoder.weight', 'cls.predictions.decoder.bias', 'lm_head.decoder.weight', 'lm_head.decoder.bias', 'vocab_projector.weight']);
+
+const T5_EMBED_COPIES = new Set(['encoder.embed_tokens.weight', 'decoder.embed_tokens.weight']);
 
 function readConfig(dir: string): RawConfig {
   const file = path.join(dir, 'config.json');
@@ -93,11 +95,16 @@ export class AutoModel {
     const source = new Map<string, TensorInfo>();
     const unexpected: string[] = [];
     const mismatched: string[] = [];
+    const t5Copies: TensorInfo[] = [];
     for (const t of tensors) {
       const kept = plan ? plan.rename(t.name) : t.name;
       if (kept === null) continue;  // a layer left out by keepLayers
       const name = params.has(kept) ? kept : params.has(`${prefix}.${kept}`) ? `${prefix}.${kept}` : undefined;
       if (name === undefined) {
+        if (T5_EMBED_COPIES.has(t.name) && resolved.family === 't5') {
+          t5Copies.push(t);
+          continue;
+        }
         if (IGNORED.some((re) => re.test(t.name)) || (tied && t.name === 'lm_head.weight') || (resolved.task === 'masked-lm' && TIED_MLM.has(t.name))) continue;
         unexpected.push(t.name);
         continue;
@@ -118,6 +125,16 @@ export class AutoModel {
       }
       source.set(name, t);
       entries.push({ param: name, file: t.file, dtype: t.dtype, shape: t.shape, offset: t.offset, length: t.length });
+    }
+    // T5 checkpoints may carry encoder/decoder.embed_tokens.weight (copies of shared.weight): ignored, or the source
+    // of shared.weight when the checkpoint lacks it.
+    const copy = t5Copies[0];
+    if (copy && !source.has('shared.weight') && params.has('shared.weight')) {
+      const p = params.get('shared.weight')!;
+      if (copy.shape.length !== 2 || copy.shape[0] !== p.shape[0] || copy.shape[1] !== p.shape[1])
+        throw new NodetuneError('ERR_CHECKPOINT', `${copy.file}: tensor ${copy.name} has shape ${JSON.stringify(copy.shape)}, config.json implies ${JSON.stringify(p.shape)}`, { file: copy.file, field: copy.name });
+      source.set('shared.weight', copy);
+      entries.push({ param: 'shared.weight', file: copy.file, dtype: copy.dtype, shape: copy.shape, offset: copy.offset, length: copy.length });
     }
     const newlyInitialized: string[] = [];
     for (const name of params.keys()) {

@@ -5,9 +5,9 @@
 import { NodetuneError } from '../errors';
 import type { NativeModelConfig } from '../native';
 
-export type Task = 'causal-lm' | 'sequence-classification' | 'token-classification' | 'question-answering' | 'masked-lm';
+export type Task = 'causal-lm' | 'sequence-classification' | 'token-classification' | 'question-answering' | 'masked-lm' | 'seq2seq-lm';
 export type NativeTask = Task | 'base';
-export type Family = 'gpt2' | 'llama' | 'bert' | 'distilbert';
+export type Family = 'gpt2' | 'llama' | 'bert' | 'distilbert' | 't5';
 
 export const MODEL_TYPES: Record<string, { family: Family; prefix: string; archPrefix: string }> = {
   gpt2: { family: 'gpt2', prefix: 'transformer', archPrefix: 'GPT2' },
@@ -17,6 +17,9 @@ export const MODEL_TYPES: Record<string, { family: Family; prefix: string; archP
   bert: { family: 'bert', prefix: 'bert', archPrefix: 'Bert' },
   roberta: { family: 'bert', prefix: 'roberta', archPrefix: 'Roberta' },
   distilbert: { family: 'distilbert', prefix: 'distilbert', archPrefix: 'DistilBert' },
+  // Encoder-decoders: weight names carry no base prefix (shared.weight, encoder.block.N..., decoder.block.N...).
+  t5: { family: 't5', prefix: '', archPrefix: 'T5' },
+  mt5: { family: 't5', prefix: '', archPrefix: 'MT5' },
 };
 
 export type RawConfig = Record<string, unknown>;
@@ -86,10 +89,44 @@ function activation(r: Reader, key: string, fallback: string): string {
   return act;
 }
 
+/** feed_forward_proj: "<act>" (wi, wo) or "gated-<act>" (wi_0, wi_1, wo); "gated-gelu" means tanh GELU (gelu_new). */
+function feedForward(r: Reader): { gated: boolean; act: string } {
+  const proj = r.str('feed_forward_proj', 'relu');
+  const parts = proj.split('-');
+  const gated = parts.length === 2 && parts[0] === 'gated';
+  const name = gated ? parts[1]! : parts[0]!;
+  const act = proj === 'gated-gelu' ? 'gelu_tanh' : ACTIVATIONS[name];
+  if ((parts.length > 1 && !gated) || parts.length > 2 || !act)
+    throw err(r.file, 'feed_forward_proj', `'${proj}' is not supported (use "<act>" or "gated-<act>" with act one of ${Object.keys(ACTIVATIONS).join(', ')})`);
+  return { gated, act };
+}
+
+function t5Config(r: Reader, base: { modelType: string; task: NativeTask; prefix: string; numLabels: number; initRange: number }, modelType: string): NativeModelConfig {
+  const { gated, act } = feedForward(r);
+  const layers = r.int('num_layers', 6);
+  const pad = r.int('pad_token_id', 0, 0);
+  const dropout = r.prob('dropout_rate', 0.1);
+  const buckets = r.int('relative_attention_num_buckets', 32);
+  if (buckets < 4) throw err(r.file, 'relative_attention_num_buckets', `must be >= 4, got ${buckets}`);
+  return {
+    ...base, family: 't5', vocabSize: r.int('vocab_size', modelType === 'mt5' ? 250112 : 32128), hiddenSize: r.int('d_model', 512),
+    numLayers: layers, numDecoderLayers: r.int('num_decoder_layers', layers), numHeads: r.int('num_heads', 8), headDim: r.int('d_kv', 64),
+    intermediateSize: r.int('d_ff', 2048),
+    // Relative position buckets: no limit on the length.
+    maxPositions: 2 ** 31 - 1,
+    act, gatedFfn: gated, normEps: r.num('layer_norm_epsilon', 1e-6),
+    relativeAttentionNumBuckets: buckets, relativeAttentionMaxDistance: r.int('relative_attention_max_distance', 128),
+    tieWordEmbeddings: r.bool('tie_word_embeddings', modelType !== 'mt5'), initFactor: r.num('initializer_factor', 1.0),
+    embdDropout: dropout, attnDropout: dropout, residDropout: dropout, classifierDropout: 0,
+    padTokenId: pad, decoderStartTokenId: r.int('decoder_start_token_id', pad, 0),
+  };
+}
+
 /** The task config.json's `architectures` implies ('base' for a bare XModel or an unsupported head). */
 export function taskFromArchitectures(raw: RawConfig, family: Family): NativeTask {
   const archs = Array.isArray(raw.architectures) ? (raw.architectures as unknown[]).filter((a): a is string => typeof a === 'string') : [];
   const arch = archs[0];
+  if (family === 't5') return arch === undefined || /ForConditionalGeneration$/.test(arch) ? 'seq2seq-lm' : 'base';
   if (arch === undefined) return family === 'gpt2' || family === 'llama' ? 'causal-lm' : 'base';
   if (/ForCausalLM$|LMHeadModel$/.test(arch)) return 'causal-lm';
   if (/ForSequenceClassification$/.test(arch)) return 'sequence-classification';
@@ -101,6 +138,7 @@ export function taskFromArchitectures(raw: RawConfig, family: Family): NativeTas
 
 export function architectureName(modelType: string, task: NativeTask): string {
   const p = MODEL_TYPES[modelType]!.archPrefix;
+  if (MODEL_TYPES[modelType]!.family === 't5' && task === 'base') return `${p}EncoderModel`;
   switch (task) {
     case 'base': return `${p}Model`;
     case 'causal-lm': return modelType === 'gpt2' ? 'GPT2LMHeadModel' : `${p}ForCausalLM`;
@@ -108,6 +146,7 @@ export function architectureName(modelType: string, task: NativeTask): string {
     case 'token-classification': return `${p}ForTokenClassification`;
     case 'question-answering': return `${p}ForQuestionAnswering`;
     case 'masked-lm': return `${p}ForMaskedLM`;
+    case 'seq2seq-lm': return `${p}ForConditionalGeneration`;
   }
 }
 
@@ -131,6 +170,8 @@ export function resolveConfig(raw: RawConfig, file: string, opts: { task?: Nativ
   const family = known.family;
   const task = opts.task ?? taskFromArchitectures(raw, family);
   const decoder = family === 'gpt2' || family === 'llama';
+  if (family === 't5' && task !== 'seq2seq-lm' && task !== 'base') throw err(file, 'model_type', `'${modelType}' is an encoder-decoder; its tasks are seq2seq-lm and base`);
+  if (task === 'seq2seq-lm' && family !== 't5') throw err(file, 'model_type', `'${modelType}' is not an encoder-decoder; task seq2seq-lm needs t5 or mt5`);
   if (task === 'causal-lm' && !decoder) throw err(file, 'model_type', `'${modelType}' is an encoder; task causal-lm needs a decoder`);
   if (task === 'question-answering' && decoder) throw err(file, 'model_type', `'${modelType}' is a decoder; task question-answering is for encoders`);
   if (task === 'masked-lm' && decoder) throw err(file, 'model_type', `'${modelType}' is a decoder; task masked-lm is for encoders (bert, roberta, distilbert)`);
@@ -228,6 +269,8 @@ export function resolveConfig(raw: RawConfig, file: string, opts: { task?: Nativ
       // BertConfig's pad_token_id defaults to 0 (the word embeddings' padding_idx); null: none.
       padTokenId: roberta ? r.int('pad_token_id', 1, 0) : raw.pad_token_id === undefined ? 0 : r.optInt('pad_token_id'), robertaPositions: roberta,
     };
+  } else if (family === 't5') {
+    native = t5Config(r, base, modelType);
   } else {
     const hidden = r.int('dim', 768);
     const heads = r.int('n_heads', 12);

@@ -4,18 +4,19 @@ import * as path from 'path';
 import { NodetuneError, check } from '../errors';
 import { callerSite, SerialQueue, withCallerStack } from '../util/serial';
 import type { Communicator } from '../dist/communicator';
-import type { NativeIds, NativeModel, NativeTensor } from '../native';
+import type { NativeIds, NativeModel, NativeSeq2SeqInputs, NativeTensor } from '../native';
 import { PeftController } from '../peft/controller';
 import type { BottleneckOptions, LoraOptions, PromptTuningOptions } from '../peft/methods';
 import type { ParameterSummary, TrainableOptions, TrainablePolicy } from '../peft/trainable';
 import { NativeTask, RawConfig, ResolvedConfig } from './config';
 import { LayerSelection, planLayers, reducedConfig, shrinkNative } from './structure';
 import { IdsInput, Matrix, expectShape, toMatrix } from './inputs';
+import { Seq2SeqInputs, decoderInputs, generatedRows, seq2seqLabels } from './seq2seq';
 import { HeaderTensor, SafetensorsDtype, buildHeader, elementSize } from './safetensors';
 
 export type ModelDtype = 'float32' | 'float16' | 'bfloat16';
 
-export interface ModelInputs {
+export interface ModelInputs extends Seq2SeqInputs {
   inputIds: IdsInput;
   attentionMask?: IdsInput;
   tokenTypeIds?: IdsInput;
@@ -51,6 +52,10 @@ export interface GenerateOptions {
   seed?: number;
   /** 1 for real tokens, 0 for (left) padding. */
   attentionMask?: IdsInput;
+  /** Beam search with this many beams (greedy; default 1). */
+  numBeams?: number;
+  /** Beam scores are sum log-prob / length ** lengthPenalty (default 1). */
+  lengthPenalty?: number;
   /** The adapter for this call (undefined: the active one; null: the base model alone). */
   adapter?: string | null;
 }
@@ -147,7 +152,7 @@ export class Model {
     return this.calls.run(() => withCallerStack(site, fn));
   }
 
-  private batch(inputs: ModelInputs, what: string, adapter?: string | null): { ids: Matrix; mask: NativeIds | null; types: NativeIds | null } {
+  private batch(inputs: ModelInputs, what: string, adapter?: string | null): { ids: Matrix; mask: NativeIds | null; types: NativeIds | NativeSeq2SeqInputs | null } {
     check(inputs && typeof inputs === 'object', `${what}: expected { inputIds, attentionMask?, tokenTypeIds? }`, 'inputs');
     const ids = toMatrix(inputs.inputIds, 'inputIds', { min: 0, max: this.resolved.native.vocabSize - 1 });
     let mask: NativeIds | null = null;
@@ -164,6 +169,7 @@ export class Model {
       expectShape(t, ids.shape, 'tokenTypeIds', 'inputIds');
       types = t.data;
     }
+    if (this.task === 'seq2seq-lm') return { ids, mask, types: decoderInputs(inputs, ids, this.resolved.native.vocabSize, what, what === 'forward()') };
     const virtual = this.peft.virtualTokens(adapter);
     const maxPos = this.resolved.native.maxPositions - (this.resolved.native.robertaPositions ? (this.resolved.native.padTokenId ?? 1) + 1 : 0) - virtual;
     if (this.resolved.family !== 'llama' && ids.shape[1] > maxPos)
@@ -200,8 +206,9 @@ export class Model {
     this.optimizerConfigured = true;
   }
 
-  private labels(labels: Labels, ids: Matrix): { data: NativeIds | Float32Array; shape: number[] } {
+  private labels(labels: Labels, ids: Matrix, types: NativeIds | NativeSeq2SeqInputs | null): { data: NativeIds | Float32Array; shape: number[] } {
     const batch = ids.shape[0];
+    if (this.task === 'seq2seq-lm') return seq2seqLabels(labels, ids, types as NativeSeq2SeqInputs | null, this.resolved.native.vocabSize);
     if (this.task === 'sequence-classification' && this.resolved.numLabels === 1) {
       // Regression (num_labels 1): one float target per row, mean squared error.
       const values = labels instanceof Float32Array ? labels : Array.isArray(labels) && labels.every((x) => typeof x === 'number') ? Float32Array.from(labels as number[]) : undefined;
@@ -285,7 +292,7 @@ export class Model {
     if (!this.optimizerConfigured) throw new NodetuneError('ERR_STATE', 'trainStep(): call configureOptimizer() first');
     if (this.task === 'base') throw new NodetuneError('ERR_STATE', 'trainStep(): a base model has no loss; load it with a task');
     const { ids, mask, types } = this.batch(inputs, 'trainStep()');
-    const labels = this.labels(inputs.labels, ids);
+    const labels = this.labels(inputs.labels, ids, types);
     if (options.lr !== undefined) check(typeof options.lr === 'number' && options.lr >= 0, `trainStep(): lr must be a non-negative number, got ${options.lr}`, 'lr');
     if (options.maxGradNorm !== undefined)
       check(typeof options.maxGradNorm === 'number' && options.maxGradNorm > 0, `trainStep(): maxGradNorm must be a positive number, got ${options.maxGradNorm}`, 'maxGradNorm');
@@ -303,13 +310,14 @@ export class Model {
   lossAndGradients(inputs: ModelInputs & { labels: Labels }, names: string[], options: CallOptions = {}): Promise<{ loss: number; grads: (NativeTensor | null)[] }> {
     const adapter = this.peft.adapterArg(options.adapter, 'lossAndGradients()');
     const { ids, mask, types } = this.batch(inputs, 'lossAndGradients()', adapter);
-    const labels = this.labels(inputs.labels, ids);
+    const labels = this.labels(inputs.labels, ids, types);
     return this.enqueue(() => this.native.lossAndGradients(ids.data, ids.shape, mask, types, labels.data, labels.shape, names, adapter));
   }
 
-  /** Token ids of prompt + continuation per row (finished rows padded with pad/eos). */
+  /** causal-lm: prompt + continuation per row (finished rows padded with pad/eos); seq2seq-lm: the generated decoder
+   * tokens per row, without the decoder start token, up to and including EOS (rows differ in length). */
   generate(inputIds: IdsInput, options: GenerateOptions): Promise<number[][]> {
-    if (this.task !== 'causal-lm') throw new NodetuneError('ERR_STATE', `generate(): needs a causal-lm model, this one is ${this.task}`);
+    if (this.task !== 'causal-lm' && this.task !== 'seq2seq-lm') throw new NodetuneError('ERR_STATE', `generate(): needs a causal-lm or seq2seq-lm model, this one is ${this.task}`);
     check(options && typeof options === 'object', 'generate(inputIds, options): options must be an object', 'options');
     const adapter = this.peft.adapterArg(options.adapter, 'generate()');
     const ids = this.batch({ inputIds, ...(options.attentionMask !== undefined ? { attentionMask: options.attentionMask } : {}) }, 'generate()', adapter);
@@ -326,6 +334,11 @@ export class Model {
     const cfgEos = typeof this.config.eos_token_id === 'number' ? this.config.eos_token_id : -1;
     const eos = o.eosTokenId === null ? -1 : o.eosTokenId ?? cfgEos;
     check(Number.isSafeInteger(eos), `generate(): eosTokenId must be an integer, got ${o.eosTokenId}`, 'eosTokenId');
+    const numBeams = o.numBeams ?? 1;
+    check(Number.isSafeInteger(numBeams) && numBeams >= 1, `generate(): numBeams must be a positive integer, got ${o.numBeams}`, 'numBeams');
+    const lengthPenalty = o.lengthPenalty ?? 1;
+    check(typeof lengthPenalty === 'number' && Number.isFinite(lengthPenalty), `generate(): lengthPenalty must be a number, got ${o.lengthPenalty}`, 'lengthPenalty');
+    if (numBeams > 1 && temperature > 0) throw new NodetuneError('ERR_ARGUMENT', 'generate(): beam search is greedy; use temperature 0 with numBeams > 1', { field: 'numBeams' });
     const seed = o.seed ?? Math.floor(Math.random() * 2 ** 31);
     check(Number.isSafeInteger(seed) && seed >= 0, `generate(): seed must be a non-negative integer, got ${o.seed}`, 'seed');
     const total = ids.ids.shape[1] + o.maxNewTokens + this.peft.virtualTokens(adapter);
@@ -334,12 +347,9 @@ export class Model {
     const pad = typeof this.config.pad_token_id === 'number' ? this.config.pad_token_id : -1;
     return this.enqueue(async () => {
       const out = await this.native.generate(ids.ids.data, ids.ids.shape, ids.mask, {
-        maxNewTokens: o.maxNewTokens, temperature, topK, topP, repetitionPenalty: rep, eosTokenId: eos, padTokenId: pad, seed,
+        maxNewTokens: o.maxNewTokens, temperature, topK, topP, repetitionPenalty: rep, eosTokenId: eos, padTokenId: pad, seed, numBeams, lengthPenalty,
       }, adapter);
-      const [b, t] = out.shape as [number, number];
-      const rows: number[][] = [];
-      for (let i = 0; i < b; i++) rows.push(Array.from(out.data.subarray(i * t, (i + 1) * t)));
-      return rows;
+      return generatedRows(out);
     });
   }
 

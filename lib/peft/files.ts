@@ -28,7 +28,7 @@ const TAG: Record<string, SafetensorsDtype> = { float32: 'F32', float16: 'F16', 
 // PEFT has no masked-LM task type: null (PEFT's generic PeftModel), which loads on a *ForMaskedLM model.
 const TASK_TYPE: Record<NativeTask, string | null> = {
   'causal-lm': 'CAUSAL_LM', 'sequence-classification': 'SEQ_CLS', 'token-classification': 'TOKEN_CLS',
-  'question-answering': 'QUESTION_ANS', 'masked-lm': null, base: 'FEATURE_EXTRACTION',
+  'question-answering': 'QUESTION_ANS', 'masked-lm': null, 'seq2seq-lm': 'SEQ_2_SEQ_LM', base: 'FEATURE_EXTRACTION',
 };
 
 function bad(file: string, message: string, field?: string): NodetuneError {

@@ -2,6 +2,8 @@
 
 #include <torch/csrc/autograd/autograd.h>
 
+#include <algorithm>
+
 #include "binding/async.h"
 #include "binding/communicator_wrap.h"
 #include "binding/convert.h"
@@ -47,6 +49,7 @@ nn::ModelConfig ConfigFromJs(const Napi::Object& o) {
   else if (family == "llama") c.family = nn::Family::kLlama;
   else if (family == "bert") c.family = nn::Family::kBert;
   else if (family == "distilbert") c.family = nn::Family::kDistilBert;
+  else if (family == "t5") c.family = nn::Family::kT5;
   else fail("ERR_CONFIG", "native model config: unknown family '" + family + "'");
   const std::string task = Str(o, "task", "");
   if (task == "base") c.task = nn::Task::kBase;
@@ -55,6 +58,7 @@ nn::ModelConfig ConfigFromJs(const Napi::Object& o) {
   else if (task == "token-classification") c.task = nn::Task::kTokenClassification;
   else if (task == "question-answering") c.task = nn::Task::kQuestionAnswering;
   else if (task == "masked-lm") c.task = nn::Task::kMaskedLm;
+  else if (task == "seq2seq-lm") c.task = nn::Task::kSeq2SeqLm;
   else fail("ERR_CONFIG", "native model config: unknown task '" + task + "'");
   c.model_type = Str(o, "modelType", family);
   c.prefix = Str(o, "prefix", "");
@@ -89,6 +93,12 @@ nn::ModelConfig ConfigFromJs(const Napi::Object& o) {
   c.pad_token_id = Int(o, "padTokenId", -1);
   c.roberta_positions = Bool(o, "robertaPositions", false);
   c.init_range = Num(o, "initRange", 0.02);
+  c.num_decoder_layers = Int(o, "numDecoderLayers", c.num_layers);
+  c.relative_attention_num_buckets = Int(o, "relativeAttentionNumBuckets", 32);
+  c.relative_attention_max_distance = Int(o, "relativeAttentionMaxDistance", 128);
+  c.gated_ffn = Bool(o, "gatedFfn", false);
+  c.init_factor = Num(o, "initFactor", 1.0);
+  c.decoder_start_token_id = Int(o, "decoderStartTokenId", 0);
   if (c.vocab_size <= 0 || c.hidden_size <= 0 || c.num_layers <= 0 || c.num_heads <= 0 || c.head_dim <= 0 ||
       c.num_kv_heads <= 0 || c.num_heads % c.num_kv_heads != 0)
     fail("ERR_CONFIG", "native model config: sizes must be positive and numHeads a multiple of numKvHeads");
@@ -116,7 +126,16 @@ nn::Batch BatchFromJs(const Napi::CallbackInfo& info, size_t first) {
   nn::Batch b;
   b.input_ids = Ids(info[first], info[first + 1], "inputIds");
   b.attention_mask = Ids(info[first + 2], info[first + 1], "attentionMask");
-  b.token_type_ids = Ids(info[first + 3], info[first + 1], "tokenTypeIds");
+  const Napi::Value extra = info[first + 3];
+  if (extra.IsObject() && !extra.IsTypedArray() && !extra.IsArray()) {
+    // Encoder-decoder inputs: { decoderInputIds, decoderShape, decoderAttentionMask? } in the token-types slot.
+    auto o = extra.As<Napi::Object>();
+    b.decoder_input_ids = Ids(o.Get("decoderInputIds"), o.Get("decoderShape"), "decoderInputIds");
+    b.decoder_attention_mask = Ids(o.Get("decoderAttentionMask"), o.Get("decoderShape"), "decoderAttentionMask");
+    if (b.decoder_input_ids.defined() && b.decoder_input_ids.dim() != 2) fail("ERR_SHAPE", "decoderInputIds must be [batch, length]");
+  } else {
+    b.token_type_ids = Ids(extra, info[first + 1], "tokenTypeIds");
+  }
   if (!b.input_ids.defined() || b.input_ids.dim() != 2) fail("ERR_SHAPE", "inputIds must be [batch, length]");
   return b;
 }
@@ -133,6 +152,8 @@ nn::Batch ToDevice(nn::Batch b, const c10::Device& device) {
   b.input_ids = b.input_ids.to(device);
   if (b.attention_mask.defined()) b.attention_mask = b.attention_mask.to(device);
   if (b.token_type_ids.defined()) b.token_type_ids = b.token_type_ids.to(device);
+  if (b.decoder_input_ids.defined()) b.decoder_input_ids = b.decoder_input_ids.to(device);
+  if (b.decoder_attention_mask.defined()) b.decoder_attention_mask = b.decoder_attention_mask.to(device);
   return b;
 }
 
@@ -421,20 +442,38 @@ Napi::Value ModelWrap::Generate(const Napi::CallbackInfo& info) {
     g.eos_token_id = Int(o, "eosTokenId", -1);
     g.pad_token_id = Int(o, "padTokenId", -1);
     g.seed = uint64_t(Num(o, "seed", 0));
+    g.num_beams = Int(o, "numBeams", 1);
+    g.length_penalty = Num(o, "lengthPenalty", 1.0);
+    if (g.num_beams < 1) fail("ERR_ARGUMENT", "generate(): numBeams must be >= 1");
     auto state = state_;
     const std::string adapter = AdapterArg(info[4], *state->adapters);
     auto result = std::make_shared<at::Tensor>();
+    auto lengths = std::make_shared<at::Tensor>();
     return RunAsync(
         env, {info.This()},
         [=] {
           std::lock_guard<std::mutex> lock(state->busy);
           peft::Selection selection(*state->adapters, adapter);
-          *result = nn::generate(*state->model, ids, mask, g).contiguous();
+          if (state->model->config().task != nn::Task::kSeq2SeqLm) {
+            *result = nn::generate(*state->model, ids, mask, g).contiguous();
+            return;
+          }
+          // Encoder-decoder rows differ in length: [B, longest] zero-filled plus each row's length.
+          auto rows = nn::generate_seq2seq(*state->model, ids, mask, g);
+          size_t longest = 0;
+          for (const auto& r : rows) longest = std::max(longest, r.size());
+          *result = at::zeros({int64_t(rows.size()), int64_t(longest)}, at::kLong);
+          *lengths = at::empty({int64_t(rows.size())}, at::kLong);
+          for (size_t i = 0; i < rows.size(); ++i) {
+            (*lengths)[int64_t(i)] = int64_t(rows[i].size());
+            if (!rows[i].empty()) (*result)[int64_t(i)].narrow(0, 0, int64_t(rows[i].size())).copy_(at::tensor(rows[i], at::kLong));
+          }
         },
         [=](Napi::Env e) -> Napi::Value {
           Napi::Object out = Napi::Object::New(e);
           out.Set("data", TensorToJs(e, result->to(at::kInt)));
           out.Set("shape", ShapeToJs(e, result->sizes()));
+          if (lengths->defined()) out.Set("lengths", TensorToJs(e, lengths->to(at::kInt)));
           return out;
         });
   });

@@ -6,9 +6,9 @@
 
 namespace nodetune::nn {
 
-enum class Family { kGpt2, kLlama, kBert, kDistilBert };
+enum class Family { kGpt2, kLlama, kBert, kDistilBert, kT5 };
 enum class Task { kBase, kCausalLm, kSequenceClassification, kTokenClassification, kQuestionAnswering,
-                  kMaskedLm };
+                  kMaskedLm, kSeq2SeqLm };
 
 struct ModelConfig {
   Family family = Family::kLlama;
@@ -54,6 +54,14 @@ struct ModelConfig {
   int64_t position_offset = 0;   // roberta: padding_idx + 1
   bool roberta_positions = false;
   double init_range = 0.02;
+
+  // T5 / mT5 (encoder-decoder): num_layers is the encoder's, head_dim is d_kv, intermediate_size d_ff.
+  int64_t num_decoder_layers = 0;
+  int64_t relative_attention_num_buckets = 32;
+  int64_t relative_attention_max_distance = 128;
+  bool gated_ffn = false;  // feed_forward_proj "gated-<act>": wi_0, wi_1
+  double init_factor = 1.0;
+  int64_t decoder_start_token_id = 0;
 };
 
 inline bool is_decoder(const ModelConfig& c) { return c.family == Family::kGpt2 || c.family == Family::kLlama; }

@@ -39,6 +39,7 @@ Model::Model(const ModelConfig& config, c10::ScalarType dtype, c10::Device devic
     case Family::kLlama: register_llama(*this); break;
     case Family::kBert: register_bert(*this); break;
     case Family::kDistilBert: register_distilbert(*this); break;
+    case Family::kT5: register_t5(*this); break;
   }
   add_head();
 }
@@ -53,6 +54,7 @@ void Model::set_dropout(double embedding, double attention, double hidden, doubl
 }
 
 void Model::initialize(const std::string& name) {
+  if (cfg_.family == Family::kT5) return t5_initialize(*this, name);
   double std = cfg_.init_range;
   // GPT-2 scales the residual projections by 1/sqrt(2 * n_layer) (transformers' GPT2PreTrainedModel._init_weights).
   const std::string suffix = "c_proj.weight";
@@ -83,12 +85,18 @@ void Model::add_head() {
     add(name + ".weight", {out, in}, Init::kNormal);
     if (bias) add(name + ".bias", {out}, Init::kZeros);
   };
+  if (cfg_.family == Family::kT5 && cfg_.task != Task::kBase && cfg_.task != Task::kSeq2SeqLm)
+    fail("ERR_CONFIG", "model_type " + cfg_.model_type + " supports the tasks seq2seq-lm and base only");
   const bool decoder = is_decoder(cfg_);
   const bool bert_like = cfg_.family == Family::kBert;
   const bool roberta = cfg_.model_type == "roberta";
   switch (cfg_.task) {
     case Task::kBase:
       if (bert_like) add_linear(base("pooler.dense"), h, h, true);
+      break;
+    case Task::kSeq2SeqLm:
+      if (cfg_.family != Family::kT5) fail("ERR_CONFIG", "task seq2seq-lm needs an encoder-decoder model; model_type is " + cfg_.model_type);
+      if (!cfg_.tie_word_embeddings) add_linear("lm_head", cfg_.vocab_size, h, false);
       break;
     case Task::kCausalLm:
       if (!decoder) fail("ERR_CONFIG", "task causal-lm needs a decoder model; model_type is " + cfg_.model_type);
@@ -143,6 +151,11 @@ at::Tensor Model::hidden_prompted(const Batch& batch, KvCache* cache, bool strip
 }
 
 at::Tensor Model::forward_loss(const Batch& batch, const at::Tensor& labels) const {
+  if (cfg_.task == Task::kSeq2SeqLm && !batch.decoder_input_ids.defined()) {
+    Batch b = batch;  // decoder inputs from the labels, as transformers' _shift_right
+    b.decoder_input_ids = t5_shift_right(cfg_, labels.to(at::kLong));
+    return loss(forward(b, nullptr), labels);
+  }
   at::Tensor prompt = params_.hooks() ? params_.hooks()->prompt() : at::Tensor();
   if (!prompt.defined() || cfg_.task != Task::kCausalLm) return loss(forward(batch, nullptr), labels);
   if (labels.dim() != 2) fail("ERR_SHAPE", "causal-lm labels must have the shape of inputIds");
@@ -156,6 +169,7 @@ at::Tensor Model::hidden_of(const Batch& batch, KvCache* cache) const {
     case Family::kLlama: return llama_hidden(*this, batch, cache);
     case Family::kBert: return bert_hidden(*this, batch);
     case Family::kDistilBert: return distilbert_hidden(*this, batch);
+    case Family::kT5: return t5_encode(*this, batch);
   }
   fail("ERR_CONFIG", "unknown model family");
 }
@@ -167,7 +181,15 @@ at::Tensor Model::lm_logits(const at::Tensor& h) const {
   return params_.hooks() ? params_.hooks()->linear("lm_head", h, y) : y;
 }
 
-at::Tensor Model::forward(const Batch& batch, KvCache* cache) const { return apply_head(hidden(batch, cache), batch); }
+at::Tensor Model::forward(const Batch& batch, KvCache* cache) const {
+  if (cfg_.family != Family::kT5) return apply_head(hidden(batch, cache), batch);
+  const bool cached = cache && cache->encoder_out.defined();
+  at::Tensor enc = cached ? cache->encoder_out : t5_encode(*this, batch);
+  if (cfg_.task == Task::kBase) return enc;
+  if (cache) cache->encoder_out = enc;
+  if (!batch.decoder_input_ids.defined()) fail("ERR_ARGUMENT", "seq2seq-lm forward() needs decoderInputIds");
+  return t5_lm_logits(*this, t5_decode(*this, batch, enc, cache));
+}
 
 at::Tensor Model::apply_head(const at::Tensor& h, const Batch& batch) const {
   const double drop = cfg_.classifier_dropout;
@@ -179,6 +201,7 @@ at::Tensor Model::apply_head(const at::Tensor& h, const Batch& batch) const {
       return linear(params_, cfg_.family == Family::kLlama ? "score" : "classifier", dropout(h), true);
     case Task::kQuestionAnswering: return linear(params_, "qa_outputs", h, true);
     case Task::kMaskedLm: return mlm_logits(*this, h);
+    case Task::kSeq2SeqLm: fail("ERR_STATE", "seq2seq-lm logits come from forward()");
     case Task::kSequenceClassification: break;
   }
   if (is_decoder(cfg_)) {
@@ -225,6 +248,10 @@ at::Tensor Model::loss(const at::Tensor& logits, const at::Tensor& labels) const
     case Task::kMaskedLm:  // every position, -100 ignored, no shift
       if (labels.dim() != 2 || labels.size(0) != logits.size(0) || labels.size(1) != logits.size(1))
         fail("ERR_SHAPE", "masked-lm labels must have the shape of inputIds");
+      return ce(logits, labels, -100);
+    case Task::kSeq2SeqLm:  // decoder logits vs labels, -100 ignored, no shift
+      if (labels.dim() != 2 || labels.size(0) != logits.size(0) || labels.size(1) != logits.size(1))
+        fail("ERR_SHAPE", "seq2seq-lm labels must be [batch, decoder length] (the decoder inputs' shape)");
       return ce(logits, labels, -100);
     case Task::kQuestionAnswering: {
       if (labels.dim() != 2 || labels.size(1) != 2) fail("ERR_SHAPE", "question-answering labels are [batch, 2] (start, end)");

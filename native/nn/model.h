@@ -16,11 +16,17 @@ struct Batch {
   at::Tensor attention_mask;  // [B, past + T] (1 = real token) or undefined
   at::Tensor token_type_ids;  // [B, T] or undefined
   at::Tensor prefix;          // [n, H] embeddings put before the tokens (prompt tuning), or undefined
+  // Encoder-decoder (seq2seq-lm): the decoder's tokens [B, Tdec] and mask [B, past + Tdec] (undefined: all real).
+  at::Tensor decoder_input_ids;
+  at::Tensor decoder_attention_mask;
 };
 
-// Keys and values per layer, [B, Hkv, S, D].
+// Keys and values per layer, [B, Hkv, S, D]. Encoder-decoders also keep the encoder output and the
+// cross-attention keys/values (computed once from it).
 struct KvCache {
   std::vector<at::Tensor> k, v;
+  std::vector<at::Tensor> cross_k, cross_v;
+  at::Tensor encoder_out;
   int64_t past() const { return k.empty() || !k[0].defined() ? 0 : k[0].size(2); }
 };
 
@@ -47,7 +53,8 @@ class Model {
   // Hidden states [B, T, H] of the base model (updates `cache` when given; decoders only).
   at::Tensor hidden(const Batch& batch, KvCache* cache) const;
   // The head's output: causal-lm [B, T, V]; sequence-classification [B, L]; token-classification
-  // [B, T, L]; question-answering [B, T, 2]; masked-lm [B, T, V]; base: hidden states.
+  // [B, T, L]; question-answering [B, T, 2]; masked-lm [B, T, V]; seq2seq-lm: decoder logits [B, Tdec, V]
+  // (the cache keeps the encoder output); base: hidden states (T5: the encoder's).
   at::Tensor forward(const Batch& batch, KvCache* cache) const;
   // The task's loss (Hugging Face conventions) for logits from forward().
   at::Tensor loss(const at::Tensor& logits, const at::Tensor& labels) const;
@@ -77,5 +84,13 @@ void register_bert(Model& m);
 at::Tensor bert_hidden(const Model& m, const Batch& b);
 void register_distilbert(Model& m);
 at::Tensor distilbert_hidden(const Model& m, const Batch& b);
+// T5 / mT5 (nn/t5.cc): encoder hidden states, decoder hidden states (self-attention cached in `cache`, the
+// cross-attention keys/values too), the LM head, transformers' _shift_right of labels, and weight init.
+void register_t5(Model& m);
+void t5_initialize(Model& m, const std::string& name);
+at::Tensor t5_encode(const Model& m, const Batch& b);
+at::Tensor t5_decode(const Model& m, const Batch& b, const at::Tensor& encoder_out, KvCache* cache);
+at::Tensor t5_lm_logits(const Model& m, const at::Tensor& h);
+at::Tensor t5_shift_right(const ModelConfig& c, const at::Tensor& labels);
 
 }  // namespace nodetune::nn
