@@ -62,6 +62,35 @@ describe('22 models: trainStep, AdamW, clipping, gradients', () => {
     expect(worst).to.be.below(2e-6);
   });
 
+  it('AdamW over several steps keeps its moments and bias corrections (the fused float32 update)', async () => {
+    const model = await AutoModel.fromPretrained(fixture('llama'), { quiet: true });
+    const e = expected('llama');
+    const batch = { inputIds: e.inputIds, attentionMask: e.attentionMask, labels: e.labels };
+    const names = model.parameters().map((p) => p.name);
+    const [lr, b1, b2, eps, wd] = [0.02, 0.8, 0.9, 1e-5, 0.05];
+    model.configureOptimizer({ type: 'adamw', lr, betas: [b1, b2], eps, weightDecay: wd });
+    const m = names.map((n) => new Float64Array(values(model, n).length));
+    const v = names.map((n) => new Float64Array(values(model, n).length));
+    for (let step = 1; step <= 3; step++) {
+      const { grads } = await model.lossAndGradients(batch, names);
+      const before = names.map((n) => values(model, n));
+      await model.trainStep(batch);
+      let worst = 0;
+      names.forEach((n, k) => {
+        const g = grads[k]!.data() as Float32Array;
+        const decay = model.parameters()[k]!.shape.length >= 2 ? wd : 0;
+        const p1 = values(model, n);
+        for (let i = 0; i < g.length; i++) {
+          m[k]![i] = b1 * m[k]![i]! + (1 - b1) * g[i]!;
+          v[k]![i] = b2 * v[k]![i]! + (1 - b2) * g[i]! * g[i]!;
+          const update = ((lr / (1 - b1 ** step)) * m[k]![i]!) / (Math.sqrt(v[k]![i]!) / Math.sqrt(1 - b2 ** step) + eps);
+          worst = Math.max(worst, Math.abs(p1[i]! - (before[k]![i]! * (1 - lr * decay) - update)));
+        }
+      });
+      expect(worst, `step ${step}`).to.be.below(2e-5);
+    }
+  });
+
   it('maxGradNorm clips the global gradient norm (SGD step of norm lr * maxGradNorm)', async () => {
     const model = await AutoModel.fromPretrained(fixture('llama'), { quiet: true });
     const e = expected('llama');

@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "train/autocast.h"
+#include "train/fused_adamw.h"
 
 namespace nodetune::train {
 
@@ -56,7 +57,7 @@ StepResult train_step(nn::Model& model, torch::optim::Optimizer& optimizer, cons
   model.training = true;
   StepResult result;
   try {
-    optimizer.zero_grad();
+    clear_gradients(optimizer);
     at::Tensor loss;
     {
       AutocastScope mixed(model.params().device(), autocast);
@@ -88,14 +89,16 @@ StepResult train_step(nn::Model& model, torch::optim::Optimizer& optimizer, cons
     const bool finite = std::isfinite(result.loss) && std::isfinite(result.grad_norm);
     if (!finite && (skip_non_finite || scaling)) {
       // Every rank sees the same averaged loss and norm, so every rank skips the same step.
-      optimizer.zero_grad();
       result.skipped = true;
     } else {
-      optimizer.step();
+      auto* adamw = dynamic_cast<torch::optim::AdamW*>(&optimizer);
+      if (adamw == nullptr || !fused_adamw_step(*adamw)) optimizer.step();
     }
+    clear_gradients(optimizer);
     if (scaling) scaler->update(finite);
   } catch (...) {
     model.training = false;
+    clear_gradients(optimizer);
     throw;
   }
   model.training = false;

@@ -1,0 +1,121 @@
+#include "train/fused_adamw.h"
+
+#include <ATen/Parallel.h>
+
+#include <cmath>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+namespace nodetune::train {
+namespace {
+
+// The optimizer's state key for a parameter: LibTorch 1.x keys by the TensorImpl address printed as a
+// string, 2.x by the address itself.
+template <typename Key>
+Key state_key(const at::Tensor& p) {
+  if constexpr (std::is_same_v<Key, std::string>) {
+    std::ostringstream out;
+    out << p.unsafeGetTensorImpl();
+    return out.str();
+  } else {
+    return static_cast<Key>(p.unsafeGetTensorImpl());
+  }
+}
+
+bool fusable(const at::Tensor& t) {
+  return t.defined() && t.device().is_cpu() && t.scalar_type() == at::kFloat && t.is_contiguous() && !t.is_sparse();
+}
+
+struct Update {
+  float* p;
+  const float* g;
+  float* m;
+  float* v;
+  int64_t n;
+  float decay;      // 1 - lr * weight_decay
+  float beta1, one_minus_beta1, beta2, one_minus_beta2;
+  float bias_correction2_sqrt, eps, neg_step_size;
+};
+
+void apply(const Update& u) {
+  at::parallel_for(0, u.n, 1 << 15, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      const float g = u.g[i];
+      float p = u.p[i] * u.decay;
+      // Same operation order as AdamW::step(): mul_(beta1).add_(g, 1 - beta1), mul_(beta2).addcmul_(g, g, 1 - beta2),
+      // (sqrt(v) / sqrt(bc2)).add_(eps), addcdiv_(m, denom, -step_size).
+      const float m = u.m[i] * u.beta1 + u.one_minus_beta1 * g;
+      const float v = u.v[i] * u.beta2 + u.one_minus_beta2 * g * g;
+      const float denom = std::sqrt(v) / u.bias_correction2_sqrt + u.eps;
+      u.m[i] = m;
+      u.v[i] = v;
+      u.p[i] = p + u.neg_step_size * (m / denom);
+    }
+  });
+}
+
+}  // namespace
+
+bool fused_adamw_step(torch::optim::AdamW& optimizer) {
+  using State = torch::optim::AdamWParamState;
+  using Key = typename std::decay_t<decltype(optimizer.state())>::key_type;
+  auto& states = optimizer.state();
+  for (auto& group : optimizer.param_groups()) {
+    if (static_cast<const torch::optim::AdamWOptions&>(group.options()).amsgrad()) return false;
+    for (auto& p : group.params()) {
+      if (!p.grad().defined()) continue;
+      if (!fusable(p) || !fusable(p.grad())) return false;
+      auto it = states.find(state_key<Key>(p));
+      if (it != states.end()) {
+        const auto& s = static_cast<const State&>(*it->second);
+        if (!fusable(s.exp_avg()) || !fusable(s.exp_avg_sq())) return false;
+      }
+    }
+  }
+  at::NoGradGuard no_grad;
+  for (auto& group : optimizer.param_groups()) {
+    const auto& o = static_cast<const torch::optim::AdamWOptions&>(group.options());
+    const double lr = o.lr(), beta1 = std::get<0>(o.betas()), beta2 = std::get<1>(o.betas());
+    for (auto& p : group.params()) {
+      if (!p.grad().defined()) continue;
+      const Key key = state_key<Key>(p);
+      auto it = states.find(key);
+      if (it == states.end()) {
+        auto fresh = std::make_unique<State>();
+        fresh->step(0);
+        fresh->exp_avg(at::zeros_like(p, at::MemoryFormat::Preserve));
+        fresh->exp_avg_sq(at::zeros_like(p, at::MemoryFormat::Preserve));
+        it = states.emplace(key, std::move(fresh)).first;
+      }
+      auto& s = static_cast<State&>(*it->second);
+      s.step(s.step() + 1);
+      const double bias_correction1 = 1 - std::pow(beta1, double(s.step()));
+      const double bias_correction2 = 1 - std::pow(beta2, double(s.step()));
+      Update u;
+      u.p = p.data_ptr<float>();
+      u.g = p.grad().data_ptr<float>();
+      u.m = s.exp_avg().data_ptr<float>();
+      u.v = s.exp_avg_sq().data_ptr<float>();
+      u.n = p.numel();
+      u.decay = o.weight_decay() != 0 ? float(1 - lr * o.weight_decay()) : 1.0f;
+      u.beta1 = float(beta1), u.one_minus_beta1 = float(1 - beta1);
+      u.beta2 = float(beta2), u.one_minus_beta2 = float(1 - beta2);
+      u.bias_correction2_sqrt = float(std::sqrt(bias_correction2));
+      u.eps = float(o.eps());
+      u.neg_step_size = float(-(lr / bias_correction1));
+      apply(u);
+    }
+  }
+  return true;
+}
+
+void clear_gradients(torch::optim::Optimizer& optimizer) {
+  for (auto& group : optimizer.param_groups())
+    for (auto& p : group.params())
+      if (p.grad().defined()) p.mutable_grad() = at::Tensor();
+}
+
+}  // namespace nodetune::train
