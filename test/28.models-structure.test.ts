@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import * as fs from 'fs';
 import * as path from 'path';
 import { AutoModel, Model } from '../lib/models';
-import type { RawConfig } from '../lib/models/config';
+import { MODEL_TYPES, RawConfig } from '../lib/models/config';
 import { native } from '../lib/native';
 import { LAYER_STACKS, planLayers } from '../lib/models/structure';
 import { repoRoot, rejects, tempDir, throws } from './helpers';
@@ -280,6 +280,26 @@ describe('28 models: dropLayers / keepLayers', function () {
     expect(m.config.n_layer).to.equal(1);
     const k = await rejects(AutoModel.fromPretrained(fixture('llama'), { keepLayers: [3] }));
     expect(k.code).to.equal('ERR_ARGUMENT');
+  });
+
+  it('t5: dropping block 0 of each stack moves its relative attention bias to the new block 0', async function () {
+    if (!MODEL_TYPES.t5 || !fs.existsSync(path.join(fixture('t5-tiny'), 'config.json'))) return this.skip();  // T5 not in this build
+    const m = await AutoModel.fromPretrained(fixture('t5-tiny'), { quiet: true });
+    const bias = (s: string) => `${s}.block.0.layer.0.SelfAttention.relative_attention_bias.weight`;
+    const before = [bytesOf(m, bias('encoder')), bytesOf(m, bias('decoder'))];
+    const q1 = bytesOf(m, 'encoder.block.1.layer.0.SelfAttention.q.weight');
+    await m.dropLayers({ keepLayers: [1], stack: 'encoder' });
+    expect(m.config.num_layers).to.equal(1);
+    await m.dropLayers({ keepLayers: [1], stack: 'decoder' });
+    expect(m.config.num_decoder_layers).to.equal(1);
+    expect(bytesOf(m, bias('encoder')).equals(before[0]!)).to.equal(true);
+    expect(bytesOf(m, bias('decoder')).equals(before[1]!)).to.equal(true);
+    expect(bytesOf(m, 'encoder.block.0.layer.0.SelfAttention.q.weight').equals(q1)).to.equal(true);
+    expect(m.parameters().some((p) => p.name.includes('.block.1.'))).to.equal(false);
+    const dir = tempDir('nodetune-drop-t5-');
+    await m.savePretrained(dir);
+    const back = await AutoModel.fromPretrained(dir, { quiet: true });
+    expectSameWeights(m, back);
   });
 
   it('the stack table renames a T5-like two-stack model, moving layer 0\'s shared bias to the new layer 0', () => {

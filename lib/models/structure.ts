@@ -26,12 +26,19 @@ export interface LayerStack {
   firstLayerOnly?: RegExp;
 }
 
+// T5's relative position bias lives in block 0 and serves every block of its stack.
+const T5_SHARED = /^layer\.0\.SelfAttention\.relative_attention_bias\./;
+
 /** Per family (config.ts's MODEL_TYPES). An encoder-decoder family lists its encoder and decoder stacks. */
 export const LAYER_STACKS: Record<string, LayerStack[]> = {
   gpt2: [{ stack: 'layers', path: 'h.', underBase: true, countKey: 'n_layer', perLayerKeys: [] }],
   llama: [{ stack: 'layers', path: 'layers.', underBase: true, countKey: 'num_hidden_layers', perLayerKeys: ['layer_types'] }],
   bert: [{ stack: 'layers', path: 'encoder.layer.', underBase: true, countKey: 'num_hidden_layers', perLayerKeys: [] }],
   distilbert: [{ stack: 'layers', path: 'transformer.layer.', underBase: true, countKey: 'n_layers', perLayerKeys: [] }],
+  t5: [
+    { stack: 'encoder', path: 'encoder.block.', underBase: false, countKey: 'num_layers', perLayerKeys: [], firstLayerOnly: T5_SHARED },
+    { stack: 'decoder', path: 'decoder.block.', underBase: false, countKey: 'num_decoder_layers', fallbackKey: 'num_layers', perLayerKeys: [], firstLayerOnly: T5_SHARED },
+  ],
 };
 
 export interface LayerSelection {
