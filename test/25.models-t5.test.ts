@@ -5,30 +5,7 @@ import { AutoModel } from '../lib/models';
 import type { Model } from '../lib/models/model';
 import { rejects, tempDir, throws } from './helpers';
 import { fixture, maxAbsDiff } from './models-helpers';
-
-/** test/fixtures/models/{t5-tiny,mt5-tiny}/expected.json, written by scripts/oracle/t5_reference.py. */
-export interface T5Expected {
-  inputIds: number[][];
-  attentionMask: number[][];
-  labels: number[][];
-  decoderInputIds: number[][];
-  shape: number[];
-  logits: number[];
-  loss: number;
-  encoderShape: number[];
-  encoder: number[];
-  greedy: number[][];
-  beamEos: number;
-  beam3: number[][];
-  beam4LengthPenalty2: number[][];
-  beam3NoEos: number[][];
-}
-
-export const T5_FIXTURES = ['t5-tiny', 'mt5-tiny'];
-
-export function t5Expected(name: string): T5Expected {
-  return JSON.parse(fs.readFileSync(path.join(fixture(name), 'expected.json'), 'utf8')) as T5Expected;
-}
+import { T5_FIXTURES, t5Expected } from './t5-helpers';
 
 const T5_CONFIG = {
   model_type: 't5', vocab_size: 64, d_model: 16, d_kv: 4, d_ff: 32, num_layers: 2, num_heads: 4,
