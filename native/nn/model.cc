@@ -156,11 +156,22 @@ at::Tensor Model::forward_loss(const Batch& batch, const at::Tensor& labels) con
     b.decoder_input_ids = t5_shift_right(cfg_, labels.to(at::kLong));
     return loss(forward(b, nullptr), labels);
   }
-  at::Tensor prompt = params_.hooks() ? params_.hooks()->prompt() : at::Tensor();
-  if (!prompt.defined() || cfg_.task != Task::kCausalLm) return loss(forward(batch, nullptr), labels);
+  if (cfg_.task != Task::kCausalLm) return loss(forward(batch, nullptr), labels);
   if (labels.dim() != 2) fail("ERR_SHAPE", "causal-lm labels must have the shape of inputIds");
+  at::Tensor prompt = params_.hooks() ? params_.hooks()->prompt() : at::Tensor();
+  if (!prompt.defined()) return causal_lm_loss(hidden(batch, nullptr), labels);
   at::Tensor pad = at::full({labels.size(0), prompt.size(0)}, -100, labels.options());
-  return loss(lm_logits(hidden_prompted(batch, nullptr, false)), at::cat({pad, labels}, 1));
+  return causal_lm_loss(hidden_prompted(batch, nullptr, false), at::cat({pad, labels}, 1));
+}
+
+// The LM head runs on the first T-1 positions only (the last one predicts nothing): the logits come out
+// contiguous, so cross-entropy needs no copy of a [B, T-1, V] slice, and the head does 1/T less work.
+at::Tensor Model::causal_lm_loss(const at::Tensor& h, const at::Tensor& labels) const {
+  const int64_t t = h.size(1);
+  if (labels.size(1) != t) fail("ERR_SHAPE", "causal-lm labels must have the shape of inputIds");
+  at::Tensor logits = lm_logits(h.narrow(1, 0, t - 1));
+  return at::cross_entropy_loss(logits.reshape({-1, logits.size(-1)}).to(at::kFloat), labels.narrow(1, 1, t - 1).reshape({-1}),
+                                {}, at::Reduction::Mean, -100);
 }
 
 at::Tensor Model::hidden_of(const Batch& batch, KvCache* cache) const {
