@@ -82,6 +82,8 @@ describe('25 models: T5 / mT5 encoder-decoders', () => {
     expect(bad.message).to.match(/labels\[0\]\[1\] = 100/);
     const shape = throws(() => model.lossAndGradients({ ...base, decoderInputIds: [[0, 1, 2], [0, 1, 2]], labels: [[5, 6], [1, 2]] }, []));
     expect(shape.code).to.equal('ERR_SHAPE');
+    const gpt2 = await AutoModel.fromPretrained(fixture('gpt2'), { quiet: true });
+    expect(throws(() => gpt2.forward({ inputIds: [[1, 2]], decoderInputIds: [[0]] })).code).to.equal('ERR_ARGUMENT');
   });
 
   it('a decoder attention mask hides padded decoder positions from the real ones', async () => {

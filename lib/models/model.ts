@@ -170,6 +170,8 @@ export class Model {
       types = t.data;
     }
     if (this.task === 'seq2seq-lm') return { ids, mask, types: decoderInputs(inputs, ids, this.resolved.native.vocabSize, what, what === 'forward()') };
+    if (inputs.decoderInputIds !== undefined || inputs.decoderAttentionMask !== undefined)
+      throw new NodetuneError('ERR_ARGUMENT', `${what}: decoderInputIds / decoderAttentionMask are for seq2seq-lm models, this one is ${this.task}`, { field: 'decoderInputIds' });
     const virtual = this.peft.virtualTokens(adapter);
     const maxPos = this.resolved.native.maxPositions - (this.resolved.native.robertaPositions ? (this.resolved.native.padTokenId ?? 1) + 1 : 0) - virtual;
     if (this.resolved.family !== 'llama' && ids.shape[1] > maxPos)

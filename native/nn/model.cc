@@ -194,6 +194,7 @@ at::Tensor Model::lm_logits(const at::Tensor& h) const {
 
 at::Tensor Model::forward(const Batch& batch, KvCache* cache) const {
   if (cfg_.family != Family::kT5) return apply_head(hidden(batch, cache), batch);
+  if (params_.hooks() && params_.hooks()->prompt().defined()) fail("ERR_STATE", "prompt tuning is not supported for T5 models");
   const bool cached = cache && cache->encoder_out.defined();
   at::Tensor enc = cached ? cache->encoder_out : t5_encode(*this, batch);
   if (cfg_.task == Task::kBase) return enc;
