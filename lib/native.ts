@@ -77,6 +77,8 @@ export interface NativeModelConfig {
   gatedFfn?: boolean;
   initFactor?: number;
   decoderStartTokenId?: number;
+  /** umt5: a relative attention bias table in every block (t5/mt5: block 0's, shared). */
+  perLayerRelativeBias?: boolean;
 }
 
 /** Decoder inputs of an encoder-decoder, passed in the token-types slot of forward/trainStep/lossAndGradients. */

@@ -66,6 +66,10 @@ describe('25 models: T5 / mT5 encoder-decoders', () => {
     expect(mt5).to.include.members(['lm_head.weight', 'encoder.block.0.layer.1.DenseReluDense.wi_0.weight',
       'encoder.block.0.layer.1.DenseReluDense.wi_1.weight', 'decoder.block.2.layer.2.DenseReluDense.wi_1.weight']);
     expect(mt5.some((n) => n.startsWith('decoder.block.3.'))).to.equal(false);
+    // umt5: a relative attention bias in every self-attention block, none in cross-attention.
+    const umt5 = (await AutoModel.fromPretrained(fixture('umt5-tiny'), { quiet: true })).parameters().map((p) => p.name);
+    expect(umt5.filter((n) => n.includes('relative_attention_bias'))).to.deep.equal([0, 1].map((i) => `encoder.block.${i}.layer.0.SelfAttention.relative_attention_bias.weight`)
+      .concat([0, 1].map((i) => `decoder.block.${i}.layer.0.SelfAttention.relative_attention_bias.weight`)));
   });
 
   it('input errors: decoderInputIds required by forward(), rows must match, labels are token ids or -100', async () => {
@@ -114,7 +118,8 @@ describe('25 models: T5 / mT5 encoder-decoders', () => {
       expect([...b.keys()]).to.deep.equal([...a.keys()]);
       for (const [k, v] of a) expect(Buffer.compare(Buffer.from(v.buffer), Buffer.from(b.get(k)!.buffer)), k).to.equal(0);
       const config = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8')) as Record<string, unknown>;
-      expect(config.architectures).to.deep.equal([name === 't5-tiny' ? 'T5ForConditionalGeneration' : 'MT5ForConditionalGeneration']);
+      const arch: Record<string, string> = { 't5-tiny': 'T5', 'mt5-tiny': 'MT5', 'umt5-tiny': 'UMT5' };
+      expect(config.architectures).to.deep.equal([`${arch[name]!}ForConditionalGeneration`]);
       fs.rmSync(dir, { recursive: true, force: true });
     }
   });

@@ -21,7 +21,7 @@ export interface T5Expected {
   beam3NoEos: number[][];
 }
 
-export const T5_FIXTURES = ['t5-tiny', 'mt5-tiny'];
+export const T5_FIXTURES = ['t5-tiny', 'mt5-tiny', 'umt5-tiny'];
 
 export function t5Expected(name: string): T5Expected {
   return JSON.parse(fs.readFileSync(path.join(fixture(name), 'expected.json'), 'utf8')) as T5Expected;

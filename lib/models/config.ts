@@ -20,6 +20,7 @@ export const MODEL_TYPES: Record<string, { family: Family; prefix: string; archP
   // Encoder-decoders: weight names carry no base prefix (shared.weight, encoder.block.N..., decoder.block.N...).
   t5: { family: 't5', prefix: '', archPrefix: 'T5' },
   mt5: { family: 't5', prefix: '', archPrefix: 'MT5' },
+  umt5: { family: 't5', prefix: '', archPrefix: 'UMT5' },
 };
 
 export type RawConfig = Record<string, unknown>;
@@ -90,8 +91,8 @@ function activation(r: Reader, key: string, fallback: string): string {
 }
 
 /** feed_forward_proj: "<act>" (wi, wo) or "gated-<act>" (wi_0, wi_1, wo); "gated-gelu" means tanh GELU (gelu_new). */
-function feedForward(r: Reader): { gated: boolean; act: string } {
-  const proj = r.str('feed_forward_proj', 'relu');
+function feedForward(r: Reader, fallback: string): { gated: boolean; act: string } {
+  const proj = r.str('feed_forward_proj', fallback);
   const parts = proj.split('-');
   const gated = parts.length === 2 && parts[0] === 'gated';
   const name = gated ? parts[1]! : parts[0]!;
@@ -102,14 +103,14 @@ function feedForward(r: Reader): { gated: boolean; act: string } {
 }
 
 function t5Config(r: Reader, base: { modelType: string; task: NativeTask; prefix: string; numLabels: number; initRange: number }, modelType: string): NativeModelConfig {
-  const { gated, act } = feedForward(r);
+  const { gated, act } = feedForward(r, modelType === 'umt5' ? 'gated-gelu' : 'relu');
   const layers = r.int('num_layers', 6);
   const pad = r.int('pad_token_id', 0, 0);
   const dropout = r.prob('dropout_rate', 0.1);
   const buckets = r.int('relative_attention_num_buckets', 32);
   if (buckets < 4) throw err(r.file, 'relative_attention_num_buckets', `must be >= 4, got ${buckets}`);
   return {
-    ...base, family: 't5', vocabSize: r.int('vocab_size', modelType === 'mt5' ? 250112 : 32128), hiddenSize: r.int('d_model', 512),
+    ...base, family: 't5', vocabSize: r.int('vocab_size', modelType === 't5' ? 32128 : 250112), hiddenSize: r.int('d_model', 512),
     numLayers: layers, numDecoderLayers: r.int('num_decoder_layers', layers), numHeads: r.int('num_heads', 8), headDim: r.int('d_kv', 64),
     intermediateSize: r.int('d_ff', 2048),
     // Relative position buckets: no limit on the length.
@@ -118,7 +119,7 @@ function t5Config(r: Reader, base: { modelType: string; task: NativeTask; prefix
     relativeAttentionNumBuckets: buckets, relativeAttentionMaxDistance: r.int('relative_attention_max_distance', 128),
     tieWordEmbeddings: r.bool('tie_word_embeddings', modelType !== 'mt5'), initFactor: r.num('initializer_factor', 1.0),
     embdDropout: dropout, attnDropout: dropout, residDropout: dropout, classifierDropout: 0,
-    padTokenId: pad, decoderStartTokenId: r.int('decoder_start_token_id', pad, 0),
+    padTokenId: pad, decoderStartTokenId: r.int('decoder_start_token_id', pad, 0), perLayerRelativeBias: modelType === 'umt5',
   };
 }
 

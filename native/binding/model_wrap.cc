@@ -99,6 +99,7 @@ nn::ModelConfig ConfigFromJs(const Napi::Object& o) {
   c.gated_ffn = Bool(o, "gatedFfn", false);
   c.init_factor = Num(o, "initFactor", 1.0);
   c.decoder_start_token_id = Int(o, "decoderStartTokenId", 0);
+  c.per_layer_relative_bias = Bool(o, "perLayerRelativeBias", false);
   if (c.vocab_size <= 0 || c.hidden_size <= 0 || c.num_layers <= 0 || c.num_heads <= 0 || c.head_dim <= 0 ||
       c.num_kv_heads <= 0 || c.num_heads % c.num_kv_heads != 0)
     fail("ERR_CONFIG", "native model config: sizes must be positive and numHeads a multiple of numKvHeads");

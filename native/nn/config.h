@@ -62,6 +62,7 @@ struct ModelConfig {
   bool gated_ffn = false;  // feed_forward_proj "gated-<act>": wi_0, wi_1
   double init_factor = 1.0;
   int64_t decoder_start_token_id = 0;
+  bool per_layer_relative_bias = false;  // umt5: every block has its own relative_attention_bias
 };
 
 inline bool is_decoder(const ModelConfig& c) { return c.family == Family::kGpt2 || c.family == Family::kLlama; }

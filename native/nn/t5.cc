@@ -1,6 +1,6 @@
-// T5 / mT5 encoder-decoder: RMS layer norm without bias (float32 inside), relative position buckets (a bias
+// T5 / mT5 / umT5 encoder-decoder: RMS layer norm without bias (float32 inside), relative position buckets (a bias
 // table in block 0 of each stack, shared by all its blocks), unscaled attention, ReLU or gated FFN, and a tied
-// head rescaled by d_model^-0.5. Weight names are transformers' (shared.weight, encoder.block.N.layer.0.
+// head rescaled by d_model^-0.5. umT5: the same with a bias table in every block. Weight names are transformers' (shared.weight, encoder.block.N.layer.0.
 // SelfAttention.q.weight, ...), so no base prefix.
 #include <cmath>
 #include <string>
@@ -44,9 +44,11 @@ at::Tensor relative_buckets(const ModelConfig& c, int64_t q_from, int64_t q_len,
   return buckets + at::where(is_small, rel, large);
 }
 
-// Position bias [1, H, q, k] of a stack plus the additive mask (broadcast to [B, H, q, k]).
-at::Tensor position_bias(const Model& m, const std::string& stack, const at::Tensor& buckets, const at::Tensor& mask) {
-  const at::Tensor& table = m.params().get(stack + ".block.0.layer.0.SelfAttention.relative_attention_bias.weight");
+// Position bias [1, H, q, k] of block i of a stack (T5: block 0's table; umt5: block i's) plus the additive mask
+// (broadcast to [B, H, q, k]).
+at::Tensor position_bias(const Model& m, const std::string& stack, int64_t i, const at::Tensor& buckets, const at::Tensor& mask) {
+  const int64_t owner = m.config().per_layer_relative_bias ? i : 0;
+  const at::Tensor& table = m.params().get(block(stack, owner) + "layer.0.SelfAttention.relative_attention_bias.weight");
   return at::embedding(table, buckets).permute({2, 0, 1}).unsqueeze(0) + mask;
 }
 
@@ -106,7 +108,7 @@ void add_stack(Model& m, const std::string& stack, int64_t layers, bool decoder)
   for (int64_t i = 0; i < layers; ++i) {
     const std::string l = block(stack, i);
     attn(l + "layer.0.SelfAttention");
-    if (i == 0) p.add(l + "layer.0.SelfAttention.relative_attention_bias.weight", {c.relative_attention_num_buckets, c.num_heads}, Init::kNormal);
+    if (i == 0 || c.per_layer_relative_bias) p.add(l + "layer.0.SelfAttention.relative_attention_bias.weight", {c.relative_attention_num_buckets, c.num_heads}, Init::kNormal);
     p.add(l + "layer.0.layer_norm.weight", {d}, Init::kOnes);
     if (decoder) {
       attn(l + "layer.1.EncDecAttention");
@@ -129,7 +131,7 @@ void add_stack(Model& m, const std::string& stack, int64_t layers, bool decoder)
 at::Tensor decoder_block(const Model& m, int64_t i, const at::Tensor& x, const at::Tensor& enc, const at::Tensor& buckets,
                          const at::Tensor& self_mask, const at::Tensor& cross_mask, KvCache* cache) {
   const std::string l = block("decoder", i);
-  at::Tensor bias = position_bias(m, "decoder", buckets, self_mask);
+  at::Tensor bias = position_bias(m, "decoder", i, buckets, self_mask);
   at::Tensor* ck = cache ? &cache->k[i] : nullptr;
   at::Tensor* cv = cache ? &cache->v[i] : nullptr;
   at::Tensor h = residual(m, l + "layer.0.layer_norm", l + "attention", x, [&](const at::Tensor& a) {
@@ -184,7 +186,7 @@ at::Tensor t5_encode(const Model& m, const Batch& b) {
     // By value: with checkpointing the block runs again in backward.
     auto layer = [&m, buckets, mask, i](const at::Tensor& x) {
       const std::string l = block("encoder", i);
-      at::Tensor bias = position_bias(m, "encoder", buckets, mask);
+      at::Tensor bias = position_bias(m, "encoder", i, buckets, mask);
       at::Tensor h = residual(m, l + "layer.0.layer_norm", l + "attention", x, [&](const at::Tensor& a) {
         return attention(m, l + "layer.0.SelfAttention", a, at::Tensor(), bias, nullptr, nullptr);
       });

@@ -42,11 +42,15 @@ def bucket(rel, bidirectional, num_buckets, max_distance):
     return out + torch.where(n < exact, n, far)
 
 
-def rel_bias(c, W, stack, q_len, k_len, bidirectional):
+def per_layer(c):
+    return c["model_type"] == "umt5"  # umT5: a bias table in every block, not only block 0
+
+
+def rel_bias(c, W, stack, q_len, k_len, bidirectional, i=0):
     ctx = torch.arange(q_len)[:, None]
     mem = torch.arange(k_len)[None, :]
     b = bucket(mem - ctx, bidirectional, c["relative_attention_num_buckets"], c["relative_attention_max_distance"])
-    table = W[f"{stack}.block.0.layer.0.SelfAttention.relative_attention_bias.weight"]
+    table = W[f"{stack}.block.{i if per_layer(c) else 0}.layer.0.SelfAttention.relative_attention_bias.weight"]
     return table[b].permute(2, 0, 1)[None]  # [1, H, q, k]
 
 
@@ -79,9 +83,9 @@ def encode(c, W, ids, mask):
     eps = c["layer_norm_epsilon"]
     x = W["shared.weight"][ids]
     T = ids.shape[1]
-    bias = rel_bias(c, W, "encoder", T, T, True)
     allowed = mask.bool()[:, None, None, :].expand(-1, 1, T, T)
     for i in range(c["num_layers"]):
+        bias = rel_bias(c, W, "encoder", T, T, True, i)
         l = f"encoder.block.{i}.layer."
         x = x + mha(c, W, l + "0.SelfAttention", norm(W, l + "0.layer_norm", x, eps), norm(W, l + "0.layer_norm", x, eps), bias, allowed)
         x = x + ff(c, W, l + "1.DenseReluDense", norm(W, l + "1.layer_norm", x, eps))
@@ -92,11 +96,11 @@ def decode(c, W, enc, mask, dec_ids):
     eps = c["layer_norm_epsilon"]
     x = W["shared.weight"][dec_ids]
     T, S = dec_ids.shape[1], enc.shape[1]
-    bias = rel_bias(c, W, "decoder", T, T, False)
     causal = torch.tril(torch.ones(T, T, dtype=torch.bool))[None, None]
     cross = mask.bool()[:, None, None, :].expand(-1, 1, T, S)
     for i in range(c.get("num_decoder_layers", c["num_layers"])):
         l = f"decoder.block.{i}.layer."
+        bias = rel_bias(c, W, "decoder", T, T, False, i)
         h = norm(W, l + "0.layer_norm", x, eps)
         x = x + mha(c, W, l + "0.SelfAttention", h, h, bias, causal)
         x = x + mha(c, W, l + "1.EncDecAttention", norm(W, l + "1.layer_norm", x, eps), enc, 0.0, cross)
@@ -181,7 +185,7 @@ def weights(c, seed):
                 for p in "qkv":
                     W[f"{l}{a}.{p}.weight"] = r(inner, d, std=2 * d ** -0.5)
                 W[f"{l}{a}.o.weight"] = r(d, inner, std=3 * inner ** -0.5)
-                if i == 0 and a == "0.SelfAttention":
+                if (i == 0 or per_layer(c)) and a == "0.SelfAttention":
                     W[f"{l}{a}.relative_attention_bias.weight"] = r(c["relative_attention_num_buckets"], H, std=0.5)
                 W[f"{l}{a[0]}.layer_norm.weight"] = 1 + r(d, std=0.1)
             f = l + ("2." if stack == "decoder" else "1.")
@@ -251,6 +255,17 @@ def main():
     mask[1] = 1
     labels = torch.tensor([[4, 81, 26, 9, 117, 53, 30, 2, 77, 15, 1], [101, 6, 1] + [-100] * 8])
     make("mt5-tiny", mt5, 2, ids, mask, labels, False)
+
+    umt5 = {"architectures": ["UMT5ForConditionalGeneration"], "model_type": "umt5", "vocab_size": 80, "d_model": 16,
+            "d_kv": 4, "d_ff": 24, "num_layers": 2, "num_decoder_layers": 2, "num_heads": 4,
+            "relative_attention_num_buckets": 8, "relative_attention_max_distance": 12, "dropout_rate": 0.1,
+            "layer_norm_epsilon": 1e-6, "initializer_factor": 1.0, "feed_forward_proj": "gated-gelu",
+            "is_encoder_decoder": True, "tie_word_embeddings": False, "pad_token_id": 0, "eos_token_id": 1,
+            "decoder_start_token_id": 0}
+    ids = torch.tensor([[9, 31, 5, 77, 12, 40, 1], [3, 58, 21, 1, 0, 0, 0]])
+    mask = (ids != 0).long()
+    labels = torch.tensor([[44, 8, 19, 63, 1], [27, 1, -100, -100, -100]])
+    make("umt5-tiny", umt5, 3, ids, mask, labels, False)
 
 
 if __name__ == "__main__":
