@@ -13,6 +13,29 @@ at::Tensor linear(const Params& p, const std::string& name, const at::Tensor& x,
   return p.hooks() ? p.hooks()->linear(name, x, y) : y;
 }
 
+std::vector<at::Tensor> fused_linear(const Params& p, const std::vector<std::string>& names, const at::Tensor& x,
+                                     bool bias) {
+  // Concatenating the weights copies them: worth it only when the product is large against that copy, so
+  // token-by-token decoding keeps the separate products.
+  if (x.numel() / x.size(-1) < 64) {
+    std::vector<at::Tensor> parts;
+    for (const auto& name : names) parts.push_back(linear(p, name, x, bias));
+    return parts;
+  }
+  std::vector<at::Tensor> weights, biases;
+  std::vector<int64_t> sizes;
+  for (const auto& name : names) {
+    weights.push_back(p.get(name + ".weight"));
+    if (bias) biases.push_back(p.get(name + ".bias"));
+    sizes.push_back(weights.back().size(0));
+  }
+  at::Tensor y = bias ? at::linear(x, at::cat(weights, 0), at::cat(biases, 0)) : at::linear(x, at::cat(weights, 0));
+  std::vector<at::Tensor> parts = y.split_with_sizes(sizes, -1);
+  if (p.hooks())
+    for (size_t i = 0; i < parts.size(); ++i) parts[i] = p.hooks()->linear(names[i], x, parts[i]);
+  return parts;
+}
+
 at::Tensor conv1d(const Params& p, const std::string& name, const at::Tensor& x) {
   const at::Tensor& w = p.get(name + ".weight");
   auto sizes = x.sizes().vec();

@@ -52,9 +52,10 @@ at::Tensor llama_hidden(const Model& m, const Batch& b, KvCache* cache) {
     auto block = [&m, &c, &p, cache, mask, cos = cos, sin = sin, i, batch, t, nh, nkv, hd, scale](const at::Tensor& x) {
       const std::string l = m.base("layers." + std::to_string(i) + ".");
       at::Tensor a = rms_norm(p, l + "input_layernorm", x, c.norm_eps);
-      at::Tensor q = linear(p, l + "self_attn.q_proj", a, c.qkv_bias).view({batch, t, nh, hd}).transpose(1, 2);
-      at::Tensor k = linear(p, l + "self_attn.k_proj", a, c.qkv_bias).view({batch, t, nkv, hd}).transpose(1, 2);
-      at::Tensor v = linear(p, l + "self_attn.v_proj", a, c.qkv_bias).view({batch, t, nkv, hd}).transpose(1, 2);
+      auto qkv = fused_linear(p, {l + "self_attn.q_proj", l + "self_attn.k_proj", l + "self_attn.v_proj"}, a, c.qkv_bias);
+      at::Tensor q = qkv[0].view({batch, t, nh, hd}).transpose(1, 2);
+      at::Tensor k = qkv[1].view({batch, t, nkv, hd}).transpose(1, 2);
+      at::Tensor v = qkv[2].view({batch, t, nkv, hd}).transpose(1, 2);
       q = apply_rope(q, cos, sin);
       k = apply_rope(k, cos, sin);
       if (cache) {
@@ -65,7 +66,8 @@ at::Tensor llama_hidden(const Model& m, const Batch& b, KvCache* cache) {
       o = linear(p, l + "self_attn.o_proj", o.transpose(1, 2).reshape({batch, t, nh * hd}), c.o_bias);
       at::Tensor h = x + sublayer(p, l + "attention", o);
       at::Tensor f = rms_norm(p, l + "post_attention_layernorm", h, c.norm_eps);
-      f = activation(c.act, linear(p, l + "mlp.gate_proj", f, c.mlp_bias)) * linear(p, l + "mlp.up_proj", f, c.mlp_bias);
+      auto gate_up = fused_linear(p, {l + "mlp.gate_proj", l + "mlp.up_proj"}, f, c.mlp_bias);
+      f = activation(c.act, gate_up[0]) * gate_up[1];
       return h + sublayer(p, l + "mlp", linear(p, l + "mlp.down_proj", f, c.mlp_bias));
     };
     x = ckpt ? checkpointed(block, x) : block(x);
