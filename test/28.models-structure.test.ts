@@ -302,6 +302,19 @@ describe('28 models: dropLayers / keepLayers', function () {
     expectSameWeights(m, back);
   });
 
+  it('umt5: every block keeps its own relative attention bias when block 0 is dropped', async () => {
+    const m = await AutoModel.fromPretrained(fixture('umt5-tiny'), { quiet: true });
+    const bias = (i: number) => `encoder.block.${i}.layer.0.SelfAttention.relative_attention_bias.weight`;
+    const own = bytesOf(m, bias(1));
+    expect(own.equals(bytesOf(m, bias(0)))).to.equal(false);
+    await m.dropLayers({ keepLayers: [1], stack: 'encoder' });
+    expect(m.config.num_layers).to.equal(1);
+    expect(bytesOf(m, bias(0)).equals(own)).to.equal(true);
+    const dir = tempDir('nodetune-drop-umt5-');
+    await m.savePretrained(dir);
+    expectSameWeights(m, await AutoModel.fromPretrained(dir, { quiet: true }));
+  });
+
   it('the stack table renames a T5-like two-stack model, moving layer 0\'s shared bias to the new layer 0', () => {
     LAYER_STACKS['test-t5'] = [
       { stack: 'encoder', path: 'encoder.block.', underBase: false, countKey: 'num_layers', perLayerKeys: [], firstLayerOnly: /^layer\.0\.SelfAttention\.relative_attention_bias\./ },

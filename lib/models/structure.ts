@@ -39,7 +39,18 @@ export const LAYER_STACKS: Record<string, LayerStack[]> = {
     { stack: 'encoder', path: 'encoder.block.', underBase: false, countKey: 'num_layers', perLayerKeys: [], firstLayerOnly: T5_SHARED },
     { stack: 'decoder', path: 'decoder.block.', underBase: false, countKey: 'num_decoder_layers', fallbackKey: 'num_layers', perLayerKeys: [], firstLayerOnly: T5_SHARED },
   ],
+  // umT5 (a model_type of the t5 family): every block has its own relative attention bias, so nothing moves.
+  umt5: [
+    { stack: 'encoder', path: 'encoder.block.', underBase: false, countKey: 'num_layers', perLayerKeys: [] },
+    { stack: 'decoder', path: 'decoder.block.', underBase: false, countKey: 'num_decoder_layers', fallbackKey: 'num_layers', perLayerKeys: [] },
+  ],
 };
+
+/** The stacks of a model: by model_type where it differs from its family's, else by family. */
+function stacksFor(raw: RawConfig, family: string): string {
+  const type = typeof raw.model_type === 'string' ? raw.model_type : '';
+  return type !== family && LAYER_STACKS[type] ? type : family;
+}
 
 export interface LayerSelection {
   /** The layers to keep, in their order in the model (ascending, no duplicates). */
@@ -96,6 +107,7 @@ export function planLayers(raw: RawConfig, family: string, prefix: string, spec:
   const list = Array.isArray(spec);
   if (!list && (typeof spec !== 'object' || spec === null))
     throw new NodetuneError('ERR_ARGUMENT', `${what}: expected an array of layer indices to drop, or { keepLayers }`, { field: 'layers' });
+  family = stacksFor(raw, family);
   const stack = stackOf(family, list ? undefined : spec.stack, what);
   const count = layerCount(raw, stack);
   let keep: number[];
