@@ -26,6 +26,8 @@ export interface GeneratingModel {
 }
 
 export interface DecodingTokenizer {
+  /** Ids at or above it are rows of the model's embedding the tokenizer has no token for (T5: 32128 rows, 32100 tokens). */
+  readonly vocabSize?: number;
   decode(ids: ArrayLike<number>, options?: { skipSpecialTokens?: boolean }): Promise<string>;
 }
 
@@ -33,12 +35,15 @@ function row(a: Int32Array, r: number, len: number): Int32Array {
   return a.subarray(r * len, (r + 1) * len);
 }
 
-/** Tokens up to and without the first EOS. */
-function untilEos(ids: ArrayLike<number>, eos: number | undefined): number[] {
+/**
+ * Tokens up to and without the first EOS, leaving out ids the tokenizer has no token for (an embedding larger than the
+ * vocabulary, as T5's, lets a model generate them; transformers' fast tokenizers skip them in decode() likewise).
+ */
+function untilEos(ids: ArrayLike<number>, eos: number | undefined, vocabSize: number): number[] {
   const out: number[] = [];
   for (let i = 0; i < ids.length; i++) {
     if (ids[i] === eos) break;
-    out.push(ids[i]!);
+    if (ids[i]! < vocabSize) out.push(ids[i]!);
   }
   return out;
 }
@@ -77,6 +82,7 @@ export async function generateTexts(model: GeneratingModel, tokenizer: DecodingT
   const eos = typeof model.config.eos_token_id === 'number' ? model.config.eos_token_id : undefined;
   const seq2seq = model.task === 'seq2seq-lm';
   const predictions: string[] = [], references: string[] = [];
+  const vocabSize = typeof tokenizer.vocabSize === 'number' ? tokenizer.vocabSize : Infinity;
   const gen = { maxNewTokens: opts.maxNewTokens, ...(opts.numBeams > 1 ? { numBeams: opts.numBeams } : {}), ...(eos !== undefined ? { eosTokenId: eos } : {}) };
   let k = 0;
   for await (const batch of batches) {
@@ -94,7 +100,7 @@ export async function generateTexts(model: GeneratingModel, tokenizer: DecodingT
     }
     if (out.length !== refs.length) throw new NodetuneError('ERR_STATE', `${where}: generate() returned ${out.length} rows for ${refs.length}`, {});
     for (let r = 0; r < out.length; r++) {
-      predictions.push(await tokenizer.decode(untilEos(out[r]!, eos), { skipSpecialTokens: true }));
+      predictions.push(await tokenizer.decode(untilEos(out[r]!, eos, vocabSize), { skipSpecialTokens: true }));
       references.push(await tokenizer.decode(refs[r]!, { skipSpecialTokens: true }));
     }
   }
