@@ -14,6 +14,8 @@ class Hooks {
   // `y` is the output of the linear layer `module` (its weight is "<module>.weight") for input `x`;
   // returns y plus whatever the active adapter adds.
   virtual at::Tensor linear(const std::string& module, const at::Tensor& x, const at::Tensor& y) const = 0;
+  // Whether linear() would change the output of `module` (fused fast paths must not bypass an adapter).
+  virtual bool adapts(const std::string& module) const = 0;
   // `h` is the output of the sublayer `site` ("<layer prefix>attention" or "<layer prefix>mlp") before
   // the residual connection.
   virtual at::Tensor sublayer(const std::string& site, const at::Tensor& h) const = 0;

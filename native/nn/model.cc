@@ -1,10 +1,13 @@
 #include "nn/model.h"
 
+#include <ATen/autocast_mode.h>
+
 #include <cmath>
 #include <string>
 
 #include "core/error.h"
 #include "nn/layers.h"
+#include "nn/linear_cross_entropy.h"
 
 namespace nodetune::nn {
 namespace {
@@ -169,9 +172,18 @@ at::Tensor Model::forward_loss(const Batch& batch, const at::Tensor& labels) con
 at::Tensor Model::causal_lm_loss(const at::Tensor& h, const at::Tensor& labels) const {
   const int64_t t = h.size(1);
   if (labels.size(1) != t) fail("ERR_SHAPE", "causal-lm labels must have the shape of inputIds");
+  at::Tensor shifted = labels.narrow(1, 1, t - 1).reshape({-1});
+  // Gradients in float32 without an adapter on the head: the fused head + loss (nn/linear_cross_entropy.h).
+  const bool tied = cfg_.tie_word_embeddings;
+  const at::Tensor& w = params_.get(tied ? base(cfg_.family == Family::kGpt2 ? "wte.weight" : "embed_tokens.weight") : "lm_head.weight");
+  const bool adapted = !tied && params_.hooks() && params_.hooks()->adapts("lm_head");
+  if (at::GradMode::is_enabled() && !adapted && h.scalar_type() == at::kFloat && w.scalar_type() == at::kFloat &&
+      !at::autocast::is_enabled() && !at::autocast::is_cpu_enabled() && (shifted != -100).any().item<bool>()) {
+    at::Tensor rows = h.narrow(1, 0, t - 1).reshape({-1, h.size(-1)});
+    return linear_cross_entropy(rows, w, shifted);
+  }
   at::Tensor logits = lm_logits(h.narrow(1, 0, t - 1));
-  return at::cross_entropy_loss(logits.reshape({-1, logits.size(-1)}).to(at::kFloat), labels.narrow(1, 1, t - 1).reshape({-1}),
-                                {}, at::Reduction::Mean, -100);
+  return at::cross_entropy_loss(logits.reshape({-1, logits.size(-1)}).to(at::kFloat), shifted, {}, at::Reduction::Mean, -100);
 }
 
 at::Tensor Model::hidden_of(const Batch& batch, KvCache* cache) const {

@@ -195,6 +195,10 @@ void AdapterSet::unmerge(nn::Params& base) {
   a.merged = false;
 }
 
+bool AdapterSet::adapts(const std::string& module) const {
+  return active_ && active_->kind == Kind::kLora && !active_->merged && active_->targets.count(module) > 0;
+}
+
 at::Tensor AdapterSet::linear(const std::string& module, const at::Tensor& x, const at::Tensor& y) const {
   if (!active_ || active_->kind != Kind::kLora || active_->merged) return y;
   auto it = active_->targets.find(module);

@@ -78,6 +78,7 @@ class AdapterSet : public nn::Hooks {
   std::string merged_name() const;
 
   at::Tensor linear(const std::string& module, const at::Tensor& x, const at::Tensor& y) const override;
+  bool adapts(const std::string& module) const override;
   at::Tensor sublayer(const std::string& site, const at::Tensor& h) const override;
   at::Tensor prompt() const override;
 

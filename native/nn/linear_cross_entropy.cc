@@ -1,0 +1,61 @@
+#include "nn/linear_cross_entropy.h"
+
+#include <torch/csrc/autograd/custom_function.h>
+
+#include <algorithm>
+
+namespace nodetune::nn {
+namespace {
+
+// Rows per chunk: the chunk's logits stay within about 32 MB (float32), at least 128 rows so the matrix
+// products keep their efficiency.
+int64_t chunk_rows(int64_t vocab) { return std::max<int64_t>(128, (int64_t(8) << 20) / std::max<int64_t>(vocab, 1)); }
+
+struct LinearCrossEntropy : public torch::autograd::Function<LinearCrossEntropy> {
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& h, const at::Tensor& w,
+                            const at::Tensor& labels) {
+    const int64_t n = h.size(0), step = chunk_rows(w.size(0));
+    at::Tensor valid = labels != -100;
+    at::Tensor scale = valid.to(at::kFloat) / valid.sum().to(at::kFloat);  // 1/count on counted rows, else 0
+    at::Tensor target = labels.clamp_min(0).unsqueeze(1);
+    const bool need_h = h.requires_grad(), need_w = w.requires_grad();
+    at::Tensor grad_h = need_h ? at::empty_like(h) : at::Tensor();
+    at::Tensor grad_w = need_w ? at::zeros_like(w) : at::Tensor();
+    at::Tensor total = at::zeros({}, h.options());
+    for (int64_t start = 0; start < n; start += step) {
+      const int64_t len = std::min(step, n - start);
+      at::Tensor hc = h.narrow(0, start, len), tc = target.narrow(0, start, len), sc = scale.narrow(0, start, len);
+      at::Tensor logits = at::mm(hc, w.t());                          // [len, V]
+      at::Tensor lse = at::logsumexp(logits, 1, /*keepdim=*/true);    // [len, 1]
+      total += ((lse.squeeze(1) - logits.gather(1, tc).squeeze(1)) * sc).sum();
+      if (!need_h && !need_w) continue;
+      // d loss / d logits = (softmax - one_hot) * scale, built in the logits' own memory.
+      logits.sub_(lse).exp_();
+      logits.scatter_add_(1, tc, at::full({len, 1}, -1.0, logits.options()));
+      logits.mul_(sc.unsqueeze(1));
+      if (need_h) {
+        at::Tensor out = grad_h.narrow(0, start, len);
+        at::mm_out(out, logits, w);
+      }
+      if (need_w) grad_w.addmm_(logits.t(), hc);
+    }
+    ctx->saved_data["grad_h"] = grad_h;
+    ctx->saved_data["grad_w"] = grad_w;
+    return total;
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    const at::Tensor& g = grads[0];
+    at::Tensor grad_h = ctx->saved_data["grad_h"].toTensor(), grad_w = ctx->saved_data["grad_w"].toTensor();
+    return {grad_h.defined() ? grad_h * g : at::Tensor(), grad_w.defined() ? grad_w * g : at::Tensor(), at::Tensor()};
+  }
+};
+
+}  // namespace
+
+at::Tensor linear_cross_entropy(const at::Tensor& h, const at::Tensor& w, const at::Tensor& labels) {
+  return LinearCrossEntropy::apply(h, w, labels);
+}
+
+}  // namespace nodetune::nn
