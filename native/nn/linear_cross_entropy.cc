@@ -25,12 +25,12 @@ struct LinearCrossEntropy : public torch::autograd::Function<LinearCrossEntropy>
     for (int64_t start = 0; start < n; start += step) {
       const int64_t len = std::min(step, n - start);
       at::Tensor hc = h.narrow(0, start, len), tc = target.narrow(0, start, len), sc = scale.narrow(0, start, len);
-      at::Tensor logits = at::mm(hc, w.t());                          // [len, V]
-      at::Tensor lse = at::logsumexp(logits, 1, /*keepdim=*/true);    // [len, 1]
-      total += ((lse.squeeze(1) - logits.gather(1, tc).squeeze(1)) * sc).sum();
+      // Log-probabilities in one fused pass (logsumexp would take four), then the logits are gone.
+      at::Tensor logits = at::_log_softmax(at::mm(hc, w.t()), 1, false);  // [len, V]
+      total -= (logits.gather(1, tc).squeeze(1) * sc).sum();
       if (!need_h && !need_w) continue;
-      // d loss / d logits = (softmax - one_hot) * scale, built in the logits' own memory.
-      logits.sub_(lse).exp_();
+      // d loss / d logits = (softmax - one_hot) * scale, built in the log-probabilities' memory.
+      logits.exp_();
       logits.scatter_add_(1, tc, at::full({len, 1}, -1.0, logits.options()));
       logits.mul_(sc.unsqueeze(1));
       if (need_h) {
