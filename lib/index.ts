@@ -27,7 +27,8 @@ export { pipeline, groupEntities, QueueFullError, CancelledError } from './pipel
 export type {
   PipelineTask, PipelineOptions, TextClassificationPipeline, TextGenerationPipeline, TokenClassificationPipeline,
   QuestionAnsweringPipeline, ClassificationResult, LabelScore, Generation, GenerationOptions, TokenLabel, EntitySpan,
-  Answer, QaInput, QaOptions, BatcherOptions,
+  Answer, QaInput, QaOptions, BatcherOptions, Text2TextGenerationPipeline, Text2TextOptions, Text2TextResult, FillMaskPipeline, FillMaskOptions,
+  FillMaskResult,
 } from './pipelines';
 // The HTTP server (Fastify) is a subpath, so `require('nodetune')` does not load it: require('nodetune/serve').
 export { formatSummary, ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, readAdapterConfig } from './peft';

@@ -236,7 +236,7 @@ describe('60 pipelines', () => {
     expect(many).to.have.length(20);
     expect(maxAbsDiff(many[4]!.scores.map((x) => x.score), many[0]!.scores.map((x) => x.score))).to.be.below(1e-5);
     expect(small.stats().batches).to.be.at.least(10);
-    const bad = await rejects(pipeline('summarization' as 'text-classification', dir));
+    const bad = await rejects(pipeline('image-classification' as 'text-classification', dir));
     expect(bad.code).to.equal('ERR_ARGUMENT');
     expect(bad.message).to.match(/text-classification, text-generation/);
   });

@@ -6,7 +6,8 @@ import { resolveModelDir } from '../models';
 import type { PipelineTask } from '../pipelines';
 import { UsageError } from './usage';
 
-export const PIPELINE_TASKS: readonly PipelineTask[] = ['text-classification', 'text-generation', 'token-classification', 'question-answering'];
+export const PIPELINE_TASKS: readonly PipelineTask[] = ['text-classification', 'text-generation', 'token-classification', 'question-answering',
+  'text2text-generation', 'summarization', 'translation', 'fill-mask'];
 
 export function pipelineTask(modelDir: string, task: string | undefined): PipelineTask {
   if (task !== undefined) {
@@ -20,6 +21,8 @@ export function pipelineTask(modelDir: string, task: string | undefined): Pipeli
   if (/ForTokenClassification$/.test(arch)) return 'token-classification';
   if (/ForQuestionAnswering$/.test(arch)) return 'question-answering';
   if (/ForCausalLM$|LMHeadModel$/.test(arch)) return 'text-generation';
+  if (/ForConditionalGeneration$/.test(arch)) return 'text2text-generation';
+  if (/ForMaskedLM$/.test(arch)) return 'fill-mask';
   throw new NodetuneError('ERR_CONFIG', `${file}: architectures ${JSON.stringify(config.architectures ?? null)} names no task; pass --task (${PIPELINE_TASKS.join(', ')})`, { file, field: 'architectures' });
 }
 

@@ -14,15 +14,20 @@ field, in order (to --output, else to standard output). What a line needs, by ta
   token-classification   {"text": ...}                            -> [{"entity", "score", "word", "start", "end"}]
   question-answering     {"question": ..., "context": ...}         -> {"answer", "score", "start", "end"}
   text-generation        {"prompt": ...} or {"text": ...}           -> {"text", "finishReason", ...}
+  text2text-generation   {"text": ...} (also summarization, translation) -> {"generated_text"} (summary_text, translation_text)
+  fill-mask              {"text": ...} with the mask token            -> [{"score", "token", "token_str", "sequence"}]
 
 Options:
   --model DIR          model folder or cached repo id                                   (required)
   --input FILE         JSONL input                                                      (required)
   --output FILE        JSONL output (default: standard output)
   --adapter DIR        a PEFT adapter folder applied on top of the model
-  --task TASK          text-classification, token-classification, question-answering, text-generation
+  --task TASK          text-classification, token-classification, question-answering, text-generation,
+                       text2text-generation, summarization, translation, fill-mask
                        (default: from config.json's architectures)
-  --max-new-tokens N   text-generation: tokens per answer (default 32)
+  --max-new-tokens N   text-generation, text2text-generation: tokens per answer (default 32)
+  --num-beams N        text2text-generation: beam search with N beams (default 1: greedy)
+  --top-k N            fill-mask: candidates per mask (default 5)
 
 Examples:
   nodetune predict --model runs/spam/model --input emails.jsonl --output predictions.jsonl
@@ -54,7 +59,9 @@ function field(file: string, row: Row, name: string, task: string): string {
   return v;
 }
 
-async function runAll(task: PipelineTask, model: string, adapter: string | undefined, file: string, rows: Row[], maxNewTokens: number): Promise<unknown[]> {
+interface RunOptions { maxNewTokens: number; numBeams: number; topK: number }
+
+async function runAll(task: PipelineTask, model: string, adapter: string | undefined, file: string, rows: Row[], o: RunOptions): Promise<unknown[]> {
   const opts = adapter ? { adapter } : {};
   if (rows.length === 0) return [];
   switch (task) {
@@ -75,7 +82,17 @@ async function runAll(task: PipelineTask, model: string, adapter: string | undef
     }
     case 'text-generation': {
       const p = await pipeline(task, model, opts);
-      return p(rows.map((r) => (typeof r.prompt === 'string' ? r.prompt : field(file, r, 'text', task))), { maxNewTokens });
+      return p(rows.map((r) => (typeof r.prompt === 'string' ? r.prompt : field(file, r, 'text', task))), { maxNewTokens: o.maxNewTokens });
+    }
+    case 'text2text-generation':
+    case 'summarization':
+    case 'translation': {
+      const p = await pipeline(task, model, opts);
+      return p(rows.map((r) => field(file, r, 'text', task)), { maxNewTokens: o.maxNewTokens, numBeams: o.numBeams });
+    }
+    case 'fill-mask': {
+      const p = await pipeline(task, model, opts);
+      return p(rows.map((r) => field(file, r, 'text', task)), { topK: o.topK });
     }
   }
 }
@@ -84,7 +101,7 @@ export async function predict(argv: string[], out: (s: string) => void): Promise
   const { values } = parseArgs({
     args: argv, strict: true, options: {
       model: { type: 'string' }, input: { type: 'string' }, output: { type: 'string' }, adapter: { type: 'string' }, task: { type: 'string' },
-      'max-new-tokens': { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      'max-new-tokens': { type: 'string' }, 'num-beams': { type: 'string' }, 'top-k': { type: 'string' }, help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) {
@@ -94,10 +111,11 @@ export async function predict(argv: string[], out: (s: string) => void): Promise
   const usage = 'nodetune predict --model DIR --input FILE.jsonl [--output FILE.jsonl]';
   const model = required('model', values.model, usage);
   const input = required('input', values.input, usage);
-  const maxNewTokens = intOption('max-new-tokens', values['max-new-tokens'], 32);
+  const run = { maxNewTokens: intOption('max-new-tokens', values['max-new-tokens'], 32), numBeams: intOption('num-beams', values['num-beams'], 1),
+    topK: intOption('top-k', values['top-k'], 5) };
   const task = pipelineTask(model, values.task);
   const rows = readRows(input);
-  const predictions = await runAll(task, model, values.adapter, input, rows, maxNewTokens);
+  const predictions = await runAll(task, model, values.adapter, input, rows, run);
   const lines = rows.map((r, i) => {
     const { __line: _line, ...rest } = r;
     return JSON.stringify({ ...rest, prediction: predictions[i] });

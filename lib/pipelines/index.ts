@@ -12,6 +12,8 @@ import { Answer, QaInput, QaOptions, QuestionAnswerer } from './question-answeri
 import { ClassificationResult, ClassifyOptions, TextClassifier } from './text-classification';
 import { Generation, GenerationOptions, TextGenerator } from './text-generation';
 import { EntitySpan, TokenClassifier, TokenLabel, groupEntities } from './token-classification';
+import { Text2TextGenerator, Text2TextOptions, Text2TextResult, Text2TextTask } from './text2text-generation';
+import { FillMaskOptions, FillMaskResult, MaskFiller } from './fill-mask';
 
 export { MicroBatcher, QueueFullError, CancelledError } from './batcher';
 export type { BatcherOptions, BatchStats, Ticket } from './batcher';
@@ -21,9 +23,11 @@ export type { Generation, GenerationOptions } from './text-generation';
 export type { TokenLabel, EntitySpan } from './token-classification';
 export { groupEntities } from './token-classification';
 export type { Answer, QaInput, QaOptions } from './question-answering';
-export { TextClassifier, TextGenerator, TokenClassifier, QuestionAnswerer };
+export type { Text2TextOptions, Text2TextResult, Text2TextTask } from './text2text-generation';
+export type { FillMaskOptions, FillMaskResult } from './fill-mask';
+export { TextClassifier, TextGenerator, TokenClassifier, QuestionAnswerer, Text2TextGenerator, MaskFiller };
 
-export type PipelineTask = 'text-classification' | 'text-generation' | 'token-classification' | 'question-answering';
+export type PipelineTask = 'text-classification' | 'text-generation' | 'token-classification' | 'question-answering' | Text2TextTask | 'fill-mask';
 
 interface PipelineBase {
   readonly task: PipelineTask;
@@ -58,11 +62,26 @@ export interface QuestionAnsweringPipeline extends PipelineBase {
   (inputs: QaInput[], opts?: QaOptions): Promise<Answer[]>;
 }
 
+/** As transformers: one text → `[{ generated_text }]`, several → one result each (`summary_text` / `translation_text` for the aliases). */
+export interface Text2TextGenerationPipeline extends PipelineBase {
+  (text: string | string[], opts?: Text2TextOptions): Promise<Text2TextResult[]>;
+}
+
+/** As transformers: one text with one mask → its top-k; with several masks → a list per mask; several texts → one such result each. */
+export interface FillMaskPipeline extends PipelineBase {
+  (text: string, opts?: FillMaskOptions): Promise<FillMaskResult[] | FillMaskResult[][]>;
+  (texts: string[], opts?: FillMaskOptions): Promise<Array<FillMaskResult[] | FillMaskResult[][]>>;
+}
+
 const MODEL_TASK = {
   'text-classification': 'sequence-classification',
   'text-generation': 'causal-lm',
   'token-classification': 'token-classification',
   'question-answering': 'question-answering',
+  'text2text-generation': 'seq2seq-lm',
+  summarization: 'seq2seq-lm',
+  translation: 'seq2seq-lm',
+  'fill-mask': 'masked-lm',
 } as const;
 
 /**
@@ -95,6 +114,8 @@ export function pipeline(task: 'text-classification', modelDir: string, opts?: P
 export function pipeline(task: 'text-generation', modelDir: string, opts?: PipelineOptions): Promise<TextGenerationPipeline>;
 export function pipeline(task: 'token-classification', modelDir: string, opts?: PipelineOptions): Promise<TokenClassificationPipeline>;
 export function pipeline(task: 'question-answering', modelDir: string, opts?: PipelineOptions): Promise<QuestionAnsweringPipeline>;
+export function pipeline(task: Text2TextTask, modelDir: string, opts?: PipelineOptions): Promise<Text2TextGenerationPipeline>;
+export function pipeline(task: 'fill-mask', modelDir: string, opts?: PipelineOptions): Promise<FillMaskPipeline>;
 export async function pipeline(task: PipelineTask, modelDir: string, opts: PipelineOptions = {}): Promise<PipelineBase> {
   if (!(task in MODEL_TASK))
     throw new NodetuneError('ERR_ARGUMENT', `pipeline(): task must be one of ${Object.keys(MODEL_TASK).join(', ')}, got ${JSON.stringify(task)}`, { field: 'task' });
@@ -143,6 +164,26 @@ export async function pipeline(task: PipelineTask, modelDir: string, opts: Pipel
         return yield* core.stream(await core.encodePrompt(prompt), gen, chunkTokens);
       };
       return Object.assign(fn, base(task, core as never), { stream });
+    }
+    case 'text2text-generation':
+    case 'summarization':
+    case 'translation': {
+      const core = new Text2TextGenerator(loaded, task, batching);
+      const fn = async (input: string | string[], o: Text2TextOptions = {}) => {
+        const { texts } = textsOf(input, task);
+        return many(texts, false, (t) => core.submit(t, o), window(core));
+      };
+      return Object.assign(fn, base(task, core as never));
+    }
+    case 'fill-mask': {
+      const core = new MaskFiller(loaded, batching);
+      const fn = async (input: string | string[], o: FillMaskOptions = {}) => {
+        const { texts, single } = textsOf(input, task);
+        const out = (await many(texts, false, (t) => core.submit(t, o), window(core)) as FillMaskResult[][][])
+          .map((perMask) => (perMask.length === 1 ? perMask[0]! : perMask));
+        return single ? out[0]! : out;
+      };
+      return Object.assign(fn, base(task, core as never));
     }
   }
 }
