@@ -61,7 +61,7 @@ describe('70 cli: YAML config schema', () => {
     expect(e.code).to.equal('ERR_CONFIG');
     expect(e.message).to.match(/run\.yaml: method\.kind: must be one of full, partial, lora, adapter, prompt; got "lorra"/);
     const t = throws(() => loadConfig(yamlFile(GOOD.replace('task: classification', 'task: sentiment'))));
-    expect(t.message).to.contain('task: must be one of classification, token-classification, qa, causal-lm, instruction, chat; got "sentiment"');
+    expect(t.message).to.contain('task: must be one of classification, token-classification, qa, causal-lm, instruction, chat, seq2seq, masked-lm; got "sentiment"');
   });
 
   it('an unknown key, at any depth, is named with the keys allowed there', () => {

@@ -1,7 +1,8 @@
 /** The config's data section → cleaned, split, labelled features, with a report of what was read and dropped. */
 import { NodetuneError } from '../errors';
 import { cleanExamples, describeReport, newReport, readAll, splitExamples, LabelMap, featurizeFor } from '../data';
-import type { DataFormat, Example, Feature, Task } from '../data';
+import type { DataFormat, Example, Feature, Seq2SeqFormat, Task } from '../data';
+import type { MlmTrainOptions } from '../train/mlm';
 import type { PreTrainedTokenizer } from '../tokenizers';
 import type { ConfigTask, DataConfig } from './config/schema';
 
@@ -14,8 +15,25 @@ export interface PreparedData {
   notes: string[];
 }
 
+/** The data task a config task reads with: masked-lm reads plain texts, as causal-lm does. */
+export function dataTask(task: ConfigTask): Task {
+  return task === 'masked-lm' ? 'causal-lm' : task;
+}
+
+/** masked-lm: one example per non-empty line of a text (a corpus chunk holds many lines), so split and limit count sentences. */
+function lines(ex: Example): Example[] {
+  if (typeof ex.text !== 'string' || !ex.text.includes('\n')) return [ex];
+  const out: Example[] = [];
+  ex.text.split('\n').forEach((l, i) => {
+    const text = l.trim();
+    if (text.length > 0) out.push({ text, ...(ex.source ? { source: { file: ex.source.file, line: ex.source.line + i } } : {}) });
+  });
+  return out;
+}
+
 export async function readFile(file: string, d: DataConfig, task: ConfigTask, notes: string[]): Promise<Example[]> {
-  const rows = await readAll(file, { task: task as Task, ...(d.format ? { format: d.format as DataFormat } : {}), ...(d.columns ? { columns: d.columns } : {}) });
+  const read = await readAll(file, { task: dataTask(task), ...(d.format ? { format: d.format as DataFormat } : {}), ...(d.columns ? { columns: d.columns } : {}) });
+  const rows = task === 'masked-lm' ? read.flatMap(lines) : read;
   const limited = d.limit !== undefined ? rows.slice(0, d.limit) : rows;
   if (!d.clean) {
     notes.push(`${file}: ${limited.length} examples`);
@@ -60,13 +78,41 @@ export async function prepareData(d: DataConfig, task: ConfigTask): Promise<Prep
   return { train, validation, test, labels, notes };
 }
 
-/** Features for one split (labels as ids, QA windows, causal-LM blocks...). */
-export function featurize(tok: PreTrainedTokenizer, d: DataConfig, task: ConfigTask, labels: LabelMap | null, examples: Example[]): Promise<Feature[]> {
+/** seq2seq: the data section's templates and lengths (maxLength is an alias of maxSourceLength). */
+export function seq2seqFormat(d: DataConfig): Seq2SeqFormat {
+  const maxSource = d.maxSourceLength ?? d.maxLength;
+  return {
+    ...(d.sourceTemplate !== undefined ? { sourceTemplate: d.sourceTemplate } : {}), ...(d.targetTemplate !== undefined ? { targetTemplate: d.targetTemplate } : {}),
+    ...(maxSource !== undefined ? { maxSourceLength: maxSource } : {}), ...(d.maxTargetLength !== undefined ? { maxTargetLength: d.maxTargetLength } : {}),
+    ...(d.truncateTarget !== undefined ? { truncateTarget: d.truncateTarget } : {}),
+  };
+}
+
+/** masked-lm: the Trainer's masking options (each text cut to data.maxLength, default 128). */
+export function mlmOptions(d: DataConfig): MlmTrainOptions {
+  return {
+    ...(d.mlmProbability !== undefined ? { mlmProbability: d.mlmProbability } : {}), ...(d.wholeWordMasking !== undefined ? { wholeWordMasking: d.wholeWordMasking } : {}),
+    ...(d.maxLength !== undefined ? { maxLength: d.maxLength } : {}),
+  };
+}
+
+/** Features for one split (labels as ids, QA windows, causal-LM blocks, seq2seq sources and targets...); masked-lm:
+ * the raw texts (one per non-empty line, see readFile), which the Trainer tokenizes and masks afresh each epoch. */
+export async function featurize(tok: PreTrainedTokenizer, d: DataConfig, task: ConfigTask, labels: LabelMap | null, examples: Example[]): Promise<Feature[] | string[]> {
+  if (task === 'masked-lm') {
+    // Each text is cut to data.maxLength tokens by the Trainer.
+    return examples.map((ex) => {
+      if (typeof ex.text === 'string') return ex.text;
+      const src = ex.source;
+      throw new NodetuneError('ERR_DATA', `${src ? `${src.file}:${src.line}: ` : ''}masked-lm needs a "text" on every example`, { ...(src ? { file: src.file, line: src.line } : {}), field: 'text' });
+    });
+  }
   return featurizeFor(tok, {
-    task: task as Task,
+    task,
     ...(d.maxLength !== undefined ? { maxLength: d.maxLength } : {}),
     ...(d.stride !== undefined ? { stride: d.stride } : {}),
     ...(d.blockSize !== undefined ? { blockSize: d.blockSize } : {}),
     ...(labels ? { labels: [...labels.labels] } : {}),
+    ...(task === 'seq2seq' ? { seq2seq: seq2seqFormat(d) } : {}),
   }, examples);
 }

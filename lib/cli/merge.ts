@@ -27,7 +27,8 @@ Examples:
   nodetune merge --model base --adapter runs/spam/adapter --output runs/spam/merged
   nodetune merge --model base --adapter runs/chat/adapter --output merged && nodetune generate --model merged --prompt "Hi"`;
 
-const TASKS: Record<string, Task> = { CAUSAL_LM: 'causal-lm', SEQ_CLS: 'sequence-classification', TOKEN_CLS: 'token-classification', QUESTION_ANS: 'question-answering' };
+const TASKS: Record<string, Task> = { CAUSAL_LM: 'causal-lm', SEQ_CLS: 'sequence-classification', TOKEN_CLS: 'token-classification', QUESTION_ANS: 'question-answering',
+  SEQ_2_SEQ_LM: 'seq2seq-lm' };
 export const LABELS_FILE = 'labels.json';
 
 export async function merge(argv: string[], out: (s: string) => void): Promise<number> {

@@ -18,17 +18,17 @@ import { deviceForRank, isDistributed, readDistEnv } from '../dist/env';
 import { syncParameters } from '../dist/sync';
 import { runtimeInfo } from '../runtime';
 import type { ConfigTask, TrainConfig } from './config/schema';
-import { featurize, prepareData } from './data';
+import { featurize, mlmOptions, prepareData } from './data';
 import { applyMethod, isAdapterMethod } from './method';
 import { attachProgress } from './progress';
 import { formatTable, metricRows } from './table';
 
 export const MODEL_TASK: Record<ConfigTask, Task> = {
   classification: 'sequence-classification', 'token-classification': 'token-classification', qa: 'question-answering',
-  'causal-lm': 'causal-lm', instruction: 'causal-lm', chat: 'causal-lm',
+  'causal-lm': 'causal-lm', instruction: 'causal-lm', chat: 'causal-lm', seq2seq: 'seq2seq-lm', 'masked-lm': 'masked-lm',
 };
 
-const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'vocab.json', 'merges.txt', 'vocab.txt'];
+const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'vocab.json', 'merges.txt', 'vocab.txt', 'spiece.model'];
 
 /** Copies the tokenizer's files next to a saved model, so the folder loads on its own. */
 export function copyTokenizerFiles(tokenizerDir: string, dir: string): void {
@@ -87,10 +87,10 @@ export async function runTraining(c: TrainConfig, o: RunOptions = {}): Promise<R
   if (comm) await syncParameters(model, comm);
   // The formatters keep the tokenizer's token type ids; models without token types (decoders) refuse them.
   const types = typeof model.config.type_vocab_size === 'number' && model.config.type_vocab_size > 0;
-  const feats = async (ex: typeof data.train | null): Promise<Feature[] | undefined> => {
+  const feats = async (ex: typeof data.train | null): Promise<Feature[] | string[] | undefined> => {
     if (!ex) return undefined;
     const f = await featurize(tokenizer, c.data, c.task, labels, ex);
-    if (!types) for (const x of f) delete x.tokenTypeIds;
+    if (!types) for (const x of f) if (typeof x !== 'string') delete x.tokenTypeIds;
     return f;
   };
   const trainFeatures = (await feats(data.train))!;
@@ -100,14 +100,14 @@ export async function runTraining(c: TrainConfig, o: RunOptions = {}): Promise<R
   const batchSize = args.batchSize ?? 8;
   const perEpoch = Math.ceil(Math.ceil(trainFeatures.length / batchSize) / (args.gradientAccumulationSteps ?? 1));
   const totalSteps = args.maxSteps ?? Math.max(1, Math.ceil((args.epochs ?? 3) * perEpoch));
-  let train: Feature[] | DataLoader = trainFeatures;
+  let train: Feature[] | string[] | DataLoader = trainFeatures;
   if (c.data.augment) {
     train = new DataLoader(data.train, { tokenizer, task: 'classification', batchSize, split: 'train', seed, augment: c.data.augment,
       ...(labels ? { labelMap: labels } : {}), ...(c.data.maxLength !== undefined ? { maxLength: c.data.maxLength } : {}) });
     args.maxSteps = totalSteps;
   }
   const trainer = new Trainer({ model, tokenizer, train, ...(validation ? { validation } : {}), ...(test ? { test } : {}), args,
-    ...(comm ? { communicator: comm } : {}) });
+    ...(comm ? { communicator: comm } : {}), ...(c.task === 'masked-lm' ? { mlm: mlmOptions(c.data) } : {}) });
   const before = {
     validation: validation ? (await trainer.evaluate('validation')).metrics : null,
     test: test ? (await trainer.evaluate('test')).metrics : null,

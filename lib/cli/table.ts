@@ -15,7 +15,7 @@ export function fmt(v: number | undefined | null): string {
 
 /** Rows of "metric | before | after | change" for the metrics both runs have (the ones worth showing first). */
 export function metricRows(split: string, before: Record<string, number>, after: Record<string, number>): string[][] {
-  const order = ['loss', 'accuracy', 'macroF1', 'perplexity', 'tokenAccuracy', 'entityF1', 'exactMatch', 'f1'];
+  const order = ['loss', 'accuracy', 'macroF1', 'perplexity', 'tokenAccuracy', 'entityF1', 'exactMatch', 'exact_match', 'f1', 'rougeL', 'bleu'];
   const names = order.filter((n) => n in before && n in after);
   return names.map((n) => [`${split} ${n}`, fmt(before[n]), fmt(after[n]), fmt(after[n]! - before[n]!)]);
 }

@@ -4,7 +4,8 @@ import * as path from 'path';
 import { parse, parseDocument } from 'yaml';
 import { NodetuneError } from '../../errors';
 import { resolveArgs } from '../../train/args';
-import { TRAIN_SCHEMA, TrainConfig } from './schema';
+import { parseTemplate } from '../../data/seq2seq';
+import { MLM_KEYS, SEQ2SEQ_KEYS, TRAIN_SCHEMA, TrainConfig } from './schema';
 import { ConfigError, validate } from './validate';
 
 /** Sets `a.b.c` in `obj` to `raw` read as a YAML scalar (numbers, booleans, lists in flow style). */
@@ -60,6 +61,22 @@ function crossChecks(c: TrainConfig, file: string): void {
   if (s && (s.validation ?? 0) + (s.test ?? 0) >= 1) throw new ConfigError(file, 'data.split', 'validation + test must leave some training data (sum below 1)');
   if (c.data.augment && c.task !== 'classification') throw new ConfigError(file, 'data.augment', `applies to task classification only, not ${c.task}`);
   if (c.task === 'causal-lm' && c.data.blockSize === undefined) throw new ConfigError(file, 'data.blockSize', 'is required with task causal-lm');
+  const d = c.data as unknown as Record<string, unknown>;
+  for (const [task, keys] of [['seq2seq', SEQ2SEQ_KEYS], ['masked-lm', MLM_KEYS]] as const)
+    for (const k of keys) if (c.task !== task && d[k] !== undefined) throw new ConfigError(file, `data.${k}`, `applies to task ${task} only, not ${c.task}`);
+  for (const k of ['sourceTemplate', 'targetTemplate'] as const) {
+    const t = c.data[k];
+    if (t === undefined) continue;
+    try {
+      parseTemplate(t, k);
+    } catch (e) {
+      throw new ConfigError(file, `data.${k}`, (e as Error).message.replace(/^\w+ /, ''));
+    }
+  }
+  if (c.task === 'masked-lm' && c.data.blockSize !== undefined) throw new ConfigError(file, 'data.blockSize', 'applies to causal-lm; masked-lm cuts each text to data.maxLength (default 128)');
+  if (c.data.maxLength !== undefined && c.data.maxSourceLength !== undefined) throw new ConfigError(file, 'data.maxLength', 'give data.maxSourceLength only with task seq2seq (maxLength is its alias)');
+  if (c.training.predictWithGenerate === true && !['seq2seq', 'instruction', 'chat'].includes(c.task))
+    throw new ConfigError(file, 'training.predictWithGenerate', `needs generated text to compare: task seq2seq, instruction or chat, not ${c.task}`);
 }
 
 /** Paths in the config are relative to the config file's folder (a model that is not a folder is a repo id). */

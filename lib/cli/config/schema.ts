@@ -2,7 +2,7 @@
 import { FIELDS } from '../../data/example';
 import type { Spec } from './validate';
 
-export const TASKS = ['classification', 'token-classification', 'qa', 'causal-lm', 'instruction', 'chat'] as const;
+export const TASKS = ['classification', 'token-classification', 'qa', 'causal-lm', 'instruction', 'chat', 'seq2seq', 'masked-lm'] as const;
 export type ConfigTask = (typeof TASKS)[number];
 export const METHODS = ['full', 'partial', 'lora', 'adapter', 'prompt'] as const;
 export type MethodKind = (typeof METHODS)[number];
@@ -12,7 +12,11 @@ const FORMATS = ['jsonl', 'json', 'csv', 'tsv', 'text', 'corpus', 'label-text'] 
 export const TRAINING_KEYS = ['epochs', 'maxSteps', 'batchSize', 'gradientAccumulationSteps', 'learningRate', 'optimizer', 'adamBeta1', 'adamBeta2',
   'adamEpsilon', 'weightDecay', 'momentum', 'maxGradNorm', 'lrScheduler', 'warmupSteps', 'warmupRatio', 'minLrRatio', 'numCycles', 'power', 'lrEnd',
   'reduceOnPlateau', 'seed', 'shuffle', 'evalStrategy', 'evalSteps', 'loggingSteps', 'saveStrategy', 'saveSteps', 'saveTotalLimit', 'metricForBestModel',
-  'greaterIsBetter', 'loadBestAtEnd', 'earlyStoppingPatience', 'earlyStoppingThreshold', 'resumeFrom', 'report', 'tensorboard'] as const;
+  'greaterIsBetter', 'loadBestAtEnd', 'earlyStoppingPatience', 'earlyStoppingThreshold', 'resumeFrom', 'report', 'tensorboard',
+  'predictWithGenerate', 'generationMaxNewTokens', 'generationNumBeams'] as const;
+/** data keys of one task only. */
+export const SEQ2SEQ_KEYS = ['sourceTemplate', 'targetTemplate', 'maxSourceLength', 'maxTargetLength', 'truncateTarget'] as const;
+export const MLM_KEYS = ['mlmProbability', 'wholeWordMasking'] as const;
 
 export interface DataConfig {
   train: string;
@@ -31,6 +35,16 @@ export interface DataConfig {
   stride?: number;
   /** Label names in id order (default: sorted from the training data). */
   labels?: string[];
+  /** seq2seq: templates over each record's fields ('{question}', '{answers.text.0}'); default '{prompt}' / '{completion}'. */
+  sourceTemplate?: string;
+  targetTemplate?: string;
+  /** seq2seq: source tokens (cut to it) and target tokens (longer is an error unless truncateTarget), EOS included. */
+  maxSourceLength?: number;
+  maxTargetLength?: number;
+  truncateTarget?: boolean;
+  /** masked-lm: share of tokens masked (default 0.15) and whole-word masking. */
+  mlmProbability?: number;
+  wholeWordMasking?: boolean;
 }
 
 export interface MethodConfig {
@@ -106,6 +120,13 @@ export const TRAIN_SCHEMA: Spec = {
         blockSize: posInt,
         stride: { type: 'number', integer: true, min: 0 },
         labels: { type: 'strings' },
+        sourceTemplate: { type: 'string' },
+        targetTemplate: { type: 'string' },
+        maxSourceLength: posInt,
+        maxTargetLength: posInt,
+        truncateTarget: { type: 'boolean' },
+        mlmProbability: { type: 'number', min: 0.001, max: 0.999 },
+        wholeWordMasking: { type: 'boolean' },
       },
     },
     method: {
