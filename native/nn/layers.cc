@@ -3,6 +3,8 @@
 #include <cmath>
 #include <limits>
 
+#include <torch/version.h>
+
 #include "core/error.h"
 
 namespace nodetune::nn {
@@ -81,6 +83,17 @@ at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
     kk = k.repeat_interleave(groups, 1);
     vv = v.repeat_interleave(groups, 1);
   }
+#if TORCH_VERSION_MAJOR >= 2
+  // LibTorch 2.x: the fused kernels (flash / memory-efficient on CUDA, flash on CPU from 2.1). The 2.0 signature
+  // has no scale argument and divides by sqrt(D) itself, so q is rescaled to get `scale`.
+  const double p = training ? dropout : 0.0;
+  const at::Tensor m = mask.defined() ? mask.to(q.scalar_type()) : at::Tensor();
+#if TORCH_VERSION_MAJOR > 2 || TORCH_VERSION_MINOR >= 1
+  return at::scaled_dot_product_attention(q, kk, vv, m, p, /*is_causal=*/false, scale);
+#else
+  return at::scaled_dot_product_attention(q * (scale * std::sqrt(double(q.size(-1)))), kk, vv, m, p, false);
+#endif
+#endif
   at::Tensor scores = at::matmul(q, kk.transpose(-1, -2)) * scale;
   if (mask.defined()) scores = scores + mask;
   at::Tensor probs = at::softmax(scores, -1, at::kFloat).to(q.scalar_type());
