@@ -87,7 +87,9 @@ at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
   // LibTorch 2.x: the fused kernels (flash / memory-efficient on CUDA, flash on CPU from 2.1). The 2.0 signature
   // has no scale argument and divides by sqrt(D) itself, so q is rescaled to get `scale`.
   const double p = training ? dropout : 0.0;
-  const at::Tensor m = mask.defined() ? mask.to(q.scalar_type()) : at::Tensor();
+  // In q's dtype (autocast may have made it bfloat16), where float32's lowest would round to -inf and a fully
+  // masked (padding) row would turn into NaN: nan_to_num puts the dtype's lowest finite value back.
+  const at::Tensor m = mask.defined() ? mask.to(q.scalar_type()).nan_to_num() : at::Tensor();
 #if TORCH_VERSION_MAJOR > 2 || TORCH_VERSION_MINOR >= 1
   return at::scaled_dot_product_attention(q, kk, vv, m, p, /*is_causal=*/false, scale);
 #else
