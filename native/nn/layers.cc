@@ -89,7 +89,8 @@ at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
   const double p = training ? dropout : 0.0;
   // In q's dtype (autocast may have made it bfloat16), where float32's lowest would round to -inf and a fully
   // masked (padding) row would turn into NaN: nan_to_num puts the dtype's lowest finite value back.
-  const at::Tensor m = mask.defined() ? mask.to(q.scalar_type()).nan_to_num() : at::Tensor();
+  c10::optional<at::Tensor> m;
+  if (mask.defined()) m = mask.to(q.scalar_type()).nan_to_num();
 #if TORCH_VERSION_MAJOR > 2 || TORCH_VERSION_MINOR >= 1
   return at::scaled_dot_product_attention(q, kk, vv, m, p, /*is_causal=*/false, scale);
 #else
