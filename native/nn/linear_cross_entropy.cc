@@ -7,9 +7,10 @@
 namespace nodetune::nn {
 namespace {
 
-// Rows per chunk: the chunk's logits stay within about 32 MB (float32), at least 128 rows so the matrix
-// products keep their efficiency.
-int64_t chunk_rows(int64_t vocab) { return std::max<int64_t>(128, (int64_t(8) << 20) / std::max<int64_t>(vocab, 1)); }
+// Rows per chunk: the chunk's logits stay within 16 MB (float32), under glibc's largest mmap threshold (32 MB),
+// so the buffer is reused from one chunk and step to the next instead of being mapped afresh and page-faulted
+// in each time; at least 128 rows so the matrix products keep their efficiency.
+int64_t chunk_rows(int64_t vocab) { return std::max<int64_t>(128, (int64_t(4) << 20) / std::max<int64_t>(vocab, 1)); }
 
 struct LinearCrossEntropy : public torch::autograd::Function<LinearCrossEntropy> {
   static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& h, const at::Tensor& w,
