@@ -91,6 +91,17 @@ describe('22 models: trainStep, AdamW, clipping, gradients', () => {
     }
   });
 
+  it('causal-lm loss with gradients (the fused head + loss) equals the loss from the logits; all labels -100 give NaN', async () => {
+    for (const name of ['gpt2', 'llama']) {
+      const model = await AutoModel.fromPretrained(fixture(name), { quiet: true });
+      const e = expected(name);
+      const withGrads = (await model.lossAndGradients({ inputIds: e.inputIds, attentionMask: e.attentionMask, labels: e.labels }, [])).loss;
+      expect(Math.abs(withGrads - e.loss), name).to.be.below(1e-4);
+      const ignored = e.inputIds.map((row) => row.map(() => -100));
+      expect((await model.lossAndGradients({ inputIds: e.inputIds, attentionMask: e.attentionMask, labels: ignored }, [])).loss, name).to.be.NaN;
+    }
+  });
+
   it('maxGradNorm clips the global gradient norm (SGD step of norm lr * maxGradNorm)', async () => {
     const model = await AutoModel.fromPretrained(fixture('llama'), { quiet: true });
     const e = expected('llama');

@@ -8,8 +8,8 @@
 
 namespace nodetune::nn {
 
-// h [N, H], w [V, H] (float32), labels [N] int64 with at least one label != -100. Gradients flow to h and w
-// when they require them.
+// h [N, H], w [V, H] (float32), labels [N] int64. Gradients flow to h and w when they require them. With every
+// label -100 the loss is NaN, as cross_entropy's mean over no targets is. No host synchronisation.
 at::Tensor linear_cross_entropy(const at::Tensor& h, const at::Tensor& w, const at::Tensor& labels);
 
 }  // namespace nodetune::nn

@@ -178,7 +178,7 @@ at::Tensor Model::causal_lm_loss(const at::Tensor& h, const at::Tensor& labels) 
   const at::Tensor& w = params_.get(tied ? base(cfg_.family == Family::kGpt2 ? "wte.weight" : "embed_tokens.weight") : "lm_head.weight");
   const bool adapted = !tied && params_.hooks() && params_.hooks()->adapts("lm_head");
   if (at::GradMode::is_enabled() && !adapted && h.scalar_type() == at::kFloat && w.scalar_type() == at::kFloat &&
-      !at::autocast::is_enabled() && !at::autocast::is_cpu_enabled() && (shifted != -100).any().item<bool>()) {
+      !at::autocast::is_enabled() && !at::autocast::is_cpu_enabled()) {
     at::Tensor rows = h.narrow(1, 0, t - 1).reshape({-1, h.size(-1)});
     return linear_cross_entropy(rows, w, shifted);
   }
