@@ -1,4 +1,6 @@
 import { expect } from 'chai';
+import * as path from 'path';
+import { Worker } from 'worker_threads';
 import { measureMatmul, Tensor } from '../lib';
 
 describe('12 native work never blocks the event loop', () => {
@@ -36,6 +38,33 @@ describe('12 native work never blocks the event loop', () => {
     const results = await Promise.all(calls);
     expect(order).to.deep.equal([0, 1, 2, 3, 4]);
     for (const r of results) expect((r.data() as Float32Array)[0]).to.equal(4);
+  });
+
+  it('worker threads use the addon too: each gets its own results back, and a worker can exit mid-call', async () => {
+    // The compute thread is shared by every Node.js thread of the process; completions go back to the caller's.
+    const lib = path.join(__dirname, '..', 'lib');
+    const script = `
+      const { parentPort, workerData } = require('worker_threads');
+      const { Tensor } = require(${JSON.stringify(lib)});
+      const n = workerData.n, v = workerData.v;
+      const a = Tensor.from(new Float32Array(n * n).fill(v), { shape: [n, n] });
+      const calls = [a.matmul(a), a.matmul(a), a.matmul(a)];
+      if (workerData.announce) parentPort.postMessage('queued');
+      Promise.all(calls).then((r) => parentPort.postMessage(r[2].data()[0]));
+    `;
+    const run = (v: number) => new Promise<number>((resolve, reject) => {
+      const w = new Worker(script, { eval: true, workerData: { v, n: 64 } });
+      w.once('message', (x: number) => { resolve(x); void w.terminate(); });
+      w.once('error', reject);
+    });
+    const mine = Tensor.from(new Float32Array([3]), { shape: [1, 1] }).matmul(Tensor.from(new Float32Array([5]), { shape: [1, 1] }));
+    const [x, y, z] = await Promise.all([run(1), run(2), mine]);
+    expect([x, y, (z.data() as Float32Array)[0]]).to.deep.equal([64, 256, 15]);
+    // A worker torn down while its call runs: the process goes on, later calls still complete.
+    const w = new Worker(script, { eval: true, workerData: { v: 1, n: 1536, announce: true } });
+    await new Promise((r) => w.once('message', r));  // its three products are queued or running
+    await w.terminate();
+    expect(((await Tensor.from(new Float32Array([2]), { shape: [1, 1] }).matmul(Tensor.from(new Float32Array([4]), { shape: [1, 1] }))).data() as Float32Array)[0]).to.equal(8);
   });
 
   it('a failed call does not stop the queue behind it', async () => {
