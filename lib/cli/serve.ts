@@ -6,7 +6,8 @@ import type { ServeOptions } from '../serve';
 export const SERVE_HELP = `Usage: nodetune serve --model DIR [options]
 
 Serves a causal-lm model (POST /v1/completions, /v1/chat/completions, OpenAI-style, stream: true for
-server-sent events) or a sequence-classification model (POST /v1/classify), plus GET /healthz and GET /metrics
+server-sent events), a sequence-classification model (POST /v1/classify), a seq2seq-lm model such as T5
+(POST /v1/text2text) or a masked-lm model (POST /v1/fill-mask), plus GET /healthz and GET /metrics
 (Prometheus). Concurrent requests are micro-batched into one forward pass.
 
 Options:

@@ -9,9 +9,12 @@ import Fastify, { FastifyInstance, FastifyReply } from 'fastify';
 import { NodetuneError, check } from '../errors';
 import type { BatchStats, Ticket } from '../pipelines/batcher';
 import { applyAdapter, loadForTask } from '../pipelines/common';
+import { MaskFiller } from '../pipelines/fill-mask';
 import { TextClassifier } from '../pipelines/text-classification';
+import { Text2TextGenerator } from '../pipelines/text2text-generation';
 import { Generation, TextGenerator } from '../pipelines/text-generation';
 import { HttpError, errorBody, toHttpError } from './http-error';
+import { registerEncoderRoutes } from './encoder-routes';
 import { Metrics } from './metrics';
 import { ChatBody, ChunkWriter, ClassifyBody, CompletionBody, chatResponse, completionResponse, generationOptions } from './openai';
 import { chatSchema, classifySchema, completionSchema } from './schemas';
@@ -101,8 +104,10 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const task = loaded.model.task;
   const generator = task === 'causal-lm' ? new TextGenerator(loaded, batching) : undefined;
   const classifier = task === 'sequence-classification' ? new TextClassifier(loaded, batching) : undefined;
-  const batcher = generator?.batcher ?? classifier?.batcher;
-  check(batcher, `serve: ${opts.model} is a ${task} model; the server serves causal-lm (completions) and sequence-classification (classify) models`, 'model');
+  const text2text = task === 'seq2seq-lm' ? new Text2TextGenerator(loaded, 'text2text-generation', batching) : undefined;
+  const filler = task === 'masked-lm' ? new MaskFiller(loaded, batching) : undefined;
+  const batcher = generator?.batcher ?? classifier?.batcher ?? text2text?.batcher ?? filler?.batcher;
+  check(batcher, `serve: ${opts.model} is a ${task} model; the server serves causal-lm (completions), sequence-classification (classify), seq2seq-lm (text2text) and masked-lm (fill-mask) models`, 'model');
 
   const metrics = new Metrics();
   metrics.queueDepth = () => batcher.stats().pending;
@@ -176,7 +181,8 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   });
 
   const needGenerator = (route: string): TextGenerator => {
-    if (!generator) throw new HttpError(400, 'invalid_request_error', `${route} needs a causal-lm model; '${name}' is a ${task} model (use /v1/classify)`, 'model', 'wrong_task');
+    const use = { 'sequence-classification': '/v1/classify', 'seq2seq-lm': '/v1/text2text', 'masked-lm': '/v1/fill-mask' }[task as string];
+    if (!generator) throw new HttpError(400, 'invalid_request_error', `${route} needs a causal-lm model; '${name}' is a ${task} model${use ? ` (use ${use})` : ''}`, 'model', 'wrong_task');
     return generator;
   };
 
@@ -264,6 +270,8 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       throw e;
     }
   });
+
+  registerEncoderRoutes({ app, name, task, timeoutMs, maxInputs: batching.maxBatch * 4, maxTokens, defaultMaxTokens, selectModel, within }, text2text, filler);
 
   app.get('/healthz', async (_req, reply) => {
     const body = { status: draining ? 'draining' : 'ok', model: name, task, queue: batcher.stats().pending };
