@@ -7,9 +7,11 @@
 #include <napi.h>
 
 #include <functional>
+#include <memory>
 #include <utility>
 #include <vector>
 
+#include "binding/addon_data.h"
 #include "binding/errors.h"
 
 namespace nodetune::binding {
@@ -31,7 +33,7 @@ class PromiseWorker {
   void Execute();               // compute thread
   void Complete(Napi::Env env);  // JavaScript thread
 
-  napi_threadsafe_function tsfn_ = nullptr;
+  std::shared_ptr<CompletionChannel> channel_;
   Napi::Promise::Deferred deferred_;
   Work work_;
   Settle settle_;
