@@ -174,9 +174,8 @@ at::Tensor Model::causal_lm_loss(const at::Tensor& h, const at::Tensor& labels) 
   if (labels.size(1) != t) fail("ERR_SHAPE", "causal-lm labels must have the shape of inputIds");
   at::Tensor shifted = labels.narrow(1, 1, t - 1).reshape({-1});
   // Gradients in float32 without an adapter on the head: the fused head + loss (nn/linear_cross_entropy.h).
-  const bool tied = cfg_.tie_word_embeddings;
-  const at::Tensor& w = params_.get(tied ? base(cfg_.family == Family::kGpt2 ? "wte.weight" : "embed_tokens.weight") : "lm_head.weight");
-  const bool adapted = !tied && params_.hooks() && params_.hooks()->adapts("lm_head");
+  const at::Tensor& w = lm_head_weight();
+  const bool adapted = !cfg_.tie_word_embeddings && params_.hooks() && params_.hooks()->adapts("lm_head");
   if (at::GradMode::is_enabled() && !adapted && h.scalar_type() == at::kFloat && w.scalar_type() == at::kFloat &&
       !at::autocast::is_enabled() && !at::autocast::is_cpu_enabled()) {
     at::Tensor rows = h.narrow(1, 0, t - 1).reshape({-1, h.size(-1)});
@@ -197,11 +196,15 @@ at::Tensor Model::hidden_of(const Batch& batch, KvCache* cache) const {
   fail("ERR_CONFIG", "unknown model family");
 }
 
+const at::Tensor& Model::lm_head_weight() const {
+  if (!cfg_.tie_word_embeddings) return params_.get("lm_head.weight");
+  return params_.get(base(cfg_.family == Family::kGpt2 ? "wte.weight" : "embed_tokens.weight"));
+}
+
 at::Tensor Model::lm_logits(const at::Tensor& h) const {
-  const std::string embed = cfg_.family == Family::kGpt2 ? base("wte.weight") : base("embed_tokens.weight");
-  if (cfg_.tie_word_embeddings) return at::linear(h, params_.get(embed));
-  at::Tensor y = at::linear(h, params_.get("lm_head.weight"));
-  return params_.hooks() ? params_.hooks()->linear("lm_head", h, y) : y;
+  at::Tensor y = at::linear(h, lm_head_weight());
+  // Adapters apply to an untied lm_head only (the tied head is the embedding matrix, not a linear layer).
+  return !cfg_.tie_word_embeddings && params_.hooks() ? params_.hooks()->linear("lm_head", h, y) : y;
 }
 
 at::Tensor Model::forward(const Batch& batch, KvCache* cache) const {

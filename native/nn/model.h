@@ -63,6 +63,8 @@ class Model {
   at::Tensor forward_loss(const Batch& batch, const at::Tensor& labels) const;
   // Decoder logits for the next token at every position (the LM head on hidden states).
   at::Tensor lm_logits(const at::Tensor& hidden) const;
+  // The decoder's output projection [V, H]: the word embeddings when tied, else lm_head.weight.
+  const at::Tensor& lm_head_weight() const;
   // Causal-LM loss from hidden states [B, T, H] and labels [B, T] (shifted inside, -100 ignored).
   at::Tensor causal_lm_loss(const at::Tensor& hidden, const at::Tensor& labels) const;
 
