@@ -50,6 +50,24 @@ export interface Ticket<O> {
   cancel(reason: string): boolean;
 }
 
+/**
+ * Submits one request per item and waits for every result with `wait` (e.g. a deadline). When a submission or a
+ * wait fails, the requests already submitted leave the queue (`reason`) and the first failure, in item order, is thrown.
+ */
+export async function settleAll<I, O>(items: readonly I[], submit: (item: I) => Ticket<O> | Promise<Ticket<O>>,
+  wait: (t: Ticket<O>) => Promise<O>, reason: string): Promise<O[]> {
+  const settled = await Promise.allSettled(items.map(async (item) => submit(item)));
+  const tickets = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+  try {
+    const refused = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    if (refused) throw refused.reason;
+    return await Promise.all(tickets.map(wait));
+  } catch (e) {
+    for (const t of tickets) t.cancel(reason);
+    throw e;
+  }
+}
+
 export function positiveInt(v: unknown, name: string, dflt: number, min = 1): number {
   if (v === undefined) return dflt;
   if (!Number.isSafeInteger(v) || (v as number) < min)

@@ -4,6 +4,7 @@
  * `{ score, token, token_str, sequence }` per mask). Inputs of one request are micro-batched with other requests'.
  */
 import type { FastifyInstance } from 'fastify';
+import { settleAll } from '../pipelines/batcher';
 import type { Ticket } from '../pipelines/batcher';
 import type { FillMaskResult, MaskFiller } from '../pipelines/fill-mask';
 import type { Text2TextGenerator, Text2TextResult } from '../pipelines/text2text-generation';
@@ -43,21 +44,6 @@ const input = (maxInputs: number) => ({
   anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' }, minItems: 1, maxItems: maxInputs }],
 });
 
-/** Submits every input, waits for all within the deadline; on a failure the others leave the queue. */
-async function settleAll<O>(ctx: RouteContext, submit: Promise<Ticket<O>>[]): Promise<O[]> {
-  const deadline = Date.now() + ctx.timeoutMs;
-  const settled = await Promise.allSettled(submit);
-  const tickets = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
-  const refused = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-  try {
-    if (refused) throw refused.reason;
-    return await Promise.all(tickets.map(ctx.within<O>(deadline)));
-  } catch (e) {
-    for (const t of tickets) t.cancel('a sibling input failed');
-    throw e;
-  }
-}
-
 function wrongTask(ctx: RouteContext, route: string, wanted: string): HttpError {
   return new HttpError(400, 'invalid_request_error', `${route} needs a ${wanted} model; '${ctx.name}' is a ${ctx.task} model`, 'model', 'wrong_task');
 }
@@ -81,7 +67,7 @@ export function registerEncoderRoutes(ctx: RouteContext, text2text: Text2TextGen
       maxNewTokens: b.max_tokens ?? ctx.defaultMaxTokens, numBeams: b.num_beams ?? 1, lengthPenalty: b.length_penalty ?? 1,
       temperature: b.temperature ?? 0, topP: b.top_p ?? 1, topK: b.top_k ?? 0, adapter, ...(b.seed !== undefined ? { seed: b.seed } : {}),
     };
-    const results = await settleAll<Text2TextResult>(ctx, inputs.map((t) => text2text.submit(t, opts)));
+    const results = await settleAll<string, Text2TextResult>(inputs, (t) => text2text.submit(t, opts), ctx.within(Date.now() + ctx.timeoutMs), 'a sibling input failed');
     return { object: 'list', model: ctx.name, data: results.map((r, index) => ({ index, ...r })) };
   });
 
@@ -94,7 +80,8 @@ export function registerEncoderRoutes(ctx: RouteContext, text2text: Text2TextGen
     const b = req.body as FillMaskBody;
     const adapter = ctx.selectModel(b.model);
     const inputs = typeof b.input === 'string' ? [b.input] : b.input;
-    const results = await settleAll<FillMaskResult[][]>(ctx, inputs.map((t) => filler.submit(t, { topK: b.top_k ?? 5, adapter })));
+    const results = await settleAll<string, FillMaskResult[][]>(inputs, (t) => filler.submit(t, { topK: b.top_k ?? 5, adapter }),
+      ctx.within(Date.now() + ctx.timeoutMs), 'a sibling input failed');
     return { object: 'list', model: ctx.name, mask_token: filler.maskToken, data: results.map((masks, index) => ({ index, masks })) };
   });
 }

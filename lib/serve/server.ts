@@ -7,6 +7,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import Fastify, { FastifyInstance, FastifyReply } from 'fastify';
 import { NodetuneError, check } from '../errors';
+import { settleAll } from '../pipelines/batcher';
 import type { BatchStats, Ticket } from '../pipelines/batcher';
 import { applyAdapter, loadForTask } from '../pipelines/common';
 import { MaskFiller } from '../pipelines/fill-mask';
@@ -190,16 +191,9 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     const deadline = Date.now() + timeoutMs;
     const gen = { ...generationOptions(body, defaultMaxTokens), adapter };
     if (!body.stream) {
-      const tickets: Ticket<Generation>[] = [];
-      try {
-        for (const ids of idsList) tickets.push(g.submitIds(ids, gen));
-        const results = await Promise.all(tickets.map(within<Generation>(deadline)));
-        for (const r of results) metrics.tokens(r.promptTokens, r.completionTokens);
-        return chat ? chatResponse(name, results[0]!) : completionResponse(name, results);
-      } catch (e) {
-        for (const t of tickets) t.cancel('a sibling prompt failed');
-        throw e;
-      }
+      const results = await settleAll(idsList, (ids) => g.submitIds(ids, gen), within<Generation>(deadline), 'a sibling prompt failed');
+      for (const r of results) metrics.tokens(r.promptTokens, r.completionTokens);
+      return chat ? chatResponse(name, results[0]!) : completionResponse(name, results);
     }
     if (idsList.length !== 1) throw new HttpError(400, 'invalid_request_error', 'stream: true takes a single prompt', 'prompt', 'invalid_value');
     const it = g.stream(idsList[0]!, gen, chunkTokens, within<Generation>(deadline));
@@ -260,15 +254,8 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     const body = req.body as ClassifyBody;
     const adapter = selectModel(body.model);
     const inputs = typeof body.input === 'string' ? [body.input] : body.input;
-    const deadline = Date.now() + timeoutMs;
-    const tickets = inputs.map((t) => classifier.submit(t, { adapter }));
-    try {
-      const results = await Promise.all(tickets.map(within(deadline)));
-      return { object: 'list', model: name, data: results.map((r, index) => ({ index, ...r })) };
-    } catch (e) {
-      for (const t of tickets) t.cancel('a sibling input failed');
-      throw e;
-    }
+    const results = await settleAll(inputs, (t) => classifier.submit(t, { adapter }), within(Date.now() + timeoutMs), 'a sibling input failed');
+    return { object: 'list', model: name, data: results.map((r, index) => ({ index, ...r })) };
   });
 
   registerEncoderRoutes({ app, name, task, timeoutMs, maxInputs: batching.maxBatch * 4, maxTokens, defaultMaxTokens, selectModel, within }, text2text, filler);
