@@ -3,7 +3,10 @@
  */
 export { NodetuneError } from './errors';
 export type { ErrorCode, ErrorDetails } from './errors';
-export { runtimeInfo, setNumThreads, defaultThreadSettings, measureMatmul } from './runtime';
+export { runtimeInfo, setNumThreads, defaultThreadSettings, measureMatmul, resolvePrecision } from './runtime';
+export type { MeasureMatmulOptions, Precision, PrecisionOption } from './runtime';
+export { cpuFeatures } from './cpu';
+export type { CpuFeatures } from './cpu';
 export type { RuntimeInfo, ThreadSettings } from './runtime';
 export { Tensor } from './tensor';
 export type { Dtype, Device, TensorOptions } from './tensor';

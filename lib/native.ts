@@ -6,6 +6,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { NodetuneError } from './errors';
 import { startupThreadSettings } from './threads';
+import { chooseBlasKernel } from './blas-kernel';
+import { cpuFeatures } from './cpu';
 
 export type NativeDtype =
   | 'float32' | 'float16' | 'bfloat16' | 'float64' | 'int32' | 'int64' | 'int16' | 'int8' | 'uint8' | 'bool';
@@ -185,7 +187,7 @@ export interface NativeRuntimeInfo {
   cudaAvailable: boolean;
   cudaDevices: string[];
   torchLibrary: string;
-  blas: { name: string; library: string; threads: number };
+  blas: { name: string; library: string; threads: number; kernel: string; config: string };
   intraOpThreads: number;
   interOpThreads: number;
   hardwareThreads: number;
@@ -195,7 +197,10 @@ export interface NativeBinding {
   setErrorClass(ctor: new (code: string, message: string) => Error): void;
   runtimeInfo(): NativeRuntimeInfo;
   setNumThreads(torchThreads: number, blasThreads: number): void;
-  measureMatmul(n: number, iterations: number): Promise<number>;
+  /** GFLOP/s of n x n products in dtype; threads > 0: with that many LibTorch intra-op threads, 0: as set. */
+  measureMatmul(n: number, iterations: number, dtype: 'float32' | 'bfloat16', threads: number): Promise<number>;
+  /** [major, minor] compute capability of a CUDA device, [0, 0] where it cannot be asked. */
+  cudaComputeCapability(index: number): [number, number];
   manualSeed(seed: number): void;
   rngState(device?: string | null): Uint8Array;
   setRngState(state: Uint8Array, device?: string | null): void;
@@ -251,6 +256,8 @@ export function loadNative(): LoadedBinding {
       { field: 'addon' },
     );
   }
+  // OpenBLAS reads OPENBLAS_CORETYPE when the addon's libraries load: decide it first (lib/blas-kernel.ts).
+  chooseBlasKernel(cpuFeatures());
   let binding: NativeBinding;
   try {
     // eslint-disable-next-line @typescript-eslint/no-var-requires

@@ -3,6 +3,8 @@
  */
 import { loadNative, native, packageRoot } from './native';
 import { check } from './errors';
+import { blasKernelChoice, blasKernelWarnings, recommendedKernel } from './blas-kernel';
+import { cpuFeatures, CpuFeatures } from './cpu';
 import { defaultThreadSettings as threadDefaults, ThreadSettings } from './threads';
 
 export type { ThreadSettings };
@@ -19,7 +21,17 @@ export interface RuntimeInfo {
     threads: number;
     /** True for the reference BLAS: matrix products about 35x slower than OpenBLAS here. */
     slow: boolean;
+    /** OpenBLAS: the kernel it runs ('SkylakeX', 'Haswell', ...); '' for other BLAS libraries. */
+    kernel: string;
+    /** Who chose that kernel: OPENBLAS_CORETYPE set by the user, set by nodetune at load, or OpenBLAS itself. */
+    kernelSetBy: 'user' | 'nodetune' | 'openblas';
+    /** The kernel nodetune would choose for this CPU (undefined where it has no rule). */
+    recommendedKernel: string | undefined;
+    /** OpenBLAS's description of its build (version, DYNAMIC_ARCH, ...); '' for other BLAS libraries. */
+    config: string;
   };
+  /** The CPU's instruction-set extensions that matter for speed, fastBf16 among them (AVX512-BF16 or AMX). */
+  cpu: CpuFeatures;
   threads: { intraOp: number; interOp: number; blas: number; hardware: number };
   addon: { path: string; torchLibrary: string; cxx11Abi: boolean; napiVersion: number };
   warnings: string[];
@@ -42,12 +54,19 @@ export function runtimeInfo(): RuntimeInfo {
   } else if (r.blas.name === 'unknown') {
     warnings.push('Could not tell which BLAS LibTorch uses; check matrix-product speed with `nodetune doctor --matmul`.');
   }
+  const cpu = cpuFeatures();
+  const choice = blasKernelChoice() ?? { userValue: undefined, setValue: undefined, recommended: recommendedKernel(cpu), setBy: 'openblas' as const };
+  warnings.push(...blasKernelWarnings(choice, r.blas.kernel));
   return {
     nodetuneVersion: pkg.version,
     torchVersion: r.torchVersion,
     cudaAvailable: r.cudaAvailable,
     cudaDevices: r.cudaDevices,
-    blas: { name: r.blas.name, library: r.blas.library, threads: r.blas.threads, slow },
+    blas: {
+      name: r.blas.name, library: r.blas.library, threads: r.blas.threads, slow, kernel: r.blas.kernel,
+      kernelSetBy: choice.setBy, recommendedKernel: choice.recommended, config: r.blas.config,
+    },
+    cpu,
     threads: { intraOp: r.intraOpThreads, interOp: r.interOpThreads, blas: r.blas.threads, hardware: r.hardwareThreads },
     addon: {
       path,
@@ -73,11 +92,26 @@ export function setNumThreads(settings: ThreadSettings | number): void {
   native().setNumThreads(s.torch ?? 0, s.blas ?? 0);
 }
 
-/** Measures fp32 matrix-product speed (GFLOP/s) off the event loop. */
-export function measureMatmul(n = 1024, iterations = 10): Promise<number> {
+export interface MeasureMatmulOptions {
+  /** 'float32' (the BLAS; the default) or 'bfloat16' (LibTorch's kernels: oneDNN on x86-64). */
+  dtype?: 'float32' | 'bfloat16';
+  /** LibTorch intra-op threads for the measurement (restored afterwards); default: the current setting. bf16
+   * products run on these threads, fp32 products on the BLAS's own. */
+  threads?: number;
+}
+
+/** Measures matrix-product speed (GFLOP/s, n x n products) off the event loop. */
+export function measureMatmul(n = 1024, iterations = 10, options: MeasureMatmulOptions = {}): Promise<number> {
   check(Number.isInteger(n) && n > 0, 'measureMatmul: n must be a positive integer', 'n');
   check(Number.isInteger(iterations) && iterations > 0, 'measureMatmul: iterations must be a positive integer', 'iterations');
-  return native().measureMatmul(n, iterations);
+  const dtype = options.dtype ?? 'float32';
+  check(dtype === 'float32' || dtype === 'bfloat16', `measureMatmul: dtype must be 'float32' or 'bfloat16', got ${JSON.stringify(dtype)}`, 'dtype');
+  const threads = options.threads ?? 0;
+  check(Number.isInteger(threads) && threads >= 0 && threads <= 1024, `measureMatmul: threads must be a positive integer, got ${String(options.threads)}`, 'threads');
+  return native().measureMatmul(n, iterations, dtype, threads);
 }
+
+export { resolvePrecision } from './precision';
+export type { Precision, PrecisionOption } from './precision';
 
 export { packageRoot };

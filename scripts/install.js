@@ -4,15 +4,17 @@
  * npm's install hook.
  * - Installed as a dependency: node-gyp-build loads a matching prebuild from prebuilds/, or else compiles the
  *   addon with node-gyp from binding.gyp (the fallback route; LibTorch found by scripts/find-libtorch.js).
- * - In a development checkout (a .git directory beside package.json): nothing; `npm run setup` builds with
- *   cmake-js. Set NODETUNE_INSTALL_BUILD=1 to force the dependency behaviour.
+ * - In a development checkout (a .git directory beside package.json, or NODETUNE_DEV_CHECKOUT=1 for a copy of one
+ *   without it): nothing; `npm run setup` builds with cmake-js. Set NODETUNE_INSTALL_BUILD=1 to force the
+ *   dependency behaviour.
  */
 const fs = require('fs');
 const path = require('path');
 const { spawnSync } = require('child_process');
 
 const root = path.resolve(__dirname, '..');
-if (fs.existsSync(path.join(root, '.git')) && process.env.NODETUNE_INSTALL_BUILD !== '1') {
+const devCheckout = fs.existsSync(path.join(root, '.git')) || process.env.NODETUNE_DEV_CHECKOUT === '1';
+if (devCheckout && process.env.NODETUNE_INSTALL_BUILD !== '1') {
   console.log('nodetune: development checkout; `npm run setup` (or `npm run build:native`) builds the addon.');
   process.exit(0);
 }

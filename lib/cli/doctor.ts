@@ -1,28 +1,78 @@
 /**
  * `nodetune doctor`: what nodetune runs on, and what to fix.
  */
+import { spawnSync } from 'child_process';
+import * as path from 'path';
 import { measureMatmul, runtimeInfo, RuntimeInfo } from '../runtime';
 
 export interface DoctorReport extends RuntimeInfo {
+  /** fp32 n=1024 products, as this process runs them (the BLAS and its kernel). */
   matmulGflops?: number;
+  /** bf16 n=1024 products on all hardware threads (LibTorch's kernels: oneDNN on x86-64). */
+  bf16MatmulGflops?: number;
+  /** fp32 products in a fresh process with OPENBLAS_CORETYPE set to the recommended kernel, measured when this
+   * process runs another kernel (so the two can be compared). */
+  recommendedKernelGflops?: number;
 }
+
+/** fp32 GFLOP/s measured in a child process whose OpenBLAS runs `kernel`; undefined when that run fails. */
+function measureWithKernel(kernel: string): number | undefined {
+  const runtime = path.join(__dirname, '..', 'runtime.js');
+  const script = `require(${JSON.stringify(runtime)}).measureMatmul(1024, 20).then((g) => console.log(JSON.stringify(g)))`;
+  const child = spawnSync(process.execPath, ['-e', script], {
+    env: { ...process.env, OPENBLAS_CORETYPE: kernel },
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
+  const value = Number(child.stdout?.trim().split('\n').pop());
+  return child.status === 0 && Number.isFinite(value) ? value : undefined;
+}
+
+/** Below this share of what the recommended kernel does, fp32 speed gets a warning. */
+const SLOW_SHARE = 0.7;
 
 export async function doctorReport(options: { matmul: boolean }): Promise<DoctorReport> {
   const info: DoctorReport = runtimeInfo();
-  if (options.matmul) info.matmulGflops = await measureMatmul(1024, 20);
+  if (!options.matmul) return info;
+  info.matmulGflops = await measureMatmul(1024, 20);
+  info.bf16MatmulGflops = await measureMatmul(1024, 10, { dtype: 'bfloat16', threads: info.threads.hardware });
+  const { kernel, recommendedKernel } = info.blas;
+  if (kernel && recommendedKernel && kernel.toLowerCase() !== recommendedKernel.toLowerCase()) {
+    info.recommendedKernelGflops = measureWithKernel(recommendedKernel);
+    const forced = info.recommendedKernelGflops;
+    if (forced !== undefined && info.matmulGflops < SLOW_SHARE * forced) {
+      info.warnings.push(
+        `fp32 matrix products run at ${info.matmulGflops.toFixed(0)} GFLOP/s with OpenBLAS's ${kernel} kernel, ` +
+          `${forced.toFixed(0)} GFLOP/s with its ${recommendedKernel} kernel on this CPU. Cure: unset OPENBLAS_CORETYPE ` +
+          `(nodetune then chooses ${recommendedKernel}), or start the process with OPENBLAS_CORETYPE=${recommendedKernel}.`,
+      );
+    }
+  }
   return info;
 }
 
+const yes = (b: boolean) => (b ? 'yes' : 'no');
+
 export function formatDoctor(r: DoctorReport): string {
+  const kernel = r.blas.kernel
+    ? `, kernel ${r.blas.kernel} (${r.blas.kernelSetBy === 'nodetune' ? 'chosen by nodetune for this CPU' :
+        r.blas.kernelSetBy === 'user' ? 'OPENBLAS_CORETYPE set by you' : "OpenBLAS's own detection"})`
+    : '';
   const lines = [
     `nodetune ${r.nodetuneVersion}`,
     `  addon:        ${r.addon.path} (N-API ${r.addon.napiVersion}, C++11 ABI ${r.addon.cxx11Abi ? 'on' : 'off'})`,
     `  LibTorch:     ${r.torchVersion} (${r.addon.torchLibrary || 'library path unknown'})`,
     `  CUDA:         ${r.cudaAvailable ? `yes, ${r.cudaDevices.length} device(s): ${r.cudaDevices.join('; ')}` : 'not available (CPU only)'}`,
-    `  BLAS:         ${r.blas.name}${r.blas.library ? ` (${r.blas.library})` : ''}${r.blas.threads > 0 ? `, ${r.blas.threads} thread(s)` : ''}`,
+    `  CPU:          ${r.cpu.model || 'unknown'}; AVX2 ${yes(r.cpu.avx2)}, AVX-512 ${yes(r.cpu.avx512)}, ` +
+      `AVX512-BF16 ${yes(r.cpu.avx512Bf16)}, AMX-BF16 ${yes(r.cpu.amxBf16)} (fast bf16: ${yes(r.cpu.fastBf16)})`,
+    `  BLAS:         ${r.blas.name}${r.blas.library ? ` (${r.blas.library})` : ''}${r.blas.threads > 0 ? `, ${r.blas.threads} thread(s)` : ''}${kernel}`,
     `  threads:      LibTorch intra-op ${r.threads.intraOp}, inter-op ${r.threads.interOp}; ${r.threads.hardware} hardware thread(s)`,
   ];
-  if (r.matmulGflops !== undefined) lines.push(`  fp32 matmul:  ${r.matmulGflops.toFixed(1)} GFLOP/s (1024x1024)`);
+  if (r.matmulGflops !== undefined) lines.push(`  fp32 matmul:  ${r.matmulGflops.toFixed(1)} GFLOP/s (1024x1024${r.blas.kernel ? `, ${r.blas.kernel} kernel` : ''})`);
+  if (r.recommendedKernelGflops !== undefined)
+    lines.push(`                ${r.recommendedKernelGflops.toFixed(1)} GFLOP/s with the ${r.blas.recommendedKernel} kernel (a fresh process)`);
+  if (r.bf16MatmulGflops !== undefined)
+    lines.push(`  bf16 matmul:  ${r.bf16MatmulGflops.toFixed(1)} GFLOP/s (1024x1024, ${r.threads.hardware} thread(s))`);
   for (const w of r.warnings) lines.push(`  WARNING: ${w}`);
   return lines.join('\n');
 }

@@ -27,12 +27,16 @@ Run \`nodetune <command> --help\` for a command's options.`;
 
 const DOCTOR_HELP = `Usage: nodetune doctor [--json] [--matmul]
 
-Prints the LibTorch version and library, CUDA availability and device names, the BLAS in use (with a
-warning for the slow reference BLAS), thread counts, and which addon build was loaded.
+Prints the LibTorch version and library, CUDA availability and device names, the CPU's extensions (AVX2,
+AVX-512, AVX512-BF16, AMX: whether bf16 is fast), the BLAS in use and its kernel (OpenBLAS: chosen by nodetune
+for this CPU unless OPENBLAS_CORETYPE is set), thread counts, which addon build was loaded, and warnings with
+their cure (the slow reference BLAS, an OPENBLAS_CORETYPE that OpenBLAS did not take, ...).
 
 Options:
   --json      print the report as JSON
-  --matmul    also measure fp32 matrix-product speed (GFLOP/s)
+  --matmul    also measure matrix-product speed (GFLOP/s): fp32 as this process runs it, bf16 on all
+              hardware threads, and fp32 with the recommended OpenBLAS kernel when another one runs here
+              (a warning with the cure when that is much faster)
 
 Examples:
   nodetune doctor

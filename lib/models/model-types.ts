@@ -66,9 +66,10 @@ export interface TrainStepOptions {
   /**
    * 'bf16': the forward pass under autocast (matrix products in bfloat16, reductions and the loss in float32) while
    * weights, gradients and optimizer state stay float32. CPU and CUDA. 'fp16': the same in float16, CUDA only, with
-   * dynamic loss scaling. Default 'fp32'.
+   * dynamic loss scaling. 'auto': bf16 where the device has fast bf16 (a CPU with AVX512-BF16 or AMX, a CUDA device
+   * of compute capability 8.0+), fp32 elsewhere (see resolvePrecision()). Default 'fp32'.
    */
-  precision?: 'fp32' | 'bf16' | 'fp16';
+  precision?: 'fp32' | 'bf16' | 'fp16' | 'auto';
   /**
    * Dynamic loss scaling (on by itself with 'fp16'): the loss is scaled before backward, the gradients unscaled before
    * clipping; a step with non-finite gradients is skipped and the scale halved; after growthInterval good steps the

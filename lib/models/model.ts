@@ -12,6 +12,7 @@ import { LayerSelection, planLayers, reducedConfig, shrinkNative } from './struc
 import { IdsInput, Matrix, expectShape, toMatrix } from './inputs';
 import { decoderInputs, generatedRows, seq2seqLabels } from './seq2seq';
 import { HeaderTensor, SafetensorsDtype, buildHeader, elementSize } from './safetensors';
+import { resolvePrecision } from '../precision';
 
 import type { ModelDtype, ModelInputs, Labels, ForwardOutput, OptimizerOptions, GenerateOptions, CallOptions, TrainStepOptions, LossScalerState, DropoutOverrides, LoadReport } from './model-types';
 export type { ModelDtype, ModelInputs, Labels, ForwardOutput, OptimizerOptions, GenerateOptions, CallOptions, TrainStepOptions, LossScalerState, DropoutOverrides, LoadReport } from './model-types';
@@ -203,10 +204,11 @@ export class Model {
     if (options.maxGradNorm !== undefined)
       check(typeof options.maxGradNorm === 'number' && options.maxGradNorm > 0, `trainStep(): maxGradNorm must be a positive number, got ${options.maxGradNorm}`, 'maxGradNorm');
     if (options.precision !== undefined)
-      check(['fp32', 'bf16', 'fp16'].includes(options.precision), `trainStep(): precision must be 'fp32', 'bf16' or 'fp16', got ${JSON.stringify(options.precision)}`, 'precision');
+      check(['fp32', 'bf16', 'fp16', 'auto'].includes(options.precision), `trainStep(): precision must be 'fp32', 'bf16', 'fp16' or 'auto', got ${JSON.stringify(options.precision)}`, 'precision');
+    const precision = resolvePrecision(options.precision ?? 'fp32', this.device);
     return this.enqueue(async () => {
       const r = await this.native.trainStep(ids.data, ids.shape, mask, types, labels.data, labels.shape, options.lr ?? null,
-        options.maxGradNorm ?? null, undefined, options.communicator ? options.communicator.handle : null, options.skipNonFinite === true, options.precision ?? 'fp32',
+        options.maxGradNorm ?? null, undefined, options.communicator ? options.communicator.handle : null, options.skipNonFinite === true, precision,
         options.lossScaling === true);
       return { loss: r.loss, gradNorm: r.gradNorm, skipped: r.skipped };
     });

@@ -62,8 +62,9 @@ export interface TrainingArgs {
   tensorboard?: boolean;
   /** A NaN/Inf loss or gradient norm: 'error' stops with an error naming the step (default); 'skip' drops that update and counts it. */
   onNonFinite?: 'error' | 'skip';
-  /** 'bf16': autocast to bfloat16 with float32 master weights (CPU and CUDA); 'fp16': float16 with dynamic loss scaling (CUDA); default 'fp32'. */
-  precision?: 'fp32' | 'bf16' | 'fp16';
+  /** 'bf16': autocast to bfloat16 with float32 master weights (CPU and CUDA); 'fp16': float16 with dynamic loss scaling (CUDA);
+   * 'auto': bf16 where the device has fast bf16 (CPU with AVX512-BF16 or AMX, CUDA compute capability 8.0+), else fp32; default 'fp32'. */
+  precision?: 'fp32' | 'bf16' | 'fp16' | 'auto';
   /** Recompute each block's activations in backward instead of keeping them: less memory, ~1 more forward per step (default false). */
   gradientCheckpointing?: boolean;
   /** Dropout probabilities for this run, overriding config.json's (keys: embedding, attention, hidden, classifier). */
@@ -214,7 +215,7 @@ export function resolveArgs(args: TrainingArgs, hasValidation: boolean): Resolve
     onNonFinite: oneOf(a, 'onNonFinite', ['error', 'skip'] as const, 'error'),
     dropout: dropoutArg(a.dropout),
     gradientCheckpointing: bool(a, 'gradientCheckpointing', false),
-    precision: oneOf(a, 'precision', ['fp32', 'bf16', 'fp16'] as const, 'fp32'),
+    precision: oneOf(a, 'precision', ['fp32', 'bf16', 'fp16', 'auto'] as const, 'fp32'),
     predictWithGenerate: bool(a, 'predictWithGenerate', false),
     generationMaxNewTokens: int(a, 'generationMaxNewTokens', 1, 64)!,
     generationNumBeams: int(a, 'generationNumBeams', 1, 1)!,

@@ -40,7 +40,7 @@ export interface TrainerModel {
   readonly device?: string;
   readonly dtype?: string;
   forward(inputs: ModelInputs): Promise<ForwardOutput>;
-  trainStep(inputs: ModelInputs & { labels: Labels }, options?: { lr?: number; maxGradNorm?: number; communicator?: Communicator; skipNonFinite?: boolean; precision?: 'fp32' | 'bf16' | 'fp16' }): Promise<{ loss: number; gradNorm?: number; skipped?: boolean }>;
+  trainStep(inputs: ModelInputs & { labels: Labels }, options?: { lr?: number; maxGradNorm?: number; communicator?: Communicator; skipNonFinite?: boolean; precision?: 'fp32' | 'bf16' | 'fp16' | 'auto' }): Promise<{ loss: number; gradNorm?: number; skipped?: boolean }>;
   configureOptimizer(options: OptimizerOptions): void;
   savePretrained(dir: string): Promise<void>;
   parameters(): { name: string; shape: number[]; dtype: string }[];

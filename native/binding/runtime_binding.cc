@@ -24,6 +24,8 @@ Napi::Value RuntimeInfoJs(const Napi::CallbackInfo& info) {
     blas.Set("name", r.blas.name);
     blas.Set("library", r.blas.library);
     blas.Set("threads", r.blas.threads);
+    blas.Set("kernel", r.blas.kernel);
+    blas.Set("config", r.blas.config);
     out.Set("blas", blas);
     out.Set("intraOpThreads", r.intra_op_threads);
     out.Set("interOpThreads", r.inter_op_threads);
@@ -40,16 +42,32 @@ Napi::Value SetNumThreadsJs(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// measureMatmul(n, iterations) -> Promise<number> (GFLOP/s)
+// measureMatmul(n, iterations, dtype, threads) -> Promise<number> (GFLOP/s); threads 0: the current setting
 Napi::Value MeasureMatmulJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (!info[0].IsNumber() || !info[1].IsNumber()) ThrowArgument(env, "measureMatmul(n, iterations) expects two numbers");
+  if (!info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsString() || !info[3].IsNumber())
+    ThrowArgument(env, "measureMatmul(n, iterations, dtype, threads) expects two numbers, a dtype name and a number");
   const int64_t n = info[0].As<Napi::Number>().Int64Value();
   const int64_t iterations = info[1].As<Napi::Number>().Int64Value();
+  const std::string dtype = info[2].As<Napi::String>().Utf8Value();
+  const int threads = info[3].As<Napi::Number>().Int32Value();
   auto gflops = std::make_shared<double>(0);
   return RunAsync(
-      env, {}, [=] { *gflops = measure_matmul_gflops(n, iterations); },
+      env, {}, [=] { *gflops = measure_matmul_gflops(n, iterations, dtype, threads); },
       [=](Napi::Env e) -> Napi::Value { return Napi::Number::New(e, *gflops); });
+}
+
+// cudaComputeCapability(index) -> [major, minor]; [0, 0] where it cannot be asked
+Napi::Value CudaComputeCapabilityJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsNumber()) ThrowArgument(env, "cudaComputeCapability(index) expects a number");
+  return Guard(env, [&] {
+    auto cc = cuda_compute_capability(info[0].As<Napi::Number>().Int64Value());
+    Napi::Array out = Napi::Array::New(env, 2);
+    out.Set(0u, cc.first);
+    out.Set(1u, cc.second);
+    return out;
+  });
 }
 
 Napi::Object BuildInfo(Napi::Env env) {
@@ -66,6 +84,7 @@ void DefineRuntime(Napi::Env env, Napi::Object exports) {
   exports.Set("runtimeInfo", Napi::Function::New<RuntimeInfoJs>(env, "runtimeInfo"));
   exports.Set("setNumThreads", Napi::Function::New<SetNumThreadsJs>(env, "setNumThreads"));
   exports.Set("measureMatmul", Napi::Function::New<MeasureMatmulJs>(env, "measureMatmul"));
+  exports.Set("cudaComputeCapability", Napi::Function::New<CudaComputeCapabilityJs>(env, "cudaComputeCapability"));
   exports.Set("buildInfo", BuildInfo(env));
 }
 

@@ -25,6 +25,26 @@ std::string loaded_cudart() {
 
 }  // namespace
 
+std::pair<int, int> cuda_compute_capability(int64_t index) {
+  if (index < 0 || index >= cuda_device_count()) return {0, 0};
+  const std::string cudart = loaded_cudart();
+  if (cudart.empty()) return {0, 0};
+  void* handle = dlopen(cudart.c_str(), RTLD_LAZY | RTLD_NOLOAD);
+  if (handle == nullptr) return {0, 0};
+  // cudaDeviceGetAttribute(int*, cudaDeviceAttr, int): a stable entry point, unlike cudaDeviceProp's layout.
+  using GetAttribute = int (*)(int*, int, int);
+  constexpr int kComputeCapabilityMajor = 75, kComputeCapabilityMinor = 76;
+  std::pair<int, int> cc{0, 0};
+  if (auto get = reinterpret_cast<GetAttribute>(dlsym(handle, "cudaDeviceGetAttribute"))) {
+    int major = 0, minor = 0;
+    if (get(&major, kComputeCapabilityMajor, static_cast<int>(index)) == 0 &&
+        get(&minor, kComputeCapabilityMinor, static_cast<int>(index)) == 0)
+      cc = {major, minor};
+  }
+  dlclose(handle);
+  return cc;
+}
+
 std::vector<std::string> cuda_device_names() {
   std::vector<std::string> names;
   const int64_t count = cuda_device_count();

@@ -77,6 +77,9 @@ BlasInfo detect_blas() {
     using GetThreads = int (*)();
     if (auto f = reinterpret_cast<GetThreads>(loaded_symbol(info.library, "openblas_get_num_threads"))) info.threads = f();
     else if (auto g = reinterpret_cast<GetThreads>(loaded_symbol(info.library, "mkl_get_max_threads"))) info.threads = g();
+    using GetName = char* (*)();
+    if (auto f = reinterpret_cast<GetName>(loaded_symbol(info.library, "openblas_get_corename"))) info.kernel = f();
+    if (auto f = reinterpret_cast<GetName>(loaded_symbol(info.library, "openblas_get_config"))) info.config = f();
   }
   return info;
 }
@@ -108,15 +111,27 @@ void set_num_threads(int torch_threads, int blas_threads) {
   }
 }
 
-double measure_matmul_gflops(int64_t n, int64_t iterations) {
+double measure_matmul_gflops(int64_t n, int64_t iterations, const std::string& dtype, int threads) {
   if (n <= 0 || iterations <= 0) fail("ERR_ARGUMENT", "measureMatmul: n and iterations must be positive");
+  if (dtype != "float32" && dtype != "bfloat16")
+    fail("ERR_ARGUMENT", "measureMatmul: dtype must be 'float32' or 'bfloat16', got '" + dtype + "'");
   at::manual_seed(0);
-  auto a = at::randn({n, n});
-  auto b = at::randn({n, n});
-  auto c = at::mm(a, b);  // warm-up: thread pools, page faults
-  auto start = std::chrono::steady_clock::now();
-  for (int64_t i = 0; i < iterations; ++i) at::mm_out(c, a, b);
-  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const auto type = dtype == "bfloat16" ? at::kBFloat16 : at::kFloat;
+  auto a = at::randn({n, n}).to(type);
+  auto b = at::randn({n, n}).to(type);
+  const int previous = at::get_num_threads();
+  if (threads > 0) at::set_num_threads(threads);
+  double seconds = 0;
+  try {
+    auto c = at::mm(a, b);  // warm-up: thread pools, page faults
+    auto start = std::chrono::steady_clock::now();
+    for (int64_t i = 0; i < iterations; ++i) at::mm_out(c, a, b);
+    seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  } catch (...) {
+    if (threads > 0) at::set_num_threads(previous);
+    throw;
+  }
+  if (threads > 0) at::set_num_threads(previous);
   return 2.0 * static_cast<double>(n) * n * n * iterations / seconds / 1e9;
 }
 

@@ -2,6 +2,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace nodetune {
@@ -10,6 +11,8 @@ struct BlasInfo {
   std::string name;     // "openblas" | "mkl" | "reference" | "blis" | "unknown"
   std::string library;  // path of the loaded shared library, when found
   int threads = -1;     // BLAS's own thread count, -1 when it cannot be asked
+  std::string kernel;   // OpenBLAS: the kernel family it runs (openblas_get_corename: "Haswell", "SkylakeX", ...)
+  std::string config;   // OpenBLAS: its build description (openblas_get_config: version, DYNAMIC_ARCH, ...)
 };
 
 struct RuntimeInfo {
@@ -25,14 +28,19 @@ struct RuntimeInfo {
 
 RuntimeInfo runtime_info();
 
-// Names of the CUDA devices (empty on a CPU-only LibTorch). Defined in cuda_info_*.cc.
+// Names of the CUDA devices (empty on a CPU-only LibTorch). Defined in cuda_info.cc.
 std::vector<std::string> cuda_device_names();
+
+// A CUDA device's compute capability (major, minor); (0, 0) where there is no such device or it cannot be asked.
+std::pair<int, int> cuda_compute_capability(int64_t index);
 
 // Sets LibTorch's intra-op threads and, where the BLAS can be told, the BLAS's own threads
 // (a value <= 0 leaves that one alone).
 void set_num_threads(int torch_threads, int blas_threads);
 
-// Measures the fp32 matrix-product rate: `iterations` products of two n x n matrices. GFLOP/s.
-double measure_matmul_gflops(int64_t n, int64_t iterations);
+// Measures the matrix-product rate in `dtype` (float32: the BLAS; bfloat16: LibTorch's own kernels, oneDNN
+// where it has them): `iterations` products of two n x n matrices. GFLOP/s. threads > 0 runs it with that many
+// LibTorch intra-op threads (restored afterwards); otherwise with the current setting.
+double measure_matmul_gflops(int64_t n, int64_t iterations, const std::string& dtype, int threads);
 
 }  // namespace nodetune

@@ -7,6 +7,7 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #endif
+#include <torch/version.h>
 
 #include <thread>
 
@@ -30,6 +31,28 @@ std::string message_of(const std::exception& e) {
 }  // namespace
 
 #ifdef USE_C10D_GLOO
+struct Communicator::Group {
+  c10::intrusive_ptr<c10d::ProcessGroupGloo> gloo;
+};
+
+namespace {
+
+// LibTorch 2.4+ serves the store with libuv by default, but builds without libuv (Debian's) refuse that:
+// libuv where the build has it, the classic server where it does not. Older versions have only the classic one.
+c10::intrusive_ptr<c10d::Store> open_store(const std::string& host, c10d::TCPStoreOptions options) {
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 2)
+  try {
+    return c10::make_intrusive<c10d::TCPStore>(host, options);
+  } catch (const std::exception& e) {
+    if (!options.useLibUV || std::string(e.what()).find("libuv") == std::string::npos) throw;
+  }
+  options.useLibUV = false;
+#endif
+  return c10::make_intrusive<c10d::TCPStore>(host, options);
+}
+
+}  // namespace
+
 Communicator::Communicator(const RendezvousOptions& o) : options_(o) {
   if (o.world_size < 1) fail("ERR_ARGUMENT", "WORLD_SIZE must be at least 1, got " + std::to_string(o.world_size));
   if (o.rank < 0 || o.rank >= o.world_size)
@@ -42,7 +65,7 @@ Communicator::Communicator(const RendezvousOptions& o) : options_(o) {
   store_options.waitWorkers = false;
   store_options.timeout = o.timeout;
   try {
-    store_ = c10::make_intrusive<c10d::TCPStore>(o.master_addr, store_options);
+    store_ = open_store(o.master_addr, store_options);
   } catch (const std::exception& e) {
     fail_dist(o, "cannot reach the rendezvous store at " + o.master_addr + ":" + std::to_string(o.port) +
                      (o.rank == 0 ? " (as its host)" : ""), message_of(e));
@@ -70,7 +93,7 @@ Communicator::Communicator(const RendezvousOptions& o) : options_(o) {
     gloo_options->devices.push_back(iface_host ? c10d::ProcessGroupGloo::createDeviceForHostname(iface_host)
                                                : c10d::ProcessGroupGloo::createDefaultDevice());
     auto prefixed = c10::make_intrusive<c10d::PrefixStore>("nodetune/gloo", store_);
-    group_ = c10::make_intrusive<c10d::ProcessGroupGloo>(prefixed, o.rank, o.world_size, gloo_options);
+    group_ = std::make_unique<Group>(Group{c10::make_intrusive<c10d::ProcessGroupGloo>(prefixed, o.rank, o.world_size, gloo_options)});
   } catch (const std::exception& e) {
     fail_dist(o, "connecting to the other ranks failed", message_of(e));
   }
@@ -112,7 +135,7 @@ void Communicator::all_reduce(std::vector<at::Tensor>& tensors, bool average) {
     wait("all-reduce", [&] {
       c10d::AllreduceOptions opts;
       opts.reduceOp = c10d::ReduceOp::SUM;
-      group_->allreduce(flat, opts)->wait(options_.timeout);
+      group_->gloo->allreduce(flat, opts)->wait(options_.timeout);
     });
     if (average) flat[0].div_(options_.world_size);
     int64_t offset = 0;
@@ -132,7 +155,7 @@ void Communicator::broadcast(std::vector<at::Tensor>& tensors, int root) {
     wait("broadcast", [&] {
       c10d::BroadcastOptions opts;
       opts.rootRank = root;
-      group_->broadcast(one, opts)->wait(options_.timeout);
+      group_->gloo->broadcast(one, opts)->wait(options_.timeout);
     });
     if (!one[0].is_same(t)) t.copy_(one[0]);
   }
@@ -140,10 +163,12 @@ void Communicator::broadcast(std::vector<at::Tensor>& tensors, int root) {
 
 void Communicator::barrier() {
   if (options_.world_size == 1) return;
-  wait("barrier", [&] { group_->barrier()->wait(options_.timeout); });
+  wait("barrier", [&] { group_->gloo->barrier()->wait(options_.timeout); });
 }
 
 #else
+struct Communicator::Group {};
+
 Communicator::Communicator(const RendezvousOptions& o) : options_(o) {
   fail("ERR_DIST", "this LibTorch was built without distributed support (no Gloo): use a LibTorch from pytorch.org or Debian's");
 }

@@ -14,7 +14,6 @@
 
 namespace c10d {
 class Store;
-class ProcessGroup;
 }  // namespace c10d
 
 namespace nodetune::dist {
@@ -45,9 +44,12 @@ class Communicator {
 
  private:
   void wait(const char* what, const std::function<void()>& run);
+  // The Gloo group, held by its own type behind a pointer to an incomplete struct: in LibTorch 1.x
+  // ProcessGroupGloo is a c10d::ProcessGroup, in 2.x a c10d::Backend, so no common base type is named here.
+  struct Group;
   RendezvousOptions options_;
   c10::intrusive_ptr<c10d::Store> store_;
-  c10::intrusive_ptr<c10d::ProcessGroup> group_;
+  std::unique_ptr<Group> group_;
 };
 
 }  // namespace nodetune::dist

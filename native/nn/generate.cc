@@ -1,5 +1,6 @@
 #include "nn/generate.h"
 
+#include <ATen/core/grad_mode.h>
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <algorithm>

@@ -1,5 +1,7 @@
 #include "nn/params.h"
 
+#include <ATen/core/grad_mode.h>
+
 #include "core/error.h"
 
 namespace nodetune::nn {

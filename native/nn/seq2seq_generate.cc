@@ -1,5 +1,6 @@
 // Decoding for encoder-decoder models: the encoder runs once (its output and the cross-attention keys/values stay
 // in the KV cache), then one decoder token per step, greedy/sampled through choose_next or by beam search.
+#include <ATen/core/grad_mode.h>
 #include <ATen/CPUGeneratorImpl.h>
 
 #include "core/error.h"

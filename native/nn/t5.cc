@@ -2,6 +2,7 @@
 // table in block 0 of each stack, shared by all its blocks), unscaled attention, ReLU or gated FFN, and a tied
 // head rescaled by d_model^-0.5. umT5: the same with a bias table in every block. Weight names are transformers' (shared.weight, encoder.block.N.layer.0.
 // SelfAttention.q.weight, ...), so no base prefix.
+#include <ATen/core/grad_mode.h>
 #include <cmath>
 #include <string>
 

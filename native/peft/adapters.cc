@@ -1,5 +1,6 @@
 #include "peft/adapters.h"
 
+#include <ATen/core/grad_mode.h>
 #include <cmath>
 
 #include "core/error.h"
