@@ -64,7 +64,13 @@ async function main(): Promise<void> {
   const results: Record<string, unknown> = { date: new Date().toISOString(), quick, machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model }, runtime: info };
   const peak = await measureMatmul(1024, quick ? 10 : 40);
   results.matmulPeakGflops = peak;
-  console.log(`fp32 matmul peak: ${peak.toFixed(1)} GFLOP/s (1024x1024, LibTorch + ${info.blas.name})`);
+  const kernel = info.blas.kernel ? `, ${info.blas.kernel} kernel (${info.blas.kernelSetBy === 'user' ? 'OPENBLAS_CORETYPE set by you' : info.blas.kernelSetBy === 'nodetune' ? 'chosen by nodetune' : "OpenBLAS's choice"})` : '';
+  console.log(`CPU: ${info.cpu.model || 'unknown'}, ${os.cpus().length} thread(s); AVX-512 ${info.cpu.avx512 ? 'yes' : 'no'}, fast bf16 ${info.cpu.fastBf16 ? 'yes' : 'no'} (AVX512-BF16 ${info.cpu.avx512Bf16 ? 'yes' : 'no'}, AMX ${info.cpu.amxBf16 ? 'yes' : 'no'})`);
+  console.log(`fp32 matmul peak: ${peak.toFixed(1)} GFLOP/s (1024x1024, LibTorch + ${info.blas.name}${kernel})`);
+  // PyTorch (the comparison) runs in child processes that inherit this environment, so the same OpenBLAS kernel.
+  const bf16Peak = await measureMatmul(1024, quick ? 5 : 20, { dtype: 'bfloat16', threads: os.cpus().length });
+  results.bf16MatmulPeakGflops = bf16Peak;
+  console.log(`bf16 matmul peak: ${bf16Peak.toFixed(1)} GFLOP/s (1024x1024, LibTorch's kernels, ${os.cpus().length} thread(s))`);
 
   const shapes: BenchShape[] = [
     { name: 'gpt2-4x256-v8k', family: 'gpt2', layers: 4, hidden: 256, heads: 8, vocab: 8192, seq: 128 },
