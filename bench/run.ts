@@ -15,6 +15,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { measureMatmul, runtimeInfo } from '../lib';
+import { measureMatmulInFreshProcess } from '../lib/cli/doctor';
 import { launch } from '../lib/dist';
 import { BenchShape, configFor, writeRandomCheckpoint } from './random-checkpoint';
 
@@ -67,6 +68,11 @@ async function main(): Promise<void> {
   const kernel = info.blas.kernel ? `, ${info.blas.kernel} kernel (${info.blas.kernelSetBy === 'user' ? 'OPENBLAS_CORETYPE set by you' : info.blas.kernelSetBy === 'nodetune' ? 'chosen by nodetune' : "OpenBLAS's choice"})` : '';
   console.log(`CPU: ${info.cpu.model || 'unknown'}, ${os.cpus().length} thread(s); AVX-512 ${info.cpu.avx512 ? 'yes' : 'no'}, fast bf16 ${info.cpu.fastBf16 ? 'yes' : 'no'} (AVX512-BF16 ${info.cpu.avx512Bf16 ? 'yes' : 'no'}, AMX ${info.cpu.amxBf16 ? 'yes' : 'no'})`);
   console.log(`fp32 matmul peak: ${peak.toFixed(1)} GFLOP/s (1024x1024, LibTorch + ${info.blas.name}${kernel})`);
+  if (info.blas.kernel && info.blas.kernelSetBy === 'nodetune') {
+    const own = measureMatmulInFreshProcess({ OPENBLAS_CORETYPE: undefined, NODETUNE_BLAS_KERNEL: 'off' });
+    results.matmulOpenblasOwnChoiceGflops = own ?? null;
+    console.log(`fp32 matmul with OpenBLAS's own kernel choice (NODETUNE_BLAS_KERNEL=off): ${own === undefined ? 'failed' : `${own.toFixed(1)} GFLOP/s`}`);
+  }
   // PyTorch (the comparison) runs in child processes that inherit this environment, so the same OpenBLAS kernel.
   const bf16Peak = await measureMatmul(1024, quick ? 5 : 20, { dtype: 'bfloat16', threads: os.cpus().length });
   results.bf16MatmulPeakGflops = bf16Peak;

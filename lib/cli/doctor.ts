@@ -15,15 +15,20 @@ export interface DoctorReport extends RuntimeInfo {
   recommendedKernelGflops?: number;
 }
 
-/** fp32 GFLOP/s measured in a child process whose OpenBLAS runs `kernel`; undefined when that run fails. */
-function measureWithKernel(kernel: string): number | undefined {
+/**
+ * fp32 GFLOP/s (n=1024) measured in a fresh process whose environment is this one's with `env` applied (an
+ * undefined value removes the variable): `{ OPENBLAS_CORETYPE: 'Haswell' }` measures that OpenBLAS kernel,
+ * `{ OPENBLAS_CORETYPE: undefined, NODETUNE_BLAS_KERNEL: 'off' }` OpenBLAS's own choice. Undefined when it fails.
+ */
+export function measureMatmulInFreshProcess(env: Record<string, string | undefined>): number | undefined {
   const runtime = path.join(__dirname, '..', 'runtime.js');
   const script = `require(${JSON.stringify(runtime)}).measureMatmul(1024, 20).then((g) => console.log(JSON.stringify(g)))`;
-  const child = spawnSync(process.execPath, ['-e', script], {
-    env: { ...process.env, OPENBLAS_CORETYPE: kernel },
-    encoding: 'utf8',
-    timeout: 120_000,
-  });
+  const childEnv: NodeJS.ProcessEnv = { ...process.env };
+  for (const [k, v] of Object.entries(env)) {
+    if (v === undefined) delete childEnv[k];
+    else childEnv[k] = v;
+  }
+  const child = spawnSync(process.execPath, ['-e', script], { env: childEnv, encoding: 'utf8', timeout: 120_000 });
   const value = Number(child.stdout?.trim().split('\n').pop());
   return child.status === 0 && Number.isFinite(value) ? value : undefined;
 }
@@ -38,7 +43,7 @@ export async function doctorReport(options: { matmul: boolean }): Promise<Doctor
   info.bf16MatmulGflops = await measureMatmul(1024, 10, { dtype: 'bfloat16', threads: info.threads.hardware });
   const { kernel, recommendedKernel } = info.blas;
   if (kernel && recommendedKernel && kernel.toLowerCase() !== recommendedKernel.toLowerCase()) {
-    info.recommendedKernelGflops = measureWithKernel(recommendedKernel);
+    info.recommendedKernelGflops = measureMatmulInFreshProcess({ OPENBLAS_CORETYPE: recommendedKernel });
     const forced = info.recommendedKernelGflops;
     if (forced !== undefined && info.matmulGflops < SLOW_SHARE * forced) {
       info.warnings.push(
