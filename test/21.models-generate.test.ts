@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import * as fs from 'fs';
 import * as path from 'path';
 import { AutoModel } from '../lib/models';
-import { FIXTURES, argmaxRows, expected, fixture, maxAbsDiff, stories260K } from './models-helpers';
+import { FIXTURES, TIE_MARGIN, argmaxRows, expected, fixture, greedyLead, maxAbsDiff, stories260K } from './models-helpers';
 
 describe('21 models: causality, padding and KV-cache generation', () => {
   for (const name of ['gpt2', 'llama', 'qwen2']) {
@@ -40,6 +40,9 @@ describe('21 models: causality, padding and KV-cache generation', () => {
         const f = await model.forward({ inputIds: seq });
         argmaxRows(f.logits, f.shape, seq[0]!.length - 1).forEach((id, b) => seq[b]!.push(id));
       }
+      // Two code paths pick the same ids only where no step is a near-tie: the fixture has none (checked), so a
+      // flipped id is a bug of the cache, not float noise of the CPU.
+      expect(await greedyLead(model, seq, 4), 'smallest lead of a greedy choice').to.be.above(TIE_MARGIN);
       expect(out).to.deep.equal(seq);
     });
   }
@@ -49,6 +52,7 @@ describe('21 models: causality, padding and KV-cache generation', () => {
     const a = [5, 9, 13, 2 + 20], b = [7, 11];
     const alone = [(await model.generate([a], { maxNewTokens: 5, eosTokenId: null }))[0]!, (await model.generate([b], { maxNewTokens: 5, eosTokenId: null }))[0]!];
     const batched = await model.generate([a, [0, 0, ...b]], { maxNewTokens: 5, eosTokenId: null, attentionMask: [[1, 1, 1, 1], [0, 0, 1, 1]] });
+    expect(await greedyLead(model, alone, [4, 2]), 'no near-tie in the fixture').to.be.above(TIE_MARGIN);
     expect(batched[0]).to.deep.equal(alone[0]);
     expect(batched[1]!.slice(2)).to.deep.equal(alone[1]);
   });
@@ -64,6 +68,8 @@ describe('21 models: causality, padding and KV-cache generation', () => {
     expect(top1).to.deep.equal(greedy);
     const rep = await model.generate(prompt, { maxNewTokens: 8, repetitionPenalty: 1.3, eosTokenId: null });
     expect(rep[0]).to.have.length(11);
+    // (a batch of two rows against one row alone: the same ids, as no greedy step is a near-tie)
+    expect(await greedyLead(model, greedy, 3), 'no near-tie in the fixture').to.be.above(TIE_MARGIN);
     const eos = greedy[0]![3]!;
     const stopped = await model.generate([[3, 4, 5], [3, 4, 5]], { maxNewTokens: 8, eosTokenId: eos });
     expect(stopped).to.deep.equal([greedy[0]!.slice(0, 4), greedy[0]!.slice(0, 4)]);
@@ -86,6 +92,9 @@ describe('21 models: causality, padding and KV-cache generation', () => {
     const want = JSON.parse(fs.readFileSync(path.join(FIXTURES, 'stories260K-greedy.json'), 'utf8')) as { ids: number[] };
     const model = await AutoModel.fromPretrained(dir);
     const [ids] = await model.generate([[1]], { maxNewTokens: want.ids.length - 1, eosTokenId: null });
+    // The ids were committed from another machine: they are this model's greedy choices on any CPU only because no
+    // step is a near-tie (checked here, teacher-forced, so that a failure says which of the two broke).
+    expect(await greedyLead(model, [want.ids], 1), 'smallest lead of a committed greedy id').to.be.above(TIE_MARGIN);
     expect(ids).to.deep.equal(want.ids);
     const vocab = (JSON.parse(fs.readFileSync(path.join(dir, 'tokenizer.json'), 'utf8')) as { model: { vocab: Record<string, number> } }).model.vocab;
     const byId: string[] = [];

@@ -67,7 +67,10 @@ describe('45 train: the Trainer end to end with real T5 / mT5 (seq2seq-lm)', fun
       const model = await load(name);
       const outputDir = tempDir();
       const t = new Trainer({ model, tokenizer: tok, train: feats, validation: feats,
-        args: { outputDir, batchSize: 2, epochs: 100, learningRate: 1e-2, lrScheduler: 'constant', seed: 3, report: false, evalStrategy: 'steps', evalSteps: 100,
+        // 400 steps with the learning rate decaying to 0: the run settles in a minimum whatever the BLAS kernel. (With 200
+        // steps at a constant rate, where the run stops depends on float rounding: mt5-tiny then answered 2 of 4 on
+        // OpenBLAS Haswell/Zen kernels and 4 of 4 on Cooperlake.)
+        args: { outputDir, batchSize: 2, epochs: 200, learningRate: 1e-2, lrScheduler: 'linear', seed: 3, report: false, evalStrategy: 'steps', evalSteps: 100,
           predictWithGenerate: true, generationMaxNewTokens: 6, generationNumBeams: 2 } });
       // Untrained, the models generate ids above the tokenizer's 40 (their embeddings have 100 / 120 rows): left out of the text.
       const before = (await t.evaluate()).metrics;
@@ -79,7 +82,7 @@ describe('45 train: the Trainer end to end with real T5 / mT5 (seq2seq-lm)', fun
       expect(evals.length).to.be.at.least(2);
       for (const k of ['eval_exact_match', 'eval_f1', 'eval_rougeL', 'eval_bleu']) expect(evals[evals.length - 1]![k], k).to.be.a('number');
       expect(evals[evals.length - 1]!.eval_loss).to.be.below(evals[0]!.eval_loss!);
-      expect(res.globalStep).to.equal(200);
+      expect(res.globalStep).to.equal(400);
       // The same figures from the model directly: beam 2 generation per batch, decoded without specials, cut at EOS.
       const predictions: string[] = [], references: string[] = [];
       for (let i = 0; i < feats.length; i += 2) {
@@ -90,7 +93,7 @@ describe('45 train: the Trainer end to end with real T5 / mT5 (seq2seq-lm)', fun
       for (const [, a] of PAIRS) references.push(a);
       const want = generationMetrics(predictions, references);
       for (const k of ['exact_match', 'f1', 'rougeL', 'bleu'] as const) expect(after[k], `${k} ${JSON.stringify(predictions)}`).to.be.closeTo(want[k], 1e-12);
-      // Before training nothing matches; after 200 steps on four examples most answers are right (dropout stays on in training).
+      // Before training nothing matches; after 400 steps on four examples most answers are right (dropout stays on in training).
       expect(before.exact_match).to.equal(0);
       expect(after.exact_match, JSON.stringify(predictions)).to.be.at.least(0.75);
       expect(after.f1).to.be.at.least(after.exact_match!);

@@ -5,7 +5,7 @@ import { AutoModel } from '../lib/models';
 import { entityMetrics } from '../lib/train/metrics';
 import { Trainer } from '../lib/train/trainer';
 import { rejects, tempDir } from './helpers';
-import { expected, fixture } from './models-helpers';
+import { TIE_MARGIN, expected, fixture, minTopGap } from './models-helpers';
 import { clsFeatures, lmBatches } from './train-helpers';
 
 const llama = () => AutoModel.fromPretrained(fixture('llama'), { quiet: true });
@@ -73,6 +73,9 @@ describe('47 train: Trainer seeds, plateau, predict, data errors', function () {
     const m = (await tr.evaluate()).metrics;
     expect(m.loss).to.be.closeTo(e.loss, 1e-4);
     const out = await tok.forward({ inputIds: e.inputIds, attentionMask: e.attentionMask });
+    // (the Trainer's argmax must pick the same labels: no position of the fixture is a near-tie)
+    const labelled = (e.labels as number[][]).flatMap((row, i) => row.flatMap((y, j) => (y === -100 ? [] : [i * t + j])));
+    expect(minTopGap(out.logits, 4, labelled), 'no near-tie in the fixture').to.be.above(TIE_MARGIN);
     const preds: string[][] = [], refs: string[][] = [];
     let correct = 0, total = 0;
     (e.labels as number[][]).forEach((row, i) => {

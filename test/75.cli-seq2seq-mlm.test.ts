@@ -5,6 +5,7 @@ import { loadConfig } from '../lib/cli/config/load';
 import { main } from '../lib/cli/main';
 import { pipeline } from '../lib/pipelines';
 import { tempDir, throws } from './helpers';
+import { TIE_MARGIN, seq2seqGreedyLead } from './models-helpers';
 import { MLM_WORDS, modelDir, t5Tokenizer, wordPieceTokenizer } from './seq2seq-mlm-helpers';
 
 async function run(argv: string[]): Promise<{ code: number; out: string; err: string }> {
@@ -63,7 +64,10 @@ output: ${output}
       expect(r.code, r.err).to.equal(0);
       const metrics = (JSON.parse(r.out) as { metrics: Record<string, number> }).metrics;
       const after = /validation loss\s+[\d.]+\s+([\d.]+)/.exec(trained.out)!;
-      expect(metrics.loss!.toFixed(4)).to.equal(Number(after[1]).toFixed(4));
+      // Another process's evaluation (its own batches) of the saved model vs the figure train printed: comparing the
+      // printed digits could flip on a rounding boundary; within half a unit of the last printed digit + rtol 1e-5.
+      const printed = after[1]!, decimals = printed.split('.')[1]?.length ?? 0;
+      expect(metrics.loss).to.be.closeTo(Number(printed), 0.5 * 10 ** -decimals + 1e-5 * Number(printed));
       const em = /validation exact_match\s+[\d.]+\s+([\d.]+)/.exec(trained.out)!;
       expect(metrics.exact_match).to.be.closeTo(Number(em[1]), 1e-3);
       expect(metrics).to.include.keys('f1', 'rougeL', 'bleu', 'perplexity');
@@ -99,6 +103,11 @@ output: ${output}
       const viaAdapter = await run(['generate', '--model', base, '--adapter', adapter, '--prompt', prompt, '--max-new-tokens', '6', '--json']);
       const viaMerged = await run(['generate', '--model', merged, '--prompt', prompt, '--max-new-tokens', '6', '--json']);
       expect(viaAdapter.code, viaAdapter.err).to.equal(0);
+      // merged vs unmerged adapter: other float paths, the same greedy text because no step is a near-tie (checked)
+      const p = await pipeline('text2text-generation', merged);
+      const src = (await p.tokenizer.encode(prompt)).ids;
+      const row = (await p.model.generate([src], { maxNewTokens: 6 }))[0]!;
+      expect(await seq2seqGreedyLead(p.model, [src], undefined, [row]), 'no near-tie in the merged model').to.be.above(TIE_MARGIN);
       expect(viaMerged.out).to.equal(viaAdapter.out);
     });
   });

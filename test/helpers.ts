@@ -1,3 +1,4 @@
+import { AssertionError } from 'chai';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -33,4 +34,43 @@ export function throws(fn: () => unknown): Error & { code?: string } {
     return e as Error & { code?: string };
   }
   throw new Error('expected the call to throw, but it returned');
+}
+
+/** Absolute and relative tolerance of a float comparison: |actual - expected| <= atol + rtol * |expected|. */
+export interface Tolerance {
+  rtol?: number;
+  atol?: number;
+}
+
+type Floats = number | ArrayLike<number> | readonly Floats[];
+
+function flatten(x: Floats, out: number[] = []): number[] {
+  if (typeof x === 'number') out.push(x);
+  else if (Array.isArray(x)) for (const y of x as readonly Floats[]) flatten(y, out);
+  else for (let i = 0; i < (x as ArrayLike<number>).length; i++) out.push((x as ArrayLike<number>)[i]!);
+  return out;
+}
+
+/**
+ * Asserts that floats computed by two different code paths (batched vs single, fused vs reference, another machine's
+ * oracle, ...) agree within a tolerance: |actual - expected| <= atol + rtol * |expected| element-wise (numbers, typed
+ * arrays or nested arrays of the same length). The message names the first mismatching index, both values and the
+ * largest difference. NaN never matches. Use exact equality only where the very same computation is repeated.
+ */
+export function expectClose(actual: Floats, expected: Floats, tol: Tolerance, what = 'values'): void {
+  const a = flatten(actual), e = flatten(expected);
+  const { rtol = 0, atol = 0 } = tol;
+  if (a.length !== e.length) throw new AssertionError(`${what}: length ${a.length} != expected length ${e.length}`);
+  let first = -1, worst = 0;
+  for (let i = 0; i < a.length; i++) {
+    const d = Math.abs(a[i]! - e[i]!);
+    if (!(d <= atol + rtol * Math.abs(e[i]!))) {
+      if (first < 0) first = i;
+      worst = Math.max(worst, Number.isNaN(d) ? Infinity : d);
+    }
+  }
+  if (first >= 0) {
+    throw new AssertionError(`${what}: [${first}] = ${a[first]} != ${e[first]} within rtol ${rtol}, atol ${atol} ` +
+      `(|diff| ${Math.abs(a[first]! - e[first]!)}; largest ${worst}; ${a.length} values)`);
+  }
 }

@@ -1,6 +1,7 @@
 /** Shared helpers of the model tests (test/2*.models-*.test.ts). */
 import * as fs from 'fs';
 import * as path from 'path';
+import type { Model } from '../lib/models';
 import { repoRoot, sharedAssets } from './helpers';
 
 export const FIXTURES = path.join(repoRoot, 'test', 'fixtures', 'models');
@@ -47,4 +48,58 @@ export function argmaxRows(logits: Float32Array, shape: number[], position: numb
     out.push(best);
   }
   return out;
+}
+
+/**
+ * The smallest lead a greedy (argmax) choice must have over the runner-up logit before two different code paths
+ * (KV cache vs full forward, batched vs alone, another machine's oracle) may be required to pick the same token.
+ * float32 logits of the fixtures move by ~1e-6 between BLAS kernels, thread counts and batch shapes; 1e-4 leaves a
+ * 100x margin while still ruling out a real near-tie, where the choice would depend on the CPU.
+ */
+export const TIE_MARGIN = 1e-4;
+
+/** The lead of `row[chosen]` over the largest other entry of `row` (negative when `chosen` is not the argmax). */
+export function lead(row: ArrayLike<number>, chosen: number): number {
+  let other = -Infinity;
+  for (let j = 0; j < row.length; j++) if (j !== chosen) other = Math.max(other, row[j]!);
+  return row[chosen]! - other;
+}
+
+/** The smallest top-1 minus top-2 gap over the rows of width `width` of `logits` (optionally only rows `rows`). */
+export function minTopGap(logits: ArrayLike<number>, width: number, rows?: number[]): number {
+  let m = Infinity;
+  for (const r of rows ?? Array.from({ length: logits.length / width }, (_, i) => i)) {
+    const row = Array.prototype.slice.call(logits, r * width, (r + 1) * width) as number[];
+    m = Math.min(m, lead(row, row.indexOf(Math.max(...row))));
+  }
+  return m;
+}
+
+/**
+ * Decoder-only models: each row is a prompt (its first `from[r]` tokens) and a greedy continuation; one unpadded
+ * teacher-forced forward per row gives, at every continued position, the lead of the token that was chosen over the
+ * runner-up. Returns the smallest lead (negative: some chosen token was not the argmax of the full forward).
+ */
+export async function greedyLead(model: Model, rows: number[][], from: number | number[], adapter?: string | null): Promise<number> {
+  let m = Infinity;
+  for (const [r, row] of rows.entries()) {
+    const start = typeof from === 'number' ? from : from[r]!;
+    if (row.length <= start) continue;
+    const out = await model.forward({ inputIds: [row] }, adapter === undefined ? {} : { adapter });
+    const v = out.shape[2]!;
+    for (let t = start - 1; t < row.length - 1; t++) m = Math.min(m, lead(out.logits.subarray(t * v, (t + 1) * v), row[t + 1]!));
+  }
+  return m;
+}
+
+/** Encoder-decoders: the same for generated decoder rows (without the start token), each with its own source row. */
+export async function seq2seqGreedyLead(model: Model, inputIds: number[][], attentionMask: number[][] | undefined, rows: number[][], start = 0): Promise<number> {
+  let m = Infinity;
+  for (const [b, row] of rows.entries()) {
+    if (row.length === 0) continue;
+    const out = await model.forward({ inputIds: [inputIds[b]!], ...(attentionMask ? { attentionMask: [attentionMask[b]!] } : {}), decoderInputIds: [[start, ...row.slice(0, -1)]] });
+    const v = out.shape[2]!;
+    row.forEach((token, t) => (m = Math.min(m, lead(out.logits.subarray(t * v, (t + 1) * v), token))));
+  }
+  return m;
 }
