@@ -13,17 +13,20 @@ const root = path.resolve(__dirname, '..');
 const { cpuFeatures } = require(path.join(root, 'dist', 'lib', 'cpu.js'));
 const { recommendedKernel } = require(path.join(root, 'dist', 'lib', 'blas-kernel.js'));
 
-/** Test files whose assertions rest on float arithmetic through the models (see docs/ARCHITECTURE.md). */
-const NUMERICS = [
-  '19.train-step-options', '2?.models-*', '45.train-*', '5?.peft-*', '60.pipelines', '64.pipelines-seq2seq-mlm', '80.dist',
-];
+/** Test files whose assertions rest on float arithmetic through the models: steps, models, generation metrics,
+ * trainer, PEFT, pipelines, serving, CLI runs, the demo, distributed (about a minute here). */
+const NUMERICS = 'dist/test/{1[7-9],2?,4[1578],5[1-4],6[0145],7[1345],80}.*.test.js';
 
 const usual = recommendedKernel(cpuFeatures());
-const kernel = process.env.OPENBLAS_CORETYPE ?? (usual === 'Haswell' || usual === 'Zen' ? 'Sandybridge' : 'Haswell');
-console.log(`nodetune test:numerics: OPENBLAS_CORETYPE=${kernel} (this CPU's usual kernel: ${usual ?? "OpenBLAS's own choice"})`);
-const files = NUMERICS.map((f) => path.join('dist', 'test', `${f}.test.js`));
+const other = usual === 'Haswell' || usual === 'Zen' ? 'Sandybridge' : 'Haswell';
+// Two passes: another kernel; then the same kernel with two LibTorch threads (other reduction orders).
+const passes = process.env.OPENBLAS_CORETYPE !== undefined
+  ? [{ OPENBLAS_CORETYPE: process.env.OPENBLAS_CORETYPE }]
+  : [{ OPENBLAS_CORETYPE: other }, { OPENBLAS_CORETYPE: other, NODETUNE_NUM_THREADS: '2' }];
 const mocha = require.resolve('mocha/bin/mocha.js');
-const result = spawnSync(process.execPath, [mocha, ...files], {
-  cwd: root, stdio: 'inherit', env: { ...process.env, OPENBLAS_CORETYPE: kernel },
-});
-process.exit(result.status === null ? 1 : result.status);
+for (const env of passes) {
+  const what = Object.entries(env).map(([k, v]) => `${k}=${v}`).join(' ');
+  console.log(`nodetune test:numerics: ${what} (this CPU's usual kernel: ${usual ?? "OpenBLAS's own choice"})`);
+  const result = spawnSync(process.execPath, [mocha, NUMERICS], { cwd: root, stdio: 'inherit', env: { ...process.env, ...env } });
+  if (result.status !== 0) process.exit(result.status === null ? 1 : result.status);
+}
