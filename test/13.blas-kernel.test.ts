@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import { spawnSync } from 'child_process';
+import * as fs from 'fs';
 import * as path from 'path';
 import { cpuFeatures, measureMatmul, resolvePrecision, runtimeInfo } from '../lib';
 import { blasKernelWarnings, chooseBlasKernel, decideBlasKernel, isOpenblasKernel, recommendedKernel } from '../lib/blas-kernel';
@@ -107,6 +108,25 @@ describe('13 BLAS kernel, CPU features, bf16 and precision auto', () => {
     expect(out.status, out.stderr).to.equal(0);
     expect(out.stdout).to.include('WARNING: OPENBLAS_CORETYPE="NoSuchCore" was not taken');
     expect(out.stdout).to.include('set by you');
+  });
+
+  it('OpenBLAS loaded before nodetune (a host program): the kernel differs from the choice and runtimeInfo() warns with the cure (doctor prints it)', function () {
+    this.timeout(60000);
+    const info = runtimeInfo();
+    const blas = '/usr/lib/x86_64-linux-gnu/libblas.so.3';
+    if (info.blas.name !== 'openblas' || !info.blas.recommendedKernel || !fs.existsSync(blas)) this.skip();
+    const other = info.blas.recommendedKernel === 'Sandybridge' ? 'Haswell' : 'Sandybridge';
+    // The preloaded OpenBLAS initialises with `other`; the variable is gone by the time nodetune looks.
+    const script = `delete process.env.OPENBLAS_CORETYPE; const i = require(${JSON.stringify(lib)}).runtimeInfo(); console.log(JSON.stringify(i))`;
+    const out = spawnSync(process.execPath, ['-e', script], {
+      encoding: 'utf8', env: { ...process.env, LD_PRELOAD: blas, OPENBLAS_CORETYPE: other, NODETUNE_BLAS_KERNEL: '' },
+    });
+    expect(out.status, out.stderr).to.equal(0);
+    const child = JSON.parse(out.stdout.trim().split('\n').pop()!) as ReturnType<typeof runtimeInfo>;
+    expect(child.blas.kernel).to.equal(other);
+    expect(child.blas.kernelSetBy).to.equal('nodetune');
+    expect(child.warnings.join(' ')).to.include(`not ${info.blas.recommendedKernel} which nodetune chose`)
+      .and.include(`OPENBLAS_CORETYPE=${info.blas.recommendedKernel} in its environment`);
   });
 
   it('measures bf16 products and validates the options', async function () {
