@@ -15,12 +15,13 @@ export type {
   FromPretrainedOptions as ModelFromPretrainedOptions,
   ForwardOutput, GenerateOptions, Labels, LoadReport, ModelDtype, ModelInputs, OptimizerOptions, Task, IdsInput,
 } from './models';
+export type { TrainBatch } from './models';
 export { AutoTokenizer, PreTrainedTokenizer } from './tokenizers';
 export type { EncodeOptions, Encoded, DecodeOptions, SpecialTokens, ChatMessage, ChatTemplateOptions } from './tokenizers';
 export type { FromPretrainedOptions as TokenizerFromPretrainedOptions } from './tokenizers';
 export * as data from './data';
 export { DataLoader, LabelMap } from './data';
-export type { Batch, Example, Feature, LoaderOptions } from './data';
+export type { Batch, Example, Feature, LoaderOptions, SourceSpec } from './data';
 export { manualSeed, rngState, setRngState } from './rng';
 export { Trainer, hyperparameterSearch } from './train';
 export type { TrainingArgs, TrainerEvents, TrainerEvent, TrainResult, TrainerModel, TrainerOptions } from './train';

@@ -3,8 +3,9 @@
 # fast when nothing is missing.
 #   1. LibTorch: Debian's libtorch-dev when no LibTorch is found and LIBTORCH is unset
 #   2. with the system LibTorch: an optimized BLAS (libopenblas0-pthread) and Gloo's headers (libgloo-dev)
-#   3. npm ci (skipped when node_modules matches package-lock.json)
-#   4. the addon (cmake-js, incremental) and the TypeScript
+#   3. PostgreSQL's server (Debian's postgresql) for the data-source tests, when missing; optional
+#   4. npm ci (skipped when node_modules matches package-lock.json)
+#   5. the addon (cmake-js, incremental) and the TypeScript
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,7 +27,13 @@ if [ "$source_kind" = "system" ] && command -v dpkg >/dev/null; then
   if ! dpkg -s libgloo-dev >/dev/null 2>&1; then apt_install libgloo-dev; fi
 fi
 
-# 3. npm dependencies
+# 3. PostgreSQL's server binaries, for the data-source tests (test/31.data-sources-postgres starts its own server in a
+# temporary folder). Optional: setup goes on without them, and those tests say why they skip.
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null; then
+  ( apt_install postgresql ) || log "PostgreSQL could not be installed (the PostgreSQL data-source tests will skip); install its server package to run them"
+fi
+
+# 4. npm dependencies
 stamp=node_modules/.nodetune-setup-stamp
 lock_sum=$(sha256sum package-lock.json | cut -d' ' -f1)
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$lock_sum" ]; then
@@ -37,7 +44,7 @@ else
   echo "$lock_sum" > "$stamp"
 fi
 
-# 4. build
+# 5. build
 log "building the addon (cmake-js)"
 node scripts/build-native.js
 log "building the TypeScript"

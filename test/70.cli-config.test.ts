@@ -40,7 +40,7 @@ describe('70 cli: YAML config schema', () => {
     expect(files.sort()).to.deep.equal(['instruction.yaml', 'qa.yaml', 'sentiment.yaml', 'token-classification.yaml']);
     const tasks = files.map((f) => {
       const c = loadConfig(path.join(dir, f));
-      expect(fs.existsSync(c.data.train), `${f}: ${c.data.train}`).to.equal(true);
+      expect(fs.existsSync(c.data.train as string), `${f}: ${String(c.data.train)}`).to.equal(true);
       expect(path.isAbsolute(c.output)).to.equal(true);
       return c.task;
     });

@@ -7,4 +7,5 @@ export const predict = async (argv: string[], out: Out): Promise<number> => (awa
 export const generate = async (argv: string[], out: Out): Promise<number> => (await import('./generate')).generate(argv, out);
 export const merge = async (argv: string[], out: Out): Promise<number> => (await import('./merge')).merge(argv, out);
 export const tokenize = async (argv: string[], out: Out): Promise<number> => (await import('./tokenize')).tokenize(argv, out);
+export const scan = async (argv: string[], out: Out): Promise<number> => (await import('./scan')).scan(argv, out);
 export const launchCmd = async (argv: string[], out: Out): Promise<number> => (await import('./launch')).launchCommand(argv, out);

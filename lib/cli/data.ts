@@ -1,17 +1,19 @@
 /** The config's data section → cleaned, split, labelled features, with a report of what was read and dropped. */
 import { NodetuneError } from '../errors';
-import { cleanExamples, describeReport, newReport, readAll, splitExamples, LabelMap, featurizeFor } from '../data';
-import type { DataFormat, Example, Feature, Seq2SeqFormat, Task } from '../data';
+import { cleanExamples, describeReport, describeSource, newReport, readSource, splitExamples, LabelMap, featurizeFor } from '../data';
+import type { DataFormat, Example, Feature, Seq2SeqFormat, SourceSpec, Task } from '../data';
 import type { MlmTrainOptions } from '../train/mlm';
 import type { PreTrainedTokenizer } from '../tokenizers';
 import type { ConfigTask, DataConfig } from './config/schema';
+import { piiOptions } from './config/privacy';
+import { checkLeakage } from './leakage';
 
 export interface PreparedData {
   train: Example[];
   validation: Example[] | null;
   test: Example[] | null;
   labels: LabelMap | null;
-  /** One line per file: read, kept, dropped by cleaning. */
+  /** One line per source: read, kept, dropped by cleaning. */
   notes: string[];
 }
 
@@ -31,10 +33,16 @@ function lines(ex: Example): Example[] {
   return out;
 }
 
-export async function readFile(file: string, d: DataConfig, task: ConfigTask, notes: string[]): Promise<Example[]> {
-  const read = await readAll(file, { task: dataTask(task), ...(d.format ? { format: d.format as DataFormat } : {}), ...(d.columns ? { columns: d.columns } : {}) });
-  const rows = task === 'masked-lm' ? read.flatMap(lines) : read;
-  const limited = d.limit !== undefined ? rows.slice(0, d.limit) : rows;
+/** Reads one source whole (a file, `-`, a URL, a PostgreSQL query), cleaned and limited as `d` says; a note per source. */
+export async function readFile(spec: SourceSpec, d: DataConfig, task: ConfigTask, notes: string[]): Promise<Example[]> {
+  const file = describeSource(spec);
+  const limit = d.limit ?? Infinity;
+  const limited: Example[] = [];
+  // Stops reading at the limit: a query's cursor is closed, a download stopped.
+  for await (const ex of readSource(spec, { task: dataTask(task), ...(d.format ? { format: d.format as DataFormat } : {}), ...(d.columns ? { columns: d.columns } : {}) })) {
+    for (const row of task === 'masked-lm' ? lines(ex) : [ex]) if (limited.length < limit) limited.push(row);
+    if (limited.length >= limit) break;
+  }
   if (!d.clean) {
     notes.push(`${file}: ${limited.length} examples`);
     return limited;
@@ -42,10 +50,12 @@ export async function readFile(file: string, d: DataConfig, task: ConfigTask, no
   const report = newReport();
   const kept: Example[] = [];
   const c = d.clean;
+  const pii = piiOptions(d);
   const opts = {
     ...(c.stripHtml !== undefined ? { stripHtml: c.stripHtml } : {}), ...(c.dedupe !== undefined ? { dedupe: c.dedupe } : {}),
     ...(c.minChars !== undefined ? { minChars: c.minChars } : {}), ...(c.maxChars !== undefined ? { maxChars: c.maxChars } : {}),
     ...(c.normalize !== undefined ? { normalize: c.normalize } : {}), ...(c.whitespace !== undefined ? { whitespace: c.whitespace } : {}),
+    ...(pii ? { pii } : {}),
   };
   async function* source() {
     yield* limited;
@@ -69,7 +79,8 @@ export async function prepareData(d: DataConfig, task: ConfigTask): Promise<Prep
     if (!test && s.test) test = parts.test ?? null;
     notes.push(`split: train ${train.length}, validation ${validation?.length ?? 0}, test ${test?.length ?? 0}`);
   }
-  if (train.length === 0) throw new NodetuneError('ERR_DATA', `${d.train}: no training examples`, { file: d.train });
+  train = checkLeakage(train, validation, test, d, notes);
+  if (train.length === 0) throw new NodetuneError('ERR_DATA', `${describeSource(d.train)}: no training examples`, { file: describeSource(d.train) });
   let labels: LabelMap | null = null;
   if (task === 'classification' || task === 'token-classification') {
     const field = task === 'classification' ? 'label' : 'tags';

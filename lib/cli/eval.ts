@@ -26,7 +26,8 @@ Label names come from the model's config.json (id2label).
 
 Options:
   --model DIR          model folder or cached repo id                                          (required)
-  --data FILE          .jsonl, .json, .csv, .tsv or .txt file with the task's fields            (required)
+  --data FILE          .jsonl, .json, .csv, .tsv or .txt file with the task's fields, - (stdin)  (required)
+                       or an http(s) URL
   --task TASK          ${TASKS.join(', ')}   (required)
   --adapter DIR        a PEFT adapter folder applied on top of the model
   --column F=COL       read canonical field F from column COL (repeatable), e.g. --column label=stars

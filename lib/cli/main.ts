@@ -6,7 +6,7 @@ import { parseArgs } from 'util';
 import { NodetuneError } from '../errors';
 import { doctorReport, formatDoctor } from './doctor';
 import { UsageError } from './usage';
-import { evaluate, generate, launchCmd, merge, predict, tokenize, train } from './commands';
+import { evaluate, generate, launchCmd, merge, predict, scan, tokenize, train } from './commands';
 
 export { UsageError };
 
@@ -20,6 +20,7 @@ Commands:
   generate    continue a prompt with a causal LM
   merge       fold an adapter into its base model: a plain checkpoint
   tokenize    corpus statistics under a tokenizer: tokens, lengths, truncation rate
+  scan        the PII that cleaning would find and the train/validation/test leakage, writing nothing
   doctor      what nodetune runs on: LibTorch, CUDA devices, BLAS, threads, and what to fix
   serve       an HTTP server (OpenAI-style completions, chat, classify, metrics) on a model directory
 
@@ -62,7 +63,7 @@ async function serve(argv: string[], out: (s: string) => void): Promise<number> 
   return (await import('./serve')).serve(argv, out);
 }
 
-const COMMANDS: Record<string, (argv: string[], out: (s: string) => void) => Promise<number>> = { train, launch: launchCmd, eval: evaluate, predict, generate, merge, tokenize, doctor, serve };
+const COMMANDS: Record<string, (argv: string[], out: (s: string) => void) => Promise<number>> = { train, launch: launchCmd, eval: evaluate, predict, generate, merge, tokenize, scan, doctor, serve };
 
 export async function main(argv: string[], out: (s: string) => void = console.log, err: (s: string) => void = console.error): Promise<number> {
   const [command, ...rest] = argv;

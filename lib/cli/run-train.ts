@@ -69,6 +69,7 @@ export async function runTraining(c: TrainConfig, o: RunOptions = {}): Promise<R
   const seed = c.seed ?? 42;
   const tokDir = resolveTokenizerDir(c.tokenizer ?? c.model);
   const tokenizer = o.tokenizer ?? await AutoTokenizer.fromPretrained(tokDir);
+  // Every source is read whole here, before anything is written under c.output: a failing query or URL leaves no run folder.
   const data = await prepareData(c.data, c.task);
   const labels = data.labels;
   // Started by `nodetune launch` or a torchrun-style launcher: join the group, one device per local rank.

@@ -18,7 +18,8 @@ tokens, tokens per example (mean, median, 95th percentile, max), characters per 
 
 Options:
   --tokenizer DIR     tokenizer folder, model folder or cached repo id                      (required)
-  --data FILE         .jsonl, .json, .csv, .tsv or .txt                                      (required)
+  --data FILE         .jsonl, .json, .csv, .tsv or .txt; - for standard input (JSONL), or an  (required)
+                      http(s) URL
   --task TASK         which fields to read: ${TASKS.join(', ')} (default classification)
   --column F=COL      read canonical field F from column COL (repeatable)
   --max-length N      length limit for the truncation rate (default: the tokenizer's model_max_length, else 512)

@@ -7,6 +7,9 @@ import { decodeHTMLStrict } from 'entities';
 import { NodetuneError, check } from '../errors';
 import type { PreTrainedTokenizer } from '../tokenizers/tokenizer';
 import type { Example, Source } from './example';
+import { PiiScrubber, maskAllPii, zeroCounts } from './pii/scrub';
+import type { PiiCounts, PiiOptions } from './pii/scrub';
+import { scrubExample } from './pii/example';
 
 export type TextField = 'text' | 'textPair' | 'prompt' | 'completion' | 'question' | 'messages';
 
@@ -29,11 +32,14 @@ export interface CleanOptions {
   tokenizer?: PreTrainedTokenizer;
   /** Which fields to clean and measure; default every text field present (question-answering contexts are never altered, so answer offsets stay valid). */
   fields?: TextField[];
+  /** Personal data and secrets (e-mail, phone, card, IBAN, IP, URL credentials, API keys, SSN): masked, pseudonymised,
+   * or the record dropped, per type (docs/DATA.md). Scrubbed after the text transformations; QA answers move with their context. */
+  pii?: PiiOptions;
   /** How many dropped examples each step keeps in the report; default 3. */
   keepExamples?: number;
 }
 
-export type CleanStep = 'empty' | 'duplicate' | 'minChars' | 'maxChars' | 'minTokens' | 'maxTokens';
+export type CleanStep = 'pii' | 'empty' | 'duplicate' | 'minChars' | 'maxChars' | 'minTokens' | 'maxTokens';
 
 export interface DroppedExample {
   source?: Source;
@@ -46,14 +52,17 @@ export interface CleanReport {
   dropped: Record<CleanStep, { count: number; examples: DroppedExample[] }>;
   /** Characters changed per transformation step (normalisation, control, html, whitespace). */
   changed: Record<'normalize' | 'control' | 'html' | 'whitespace', number>;
+  /** PII values found per type (with `pii`; counts only, never the values). */
+  pii: PiiCounts;
 }
 
 export function newReport(): CleanReport {
   const step = (): { count: number; examples: DroppedExample[] } => ({ count: 0, examples: [] });
   return {
     read: 0, kept: 0,
-    dropped: { empty: step(), duplicate: step(), minChars: step(), maxChars: step(), minTokens: step(), maxTokens: step() },
+    dropped: { pii: step(), empty: step(), duplicate: step(), minChars: step(), maxChars: step(), minTokens: step(), maxTokens: step() },
     changed: { normalize: 0, control: 0, html: 0, whitespace: 0 },
+    pii: zeroCounts(),
   };
 }
 
@@ -130,11 +139,12 @@ function hashOf(s: string): string {
   return createHash('sha1').update(s).digest('base64').slice(0, 16);
 }
 
-function drop(report: CleanReport, step: CleanStep, ex: Example, texts: string[], keep: number): void {
+function drop(report: CleanReport, step: CleanStep, ex: Example, texts: string[], keep: number, mask?: (s: string) => string): void {
   const d = report.dropped[step];
   d.count++;
   if (d.examples.length < keep) {
-    const e: DroppedExample = { text: texts.join(' | ').slice(0, 200) };
+    const joined = texts.join(' | ');
+    const e: DroppedExample = { text: (mask ? mask(joined) : joined).slice(0, 200) };
     if (ex.source) e.source = ex.source;
     d.examples.push(e);
   }
@@ -153,7 +163,8 @@ function validate(opts: CleanOptions): void {
 /** Summarises the report in one line: "read 10, kept 7; dropped: duplicate 2, minChars 1". */
 export function describeReport(r: CleanReport): string {
   const parts = Object.entries(r.dropped).filter(([, d]) => d.count > 0).map(([k, d]) => `${k} ${d.count}`);
-  return `read ${r.read}, kept ${r.kept}; dropped: ${parts.length ? parts.join(', ') : 'none'}`;
+  const pii = Object.entries(r.pii).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`);
+  return `read ${r.read}, kept ${r.kept}; dropped: ${parts.length ? parts.join(', ') : 'none'}${pii.length ? `; pii found: ${pii.join(', ')}` : ''}`;
 }
 
 /**
@@ -170,6 +181,9 @@ export async function* cleanExamples(
   const files = new Set<string>();
   const pending: Array<{ ex: Example; texts: string[] }> = [];
   const byTokens = opts.minTokens !== undefined || opts.maxTokens !== undefined;
+  const scrubber = opts.pii ? new PiiScrubber(opts.pii) : null;
+  // With PII scrubbing on, the texts the report keeps of dropped examples are masked.
+  const mask = opts.pii ? (s: string): string => maskAllPii(s, opts.pii?.defaultRegion) : undefined;
 
   async function* flush(): AsyncGenerator<Example> {
     if (pending.length === 0) return;
@@ -192,9 +206,15 @@ export async function* cleanExamples(
   for await (const raw of examples) {
     report.read++;
     if (raw.source) files.add(raw.source.file);
-    const ex = cleanFields(raw, fields, opts, report);
+    let ex = cleanFields(raw, fields, opts, report);
+    if (scrubber) {
+      const s = scrubExample(ex, fields, scrubber);
+      for (const [t, n] of Object.entries(s.counts) as Array<[keyof PiiCounts, number]>) report.pii[t] += n;
+      if (s.drop) { drop(report, 'pii', ex, textsOf(ex, fields), keep, mask); continue; }
+      ex = s.example;
+    }
     const texts = textsOf(ex, fields);
-    if (texts.length > 0 && texts.every((t) => t === '')) { drop(report, 'empty', ex, textsOf(raw, fields), keep); continue; }
+    if (texts.length > 0 && texts.every((t) => t === '')) { drop(report, 'empty', ex, textsOf(raw, fields), keep, mask); continue; }
     const chars = texts.reduce((a, t) => a + t.length, 0);
     if (opts.minChars !== undefined && chars < opts.minChars) { drop(report, 'minChars', ex, texts, keep); continue; }
     if (opts.maxChars !== undefined && chars > opts.maxChars) { drop(report, 'maxChars', ex, texts, keep); continue; }

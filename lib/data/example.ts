@@ -4,7 +4,7 @@ import type { ChatMessage } from '../tokenizers/chat';
 
 export interface Source {
   file: string;
-  /** 1-based line the example starts on. */
+  /** 1-based line the example starts on (the row of a query, the item of a record stream). */
   line: number;
 }
 

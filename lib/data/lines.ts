@@ -1,4 +1,4 @@
-/** Streams a file as lines of strictly valid UTF-8, with 1-based line numbers, in bounded memory. */
+/** Streams a file (or any byte stream) as lines of strictly valid UTF-8, with 1-based line numbers, in bounded memory. */
 import * as fs from 'fs';
 import { NodetuneError } from '../errors';
 
@@ -37,28 +37,36 @@ export function openForRead(file: string): fs.ReadStream {
 
 export async function* readLines(file: string): AsyncGenerator<Line> {
   const stream = openForRead(file);
-  let rest: Buffer = Buffer.alloc(0);
-  let line = 0;
   try {
-    for await (const chunk of stream) {
-      let buf = rest.length ? Buffer.concat([rest, chunk as Buffer]) : (chunk as Buffer);
-      let start = 0;
-      for (let nl = buf.indexOf(10, start); nl !== -1; nl = buf.indexOf(10, start)) {
-        line++;
-        yield { text: decodeLine(file, line, buf.subarray(start, nl)), line };
-        start = nl + 1;
-      }
-      rest = Buffer.from(buf.subarray(start));
-      buf = rest;
-    }
+    yield* splitLines(file, stream as AsyncIterable<Buffer>);
   } catch (e) {
     if (e instanceof NodetuneError) throw e;
     throw new NodetuneError('ERR_IO', `cannot read ${file}: ${(e as Error).message}`, { file });
   } finally {
     stream.destroy();
   }
+}
+
+/**
+ * Cuts a byte stream (a file, a socket, an HTTP body, standard input) into strictly decoded UTF-8 lines; `name`
+ * is the source the errors name. Errors of the stream itself pass through for the caller to type.
+ */
+export async function* splitLines(name: string, chunks: AsyncIterable<Uint8Array>): AsyncGenerator<Line> {
+  let rest: Buffer = Buffer.alloc(0);
+  let line = 0;
+  for await (const chunk of chunks) {
+    const bytes = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    const buf = rest.length ? Buffer.concat([rest, bytes]) : bytes;
+    let start = 0;
+    for (let nl = buf.indexOf(10, start); nl !== -1; nl = buf.indexOf(10, start)) {
+      line++;
+      yield { text: decodeLine(name, line, buf.subarray(start, nl)), line };
+      start = nl + 1;
+    }
+    rest = Buffer.from(buf.subarray(start));
+  }
   if (rest.length > 0) {
     line++;
-    yield { text: decodeLine(file, line, rest), line };
+    yield { text: decodeLine(name, line, rest), line };
   }
 }

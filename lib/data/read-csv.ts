@@ -2,6 +2,7 @@
 import { parse } from 'csv-parse';
 import { NodetuneError } from '../errors';
 import { readLines } from './lines';
+import type { Line } from './lines';
 
 export interface CsvOptions {
   /** Field delimiter; ',' for .csv, '\t' for .tsv. */
@@ -21,7 +22,12 @@ function countNewlines(record: Record<string, string>): number {
   return n;
 }
 
-export async function* readCsv(file: string, opts: CsvOptions & { delimiter: string }): AsyncGenerator<{ row: Record<string, string>; line: number }> {
+export function readCsv(file: string, opts: CsvOptions & { delimiter: string }): AsyncGenerator<{ row: Record<string, string>; line: number }> {
+  return parseCsv(file, readLines(file), opts);
+}
+
+/** CSV rows from lines of any source; `name` (a file, a URL, stdin) is what the errors name. */
+export async function* parseCsv(name: string, lines: AsyncIterable<Line>, opts: CsvOptions & { delimiter: string }): AsyncGenerator<{ row: Record<string, string>; line: number }> {
   const parser = parse({
     delimiter: opts.delimiter,
     columns: opts.columnNames ?? true,
@@ -34,7 +40,7 @@ export async function* readCsv(file: string, opts: CsvOptions & { delimiter: str
   let feedError: unknown;
   const feed = (async () => {
     try {
-      for await (const { text } of readLines(file)) {
+      for await (const { text } of lines) {
         if (parser.destroyed) return; // the consumer stopped early
         if (!parser.write(text + '\n')) {
           await new Promise<void>((resolve) => {
@@ -58,7 +64,7 @@ export async function* readCsv(file: string, opts: CsvOptions & { delimiter: str
     if (feedError) throw feedError;
     const err = e as Error & { lines?: number; code?: string };
     const line = err.lines ?? 0;
-    throw new NodetuneError('ERR_DATA', `${file}:${line}: malformed CSV (${err.code ?? 'parse error'}): ${err.message}`, { file, line });
+    throw new NodetuneError('ERR_DATA', `${name}:${line}: malformed CSV (${err.code ?? 'parse error'}): ${err.message}`, { file: name, line });
   } finally {
     parser.destroy();
     await feed;

@@ -7,6 +7,9 @@ import { resolveArgs } from '../../train/args';
 import { parseTemplate } from '../../data/seq2seq';
 import { MLM_KEYS, SEQ2SEQ_KEYS, TRAIN_SCHEMA, TrainConfig } from './schema';
 import { ConfigError, validate } from './validate';
+import { validateSources } from './source';
+import { validatePrivacy } from './privacy';
+import { classifySource } from '../../data/sources/spec';
 
 /** Sets `a.b.c` in `obj` to `raw` read as a YAML scalar (numbers, booleans, lists in flow style). */
 export function applyOverride(obj: Record<string, unknown>, keyPath: string, raw: string, file: string): void {
@@ -47,6 +50,8 @@ export function parseOverrides(argv: string[], file: string): [string, string][]
 }
 
 function crossChecks(c: TrainConfig, file: string): void {
+  validateSources(c.data, file);
+  validatePrivacy(c.data, file);
   const m = c.method;
   if (m.kind === 'partial' && m.policy === undefined) throw new ConfigError(file, 'method.policy', "is required with kind 'partial'; allowed: head, bitfit, lastLayers, include");
   if (m.policy === 'lastLayers' && m.lastLayers === undefined) throw new ConfigError(file, 'method.lastLayers', "is required with policy 'lastLayers'");
@@ -86,9 +91,11 @@ function resolvePaths(c: TrainConfig, base: string): void {
   c.model = maybeDir(c.model);
   if (c.tokenizer) c.tokenizer = maybeDir(c.tokenizer);
   c.output = rel(c.output);
-  c.data.train = rel(c.data.train);
-  if (c.data.validation) c.data.validation = rel(c.data.validation);
-  if (c.data.test) c.data.test = rel(c.data.test);
+  // Files only: standard input, URLs and queries are not paths.
+  for (const k of ['train', 'validation', 'test'] as const) {
+    const s = c.data[k] === undefined ? undefined : classifySource(c.data[k]!);
+    if (s?.kind === 'file') c.data[k] = rel(s.path);
+  }
 }
 
 export function loadConfig(file: string, overrides: [string, string][] = []): TrainConfig {

@@ -1,5 +1,9 @@
 /** The schema of `nodetune train CONFIG.yaml`: what each key may hold, and the typed config it gives. */
 import { FIELDS } from '../../data/example';
+import type { HttpSource, PostgresSource } from '../../data/sources/spec';
+import { PII_ACTIONS } from '../../data/pii/scrub';
+import type { PiiOptions } from '../../data/pii/scrub';
+import { PII_TYPES } from '../../data/pii/detectors';
 import type { Spec } from './validate';
 
 export const TASKS = ['classification', 'token-classification', 'qa', 'causal-lm', 'instruction', 'chat', 'seq2seq', 'masked-lm'] as const;
@@ -7,7 +11,7 @@ export type ConfigTask = (typeof TASKS)[number];
 export const METHODS = ['full', 'partial', 'lora', 'adapter', 'prompt'] as const;
 export type MethodKind = (typeof METHODS)[number];
 export const POLICIES = ['head', 'bitfit', 'lastLayers', 'include'] as const;
-const FORMATS = ['jsonl', 'json', 'csv', 'tsv', 'text', 'corpus', 'label-text'] as const;
+export const FORMATS = ['jsonl', 'json', 'csv', 'tsv', 'text', 'corpus', 'label-text'] as const;
 /** TrainingArgs the config may set (outputDir comes from `output`). */
 export const TRAINING_KEYS = ['epochs', 'maxSteps', 'batchSize', 'gradientAccumulationSteps', 'learningRate', 'optimizer', 'adamBeta1', 'adamBeta2',
   'adamEpsilon', 'weightDecay', 'momentum', 'maxGradNorm', 'lrScheduler', 'warmupSteps', 'warmupRatio', 'minLrRatio', 'numCycles', 'power', 'lrEnd',
@@ -18,17 +22,24 @@ export const TRAINING_KEYS = ['epochs', 'maxSteps', 'batchSize', 'gradientAccumu
 export const SEQ2SEQ_KEYS = ['sourceTemplate', 'targetTemplate', 'maxSourceLength', 'maxTargetLength', 'truncateTarget'] as const;
 export const MLM_KEYS = ['mlmProbability', 'wholeWordMasking'] as const;
 
+/** A file path (relative to the config), `-` (standard input), an http(s) URL, { url, bearer?, format? } or { postgres: { url, query, ... } }. */
+export type DataSourceConfig = string | PostgresSource | HttpSource;
+
 export interface DataConfig {
-  train: string;
-  validation?: string;
-  test?: string;
+  train: DataSourceConfig;
+  validation?: DataSourceConfig;
+  test?: DataSourceConfig;
   format?: (typeof FORMATS)[number];
   columns?: Record<string, string>;
   /** Read at most this many examples from each file. */
   limit?: number;
   /** Held-out fractions cut from `train` when no validation/test file is given. */
   split?: { validation?: number; test?: number; seed?: number; stratify?: boolean };
-  clean?: { stripHtml?: boolean; dedupe?: 'exact' | 'normalized' | false; minChars?: number; maxChars?: number; normalize?: 'NFC' | 'NFKC'; whitespace?: 'collapse' | 'trim' };
+  clean?: { stripHtml?: boolean; dedupe?: 'exact' | 'normalized' | false; minChars?: number; maxChars?: number; normalize?: 'NFC' | 'NFKC'; whitespace?: 'collapse' | 'trim';
+    /** PII scrubbing: true (mask every type) or the options (docs/DATA.md). */
+    pii?: boolean | PiiOptions };
+  /** Overlap of train with validation/test (on by default when there is held-out data); `drop` removes the leaked rows from train. */
+  leakage?: boolean | { check?: boolean; drop?: boolean; nearDuplicates?: boolean; nearDuplicateThreshold?: number };
   augment?: { synonymReplacement?: number; randomInsertion?: number; randomSwap?: number; randomDeletion?: number; probability?: number; seed?: number };
   maxLength?: number;
   blockSize?: number;
@@ -80,6 +91,20 @@ export interface TrainConfig {
 
 const frac: Spec = { type: 'number', min: 0, max: 1 };
 const posInt: Spec = { type: 'number', integer: true, min: 1 };
+const piiAction: Spec = { type: 'string', enum: PII_ACTIONS };
+const PII_SCHEMA: Spec = {
+  type: 'oneOf', describe: 'true, false or a mapping of action, types, defaultRegion, salt', options: [{ type: 'boolean' }, {
+    type: 'object', fields: {
+      action: piiAction, types: { type: 'object', fields: Object.fromEntries(PII_TYPES.map((t) => [t, piiAction])) },
+      defaultRegion: { type: 'string' }, salt: { type: 'string' },
+    },
+  }],
+};
+const LEAKAGE_SCHEMA: Spec = {
+  type: 'oneOf', describe: 'true, false or a mapping of check, drop, nearDuplicates, nearDuplicateThreshold', options: [{ type: 'boolean' }, {
+    type: 'object', fields: { check: { type: 'boolean' }, drop: { type: 'boolean' }, nearDuplicates: { type: 'boolean' }, nearDuplicateThreshold: { type: 'number', min: 0.01, max: 1 } },
+  }],
+};
 
 export const TRAIN_SCHEMA: Spec = {
   type: 'object',
@@ -93,9 +118,10 @@ export const TRAIN_SCHEMA: Spec = {
     seed: { type: 'number', integer: true, min: 0 },
     data: {
       type: 'object', required: true, fields: {
-        train: { type: 'string', required: true },
-        validation: { type: 'string' },
-        test: { type: 'string' },
+        // Sources: checked by validateSource (config/source.ts), which names the key inside a { postgres } or { url }.
+        train: { type: 'any', required: true },
+        validation: { type: 'any' },
+        test: { type: 'any' },
         format: { type: 'string', enum: FORMATS },
         columns: { type: 'map', keys: FIELDS },
         limit: posInt,
@@ -108,8 +134,10 @@ export const TRAIN_SCHEMA: Spec = {
             maxChars: posInt,
             normalize: { type: 'string', enum: ['NFC', 'NFKC'] },
             whitespace: { type: 'string', enum: ['collapse', 'trim'] },
+            pii: PII_SCHEMA,
           },
         },
+        leakage: LEAKAGE_SCHEMA,
         augment: {
           type: 'object', fields: {
             synonymReplacement: frac, randomInsertion: frac, randomSwap: frac, randomDeletion: frac, probability: frac,

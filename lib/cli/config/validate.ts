@@ -72,14 +72,18 @@ export function validate(value: unknown, spec: Spec, key: string, file: string):
       return;
     }
     case 'oneOf': {
+      let inMapping: ConfigError | undefined;
       for (const option of spec.options) {
         try {
           validate(value, option, key, file);
           return;
         } catch (e) {
           if (!(e instanceof ConfigError)) throw e;
+          if (option.type === 'object' && value !== null && typeof value === 'object' && !Array.isArray(value)) inMapping = e;
         }
       }
+      // A mapping where a mapping may stand: its own error names the key inside it.
+      if (inMapping) throw inMapping;
       fail(`must be ${spec.describe}; got ${show(value)}`);
       return;
     }
