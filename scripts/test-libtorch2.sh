@@ -26,7 +26,7 @@ command -v unshare >/dev/null || apt_install util-linux
 
 root=${NODETUNE_TRIXIE_ROOT:-/var/cache/nodetune/trixie-libtorch2}
 mirror=${NODETUNE_DEBIAN_MIRROR:-http://deb.debian.org/debian}
-packages=(libtorch-dev libopenblas0-pthread libgloo-dev nodejs npm g++ make cmake python3 ca-certificates git)
+packages=(libtorch-dev libopenblas0-pthread libgloo-dev nodejs npm g++ make cmake python3 ca-certificates git postgresql)
 started=$(date +%s)
 
 # Runs a command inside the root: /proc, /sys and /dev from the host, the network's name resolution, ../shared.
@@ -63,8 +63,11 @@ if [ ! -f "$root/.nodetune-base" ]; then
   touch "$root/.nodetune-base"
 fi
 
-# 2. The packages (again only when the list changes).
+# 2. The packages (again only when the list changes). No service starts inside the root (policy-rc.d): the
+# PostgreSQL tests start their own server in a temporary folder.
 want="${packages[*]}"
+printf '#!/bin/sh\nexit 101\n' > "$root/usr/sbin/policy-rc.d"
+chmod 755 "$root/usr/sbin/policy-rc.d"
 if [ "$(cat "$root/.nodetune-packages" 2>/dev/null)" != "$want" ]; then
   log "installing in the root: $want"
   in_root /bin/sh -c "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $want >/dev/null"
