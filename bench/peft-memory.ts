@@ -4,7 +4,7 @@
  * LoRA run's memory above the loaded weights is a small fraction of the full run's.
  *   node dist/bench/peft-memory.js [--quick]
  */
-import { spawnSync } from 'child_process';
+import { asChild, runChild } from './child';
 import { AutoModel } from '../lib/models';
 
 const CONFIG = {
@@ -35,9 +35,7 @@ function main(): void {
   const quick = process.argv.includes('--quick');
   const steps = quick ? 2 : 4;
   const rows = (['full', 'lora'] as const).map((mode) => {
-    const r = spawnSync(process.execPath, [__filename, '--child', mode, String(steps)], { encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`${mode}: ${r.stderr}`);
-    return JSON.parse(r.stdout.trim().split('\n').pop()!) as { mode: string; trainable: number; total: number; afterLoadKb: number; peakKb: number; medianStepMs: number };
+    return runChild<{ mode: string; trainable: number; total: number; afterLoadKb: number; peakKb: number; medianStepMs: number }>(__filename, mode, [String(steps)]);
   });
   for (const r of rows)
     console.log(`${r.mode.padEnd(5)} trainable ${r.trainable.toLocaleString('en-US').padStart(12)} / ${r.total.toLocaleString('en-US')}  ` +
@@ -45,11 +43,4 @@ function main(): void {
       `step ${r.medianStepMs.toFixed(0)} ms`);
 }
 
-if (process.argv[2] === '--child') {
-  child(process.argv[3] as 'full' | 'lora', Number(process.argv[4])).catch((e) => {
-    console.error(e);
-    process.exitCode = 1;
-  });
-} else {
-  main();
-}
+if (!asChild((mode, args) => child(mode as 'full' | 'lora', Number(args[0])))) main();

@@ -119,6 +119,16 @@ export interface NativeParameterInfo {
   trainable: boolean;
 }
 
+/** One micro-batch of a native trainStep window. */
+export interface NativeMicroBatch {
+  ids: NativeIds;
+  shape: number[];
+  mask: NativeIds | null;
+  tokenTypes: NativeIds | NativeSeq2SeqInputs | null;
+  labels: NativeIds | Float32Array;
+  labelsShape: number[];
+}
+
 /** An adapter name for one call: undefined = the active adapter, null = none. */
 export type NativeAdapterArg = string | null | undefined;
 
@@ -136,8 +146,8 @@ export interface NativeModel {
   setGradientCheckpointing(enabled: boolean): void;
   lossScalerState(): { scale: number; goodSteps: number; growthInterval: number };
   setLossScalerState(state: { scale?: number; goodSteps?: number; growthInterval?: number }): void;
-  trainStep(ids: NativeIds, shape: number[], mask: NativeIds | null, tokenTypes: NativeIds | NativeSeq2SeqInputs | null, labels: NativeIds | Float32Array,
-    labelsShape: number[], lr: number | null, maxGradNorm: number | null, adapter?: NativeAdapterArg,
+  /** One optimizer step on a window of micro-batches (one: a plain step; more: gradient accumulation). */
+  trainStep(window: NativeMicroBatch[], lr: number | null, maxGradNorm: number | null, adapter?: NativeAdapterArg,
     communicator?: NativeCommunicator | null, skipNonFinite?: boolean, precision?: 'fp32' | 'bf16' | 'fp16',
     lossScaling?: boolean): Promise<{ loss: number; gradNorm: number; skipped: boolean }>;
   lossAndGradients(ids: NativeIds, shape: number[], mask: NativeIds | null, tokenTypes: NativeIds | NativeSeq2SeqInputs | null, labels: NativeIds | Float32Array,
@@ -145,7 +155,11 @@ export interface NativeModel {
   generate(ids: NativeIds, shape: number[], mask: NativeIds | null, options: {
     maxNewTokens: number; temperature: number; topK: number; topP: number; repetitionPenalty: number;
     eosTokenId: number; padTokenId: number; seed: number; numBeams?: number; lengthPenalty?: number;
-  }, adapter?: NativeAdapterArg): Promise<{ data: Int32Array; shape: number[]; lengths?: Int32Array }>;
+    /** Per row (lib/models/sampling.ts): [B] penalties, [N, 2] (row, token) + [N] logit biases, logprobs alternatives. */
+    presencePenalty?: Float32Array; frequencyPenalty?: Float32Array; logitBiasIndex?: Int32Array; logitBiasValue?: Float32Array; logprobs?: number; penaltyContext?: Int32Array;
+  }, adapter?: NativeAdapterArg): Promise<{ data: Int32Array; shape: number[]; lengths?: Int32Array;
+    /** With options.logprobs: [B, steps] chosen tokens', [B, steps, k] best alternatives. */
+    logprobs?: Float32Array; topIds?: Int32Array; topLogprobs?: Float32Array }>;
   /** A CPU copy of a base parameter, or of an adapter's parameter when `adapter` is given. */
   getParameter(name: string, adapter?: string): NativeTensor;
   setParameter(name: string, value: NativeTensor): void;

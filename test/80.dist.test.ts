@@ -6,7 +6,8 @@ import { AutoModel, manualSeed } from '../lib';
 import { freePort, launch, shardIndices, readDistEnv } from '../lib/dist';
 import { DP_BATCH, DP_CONFIG, DP_STEPS, dpTrainerBatches } from './dist-fixture';
 import { Trainer } from '../lib/train';
-import { rejects, tempDir, throws } from './helpers';
+import { expectClose, rejects, tempDir, throws } from './helpers';
+import { maxDiff, snapshot } from './train-helpers';
 
 /** One rank of a world, started by hand (no launcher stopping it when a peer fails). */
 function rank(r: number, world: number, port: number, scenario: string, timeoutMs: number): Promise<{ code: number | null; stdout: string }> {
@@ -96,6 +97,23 @@ describe('80 distributed: c10d rendezvous and collectives between processes (Glo
       args: { outputDir: out, epochs: 2, learningRate: 0.01, optimizer: 'adamw', seed: 3, resumeFrom: `${out}/checkpoint-2` } }).train());
     expect(e.code).to.equal('ERR_STATE');
     expect(e.message).to.include('2 process(es); this run has 1');
+  });
+
+  it('the Trainer, data parallel with accumulation: windows of 2 micro-batches per rank equal one process accumulating all 4', async function () {
+    this.timeout(120000);
+    const out = tempDir('nodetune-dp-accumulate-');
+    const results = await launch({ nproc: 2, args: [worker, 'trainer'], stdio: 'pipe', env: { ...process.env, TEST_OUT_DIR: out, TEST_ACCUMULATION: '2' } });
+    for (const r of results) expect(r.code, r.stderr + r.stdout).to.equal(0);
+    const [r0, r1] = results.map((r) => lastJson(r.stdout));
+    expect(r0!.steps).to.equal(2); // 2 micro-batches per rank and epoch, one window
+    expect(r0!.losses).to.deep.equal(r1!.losses);
+    manualSeed(100);
+    const single = await AutoModel.fromConfig(DP_CONFIG);
+    const one = await new Trainer({ model: single, train: dpTrainerBatches(),
+      args: { outputDir: tempDir(), epochs: 2, learningRate: 0.01, optimizer: 'adamw', seed: 3, gradientAccumulationSteps: 4, report: false } }).train();
+    expectClose(r0!.losses as number[], one.losses, { rtol: 1e-5 }, 'losses');
+    const parallel = await AutoModel.fromPretrained(`${out}/checkpoint-2`, { quiet: true });
+    expect(maxDiff(snapshot(single), snapshot(parallel))).to.be.lessThan(1e-5);
   });
 
   it('a rank that never joins: the others fail with ERR_DIST naming it, within the timeout', async () => {

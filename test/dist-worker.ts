@@ -43,7 +43,8 @@ async function main(): Promise<void> {
       await syncParameters(model, comm);
       const trainer = new Trainer({
         model, train: dpTrainerBatches(), communicator: comm,
-        args: { outputDir: process.env.TEST_OUT_DIR!, epochs: 2, learningRate: 0.01, optimizer: 'adamw', seed: 3, saveStrategy: 'steps', saveSteps: 2, report: r === 0, loggingSteps: 1 },
+        args: { outputDir: process.env.TEST_OUT_DIR!, epochs: 2, learningRate: 0.01, optimizer: 'adamw', seed: 3, saveStrategy: 'steps', saveSteps: 2, report: r === 0, loggingSteps: 1,
+          gradientAccumulationSteps: Number(process.env.TEST_ACCUMULATION ?? 1) },
       });
       const result = await trainer.train();
       console.log(JSON.stringify({ rank: r, losses: result.losses, steps: result.globalStep }));

@@ -1,6 +1,7 @@
 /** The option and result types of Model (lib/models/model.ts): what each call takes and returns. */
 import type { Communicator } from '../dist/communicator';
 import type { IdsInput } from './inputs';
+import type { RowSamplingOptions, TokenLogprob } from './sampling';
 import type { Seq2SeqInputs } from './seq2seq';
 
 export type ModelDtype = 'float32' | 'float16' | 'bfloat16';
@@ -14,6 +15,9 @@ export interface ModelInputs extends Seq2SeqInputs {
 /** causal-lm / token-classification: [batch, length] ids (-100 ignored); sequence-classification:
  * class ids per row (numLabels 1: float regression targets); question-answering: [start, end] per row. */
 export type Labels = IdsInput | number[] | Int32Array | BigInt64Array | Float32Array;
+
+/** One batch for trainStep: the inputs and their labels. */
+export type TrainBatch = ModelInputs & { labels: Labels };
 
 export interface ForwardOutput {
   logits: Float32Array;
@@ -29,7 +33,8 @@ export interface OptimizerOptions {
   momentum?: number;
 }
 
-export interface GenerateOptions {
+/** Per-row options (causal-lm, not with beam search): presencePenalty, frequencyPenalty, logitBias (lib/models/sampling.ts). */
+export interface GenerateOptions extends Omit<RowSamplingOptions, 'logprobs'> {
   maxNewTokens: number;
   /** 0 (the default): greedy. */
   temperature?: number;
@@ -47,6 +52,18 @@ export interface GenerateOptions {
   lengthPenalty?: number;
   /** The adapter for this call (undefined: the active one; null: the base model alone). */
   adapter?: string | null;
+}
+
+export interface DetailedGenerateOptions extends GenerateOptions {
+  /** Report the chosen tokens' log-probabilities and this many best alternatives per step (0: the chosen only). */
+  logprobs?: number;
+}
+
+export interface GenerateOutput {
+  /** As generate() returns them. */
+  sequences: number[][];
+  /** With `logprobs`: per row, one entry per generated token up to its EOS (included); otherwise null. */
+  logprobs: TokenLogprob[][] | null;
 }
 
 export interface CallOptions {

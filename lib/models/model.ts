@@ -3,7 +3,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { NodetuneError, check } from '../errors';
 import { callerSite, SerialQueue, withCallerStack } from '../util/serial';
-import type { NativeIds, NativeModel, NativeSeq2SeqInputs, NativeTensor } from '../native';
+import type { NativeIds, NativeMicroBatch, NativeModel, NativeSeq2SeqInputs, NativeTensor } from '../native';
 import { PeftController } from '../peft/controller';
 import type { BottleneckOptions, LoraOptions, PromptTuningOptions } from '../peft/methods';
 import type { ParameterSummary, TrainableOptions, TrainablePolicy } from '../peft/trainable';
@@ -14,6 +14,11 @@ import { decoderInputs, generatedRows, seq2seqLabels } from './seq2seq';
 import { HeaderTensor, SafetensorsDtype, buildHeader, elementSize } from './safetensors';
 import { resolvePrecision } from '../precision';
 
+import { noRowSamplingFor, rowLogprobs, rowSampling } from './sampling';
+import type { DetailedGenerateOptions, GenerateOutput } from './model-types';
+import type { TrainBatch } from './model-types';
+export type { TrainBatch } from './model-types';
+export type { DetailedGenerateOptions, GenerateOutput } from './model-types';
 import type { ModelDtype, ModelInputs, Labels, ForwardOutput, OptimizerOptions, GenerateOptions, CallOptions, TrainStepOptions, LossScalerState, DropoutOverrides, LoadReport } from './model-types';
 export type { ModelDtype, ModelInputs, Labels, ForwardOutput, OptimizerOptions, GenerateOptions, CallOptions, TrainStepOptions, LossScalerState, DropoutOverrides, LoadReport } from './model-types';
 
@@ -194,12 +199,31 @@ export class Model {
     return this.enqueue(() => this.native.loadOptimizerState(path.resolve(file)));
   }
 
-  /** One training step (forward, loss, backward, clipping, optimizer step) in one native call. */
-  trainStep(inputs: ModelInputs & { labels: Labels }, options: TrainStepOptions = {}): Promise<{ loss: number; gradNorm: number; skipped: boolean }> {
+  /**
+   * One training step (forward, loss, backward, clipping, optimizer step) in one native call. An array of batches is
+   * a gradient-accumulation window (micro-batches of any lengths): forward and backward run per micro-batch into the
+   * same gradients, so only one micro-batch's activations are in memory, then one all-reduce (with a communicator),
+   * clipping and one optimizer step. Each micro-batch's loss is weighted by its share of the window's loss terms
+   * (target tokens; rows for classification), so the loss, gradient norm and update are those of one step on the
+   * concatenated batch.
+   */
+  trainStep(inputs: TrainBatch | TrainBatch[], options: TrainStepOptions = {}): Promise<{ loss: number; gradNorm: number; skipped: boolean }> {
     if (!this.optimizerConfigured) throw new NodetuneError('ERR_STATE', 'trainStep(): call configureOptimizer() first');
     if (this.task === 'base') throw new NodetuneError('ERR_STATE', 'trainStep(): a base model has no loss; load it with a task');
-    const { ids, mask, types } = this.batch(inputs, 'trainStep()');
-    const labels = this.labels(inputs.labels, ids, types);
+    const list = Array.isArray(inputs) ? inputs : [inputs];
+    check(list.length > 0, 'trainStep(): the accumulation window is empty (give at least one batch)', 'inputs');
+    const window: NativeMicroBatch[] = list.map((mb, i) => {
+      const what = Array.isArray(inputs) ? `trainStep() micro-batch ${i}` : 'trainStep()';
+      check(mb && typeof mb === 'object', `${what}: expected { inputIds, attentionMask?, tokenTypeIds?, labels }`, 'inputs');
+      try {
+        const { ids, mask, types } = this.batch(mb, what);
+        const labels = this.labels(mb.labels, ids, types);
+        return { ids: ids.data, shape: ids.shape, mask, tokenTypes: types, labels: labels.data, labelsShape: labels.shape };
+      } catch (e) {
+        if (!(e instanceof NodetuneError) || !Array.isArray(inputs) || e.message.startsWith(what)) throw e;
+        throw new NodetuneError(e.code, `${what}: ${e.message}`, e.details);
+      }
+    });
     if (options.lr !== undefined) check(typeof options.lr === 'number' && options.lr >= 0, `trainStep(): lr must be a non-negative number, got ${options.lr}`, 'lr');
     if (options.maxGradNorm !== undefined)
       check(typeof options.maxGradNorm === 'number' && options.maxGradNorm > 0, `trainStep(): maxGradNorm must be a positive number, got ${options.maxGradNorm}`, 'maxGradNorm');
@@ -207,9 +231,8 @@ export class Model {
       check(['fp32', 'bf16', 'fp16', 'auto'].includes(options.precision), `trainStep(): precision must be 'fp32', 'bf16', 'fp16' or 'auto', got ${JSON.stringify(options.precision)}`, 'precision');
     const precision = resolvePrecision(options.precision ?? 'fp32', this.device);
     return this.enqueue(async () => {
-      const r = await this.native.trainStep(ids.data, ids.shape, mask, types, labels.data, labels.shape, options.lr ?? null,
-        options.maxGradNorm ?? null, undefined, options.communicator ? options.communicator.handle : null, options.skipNonFinite === true, precision,
-        options.lossScaling === true);
+      const r = await this.native.trainStep(window, options.lr ?? null, options.maxGradNorm ?? null, undefined,
+        options.communicator ? options.communicator.handle : null, options.skipNonFinite === true, precision, options.lossScaling === true);
       return { loss: r.loss, gradNorm: r.gradNorm, skipped: r.skipped };
     });
   }
@@ -225,6 +248,11 @@ export class Model {
   /** causal-lm: prompt + continuation per row (finished rows padded with pad/eos); seq2seq-lm: the generated decoder
    * tokens per row, without the decoder start token, up to and including EOS (rows differ in length). */
   generate(inputIds: IdsInput, options: GenerateOptions): Promise<number[][]> {
+    return this.generateDetailed(inputIds, options).then((out) => out.sequences);
+  }
+
+  /** generate(), plus the chosen tokens' log-probabilities and the best alternatives with `logprobs` (causal-lm). */
+  generateDetailed(inputIds: IdsInput, options: DetailedGenerateOptions): Promise<GenerateOutput> {
     if (this.task !== 'causal-lm' && this.task !== 'seq2seq-lm') throw new NodetuneError('ERR_STATE', `generate(): needs a causal-lm or seq2seq-lm model, this one is ${this.task}`);
     check(options && typeof options === 'object', 'generate(inputIds, options): options must be an object', 'options');
     const adapter = this.peft.adapterArg(options.adapter, 'generate()');
@@ -253,11 +281,19 @@ export class Model {
     if (this.resolved.family === 'gpt2' && total > this.resolved.native.maxPositions)
       throw new NodetuneError('ERR_SHAPE', `generate(): ${total} tokens exceed the model's ${this.resolved.native.maxPositions} positions`, { field: 'maxNewTokens' });
     const pad = typeof this.config.pad_token_id === 'number' ? this.config.pad_token_id : -1;
+    const rows = rowSampling(o, ids.ids.shape[0]!, this.resolved.native.vocabSize);
+    if (numBeams > 1) noRowSamplingFor('beam search (numBeams > 1)', rows);
+    if (this.task === 'seq2seq-lm') noRowSamplingFor('a seq2seq-lm model', rows);
     return this.enqueue(async () => {
       const out = await this.native.generate(ids.ids.data, ids.ids.shape, ids.mask, {
-        maxNewTokens: o.maxNewTokens, temperature, topK, topP, repetitionPenalty: rep, eosTokenId: eos, padTokenId: pad, seed, numBeams, lengthPenalty,
+        maxNewTokens: o.maxNewTokens, temperature, topK, topP, repetitionPenalty: rep, eosTokenId: eos, padTokenId: pad, seed, numBeams, lengthPenalty, ...rows,
       }, adapter);
-      return generatedRows(out);
+      const sequences = generatedRows(out);
+      const width = ids.ids.shape[1]!;
+      const logprobs = out.logprobs && out.topIds && out.topLogprobs && rows.logprobs !== undefined
+        ? rowLogprobs({ logprobs: out.logprobs, topIds: out.topIds, topLogprobs: out.topLogprobs }, sequences.length, rows.logprobs, sequences.map((r) => r.slice(width)), eos)
+        : null;
+      return { sequences, logprobs };
     });
   }
 

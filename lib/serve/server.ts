@@ -5,7 +5,7 @@
 import { timingSafeEqual } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
-import Fastify, { FastifyInstance, FastifyReply } from 'fastify';
+import Fastify, { FastifyInstance } from 'fastify';
 import { NodetuneError, check } from '../errors';
 import { settleAll } from '../pipelines/batcher';
 import type { BatchStats, Ticket } from '../pipelines/batcher';
@@ -17,8 +17,9 @@ import { Generation, TextGenerator } from '../pipelines/text-generation';
 import { HttpError, errorBody, toHttpError } from './http-error';
 import { registerEncoderRoutes } from './encoder-routes';
 import { Metrics } from './metrics';
-import { ChatBody, ChunkWriter, ClassifyBody, CompletionBody, chatResponse, completionResponse, generationOptions } from './openai';
-import { chatSchema, classifySchema, completionSchema } from './schemas';
+import { registerCompletionRoutes } from './completions';
+import type { ClassifyBody } from './openai';
+import { classifySchema } from './schemas';
 
 export interface ServeOptions {
   /** The model directory (config.json + safetensors + tokenizer). */
@@ -187,66 +188,20 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     return generator;
   };
 
-  const generate = async (reply: FastifyReply, g: TextGenerator, idsList: number[][], body: CompletionBody | ChatBody, chat: boolean, adapter: string | null) => {
-    const deadline = Date.now() + timeoutMs;
-    const gen = { ...generationOptions(body, defaultMaxTokens), adapter };
-    if (!body.stream) {
-      const results = await settleAll(idsList, (ids) => g.submitIds(ids, gen), within<Generation>(deadline), 'a sibling prompt failed');
-      for (const r of results) metrics.tokens(r.promptTokens, r.completionTokens);
-      return chat ? chatResponse(name, results[0]!) : completionResponse(name, results);
-    }
-    if (idsList.length !== 1) throw new HttpError(400, 'invalid_request_error', 'stream: true takes a single prompt', 'prompt', 'invalid_value');
-    const it = g.stream(idsList[0]!, gen, chunkTokens, within<Generation>(deadline));
-    // The first chunk comes before the headers, so a refusal (full queue, timeout) is still a plain status.
-    const first = await it.next();
-    const res = reply.raw;
-    reply.hijack();
-    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive' });
-    let gone = false;
-    res.on('close', () => { gone = !res.writableFinished; });
-    const out = new ChunkWriter(chat, name);
-    const send = (data: unknown) => res.write(`data: ${typeof data === 'string' ? data : JSON.stringify(data)}\n\n`);
-    if (chat) send(out.role());
-    try {
-      let r = first;
-      while (!r.done) {
-        send(out.piece(r.value));
-        if (gone) {
-          // The client left: stop generating, and drop the half-closed socket now rather than at a timeout.
-          res.destroy();
-          return reply;
-        }
-        r = await it.next();
-      }
-      metrics.tokens(r.value.promptTokens, r.value.completionTokens);
-      send(out.finish(r.value.finishReason, r.value));
-      send('[DONE]');
-    } catch (e) {
-      send(errorBody(toHttpError(e)));
-    }
-    res.end();
-    return reply;
-  };
+  registerCompletionRoutes({
+    app, name, task, timeoutMs, maxInputs: batching.maxBatch * 4, maxTokens, defaultMaxTokens, selectModel, within,
+    metrics, chunkTokens, maxChoices: batching.maxBatch * 4, needGenerator,
+  }, loaded.tokenizer);
 
-  app.post('/v1/completions', { schema: { body: completionSchema(maxTokens, batching.maxBatch * 4) } }, async (req, reply) => {
-    const g = needGenerator('/v1/completions');
-    const body = req.body as CompletionBody;
-    const adapter = selectModel(body.model);
-    const prompts = typeof body.prompt === 'string' ? [body.prompt] : body.prompt;
-    const ids = await Promise.all(prompts.map((p) => g.encodePrompt(p)));
-    return generate(reply, g, ids, body, false, adapter);
-  });
-
-  app.post('/v1/chat/completions', { schema: { body: chatSchema(maxTokens, 256) } }, async (req, reply) => {
-    const g = needGenerator('/v1/chat/completions');
-    const body = req.body as ChatBody;
-    const adapter = selectModel(body.model);
-    const tok = loaded.tokenizer;
-    if (!tok.hasChatTemplate) throw new HttpError(400, 'invalid_request_error', `model '${name}' has no chat template (tokenizer_config.json chat_template); use /v1/completions`, 'messages', 'no_chat_template');
-    const text = tok.applyChatTemplate(body.messages.map((m) => ({ role: m.role, content: m.content })), { addGenerationPrompt: true });
-    // The template writes the special tokens itself (BOS and turn markers).
-    const ids = await g.encodePrompt(text, false);
-    return generate(reply, g, [ids], body, true, adapter);
+  // OpenAI's model list (created: when this server started): the base model (unless an adapter replaced its head) and "<name>:<adapter>" per adapter.
+  const created = Math.floor(Date.now() / 1000);
+  const modelIds = [...(headAdapter === undefined ? [name] : []), ...[...adapters.keys()].map((a) => `${name}:${a}`)];
+  const modelEntry = (id: string) => ({ id, object: 'model', created, owned_by: 'nodetune' });
+  app.get('/v1/models', async () => ({ object: 'list', data: modelIds.map(modelEntry) }));
+  app.get('/v1/models/:id', async (req) => {
+    const { id } = req.params as { id: string };
+    if (!modelIds.includes(id)) throw new HttpError(404, 'invalid_request_error', `model '${id}' is not served here; this server serves ${modelIds.map((m) => `'${m}'`).join(', ')}`, 'model', 'model_not_found');
+    return modelEntry(id);
   });
 
   app.post('/v1/classify', { schema: { body: classifySchema(batching.maxBatch * 4) } }, async (req) => {

@@ -106,7 +106,8 @@ export class EpochData {
   }
 }
 
-/** Concatenates micro-batches into one batch (rows right-padded to the longest: mask 0, labels -100, pad id). */
+/** Concatenates micro-batches into one batch (rows right-padded to the longest: mask 0, labels -100, pad id): the batch an
+ * accumulation window must equal (the Trainer sends windows as micro-batches, Model.trainStep with an array). */
 export function mergeBatches(batches: Batch[], padTokenId: number): Batch {
   if (batches.length === 1) return batches[0]!;
   if (batches.some((b) => b.labelShape)) return mergeSeq2Seq(batches, padTokenId);

@@ -8,7 +8,7 @@ import * as path from 'path';
 import { NodetuneError } from '../errors';
 import type { Batch } from '../data/batch';
 import { AutoModel } from '../models';
-import type { ForwardOutput, IdsInput, Labels, ModelInputs, OptimizerOptions } from '../models';
+import type { ForwardOutput, IdsInput, ModelInputs, OptimizerOptions, TrainBatch } from '../models';
 import type { NativeTensor } from '../native';
 import { manualSeed, rngState, setRngState } from '../rng';
 import type { Communicator } from '../dist/communicator';
@@ -17,7 +17,7 @@ import { LogRecord, TrainerState, checkpointName, latestCheckpoint, readTrainerS
 import { EarlyStopping } from './early-stopping';
 import { EvaluateEvent, TrainerEmitter } from './events';
 import { MetricAccumulator, argmax, bestSpan } from './evaluate';
-import { EpochData, ModelTask, TrainData, countTokens, mergeBatches, modelInputs } from './data';
+import { EpochData, ModelTask, TrainData, countTokens, modelInputs } from './data';
 import { JsonlLogger } from './logger';
 import { writeReport } from './report';
 import { TensorBoardWriter } from './tensorboard';
@@ -40,7 +40,9 @@ export interface TrainerModel {
   readonly device?: string;
   readonly dtype?: string;
   forward(inputs: ModelInputs): Promise<ForwardOutput>;
-  trainStep(inputs: ModelInputs & { labels: Labels }, options?: { lr?: number; maxGradNorm?: number; communicator?: Communicator; skipNonFinite?: boolean; precision?: 'fp32' | 'bf16' | 'fp16' | 'auto' }): Promise<{ loss: number; gradNorm?: number; skipped?: boolean }>;
+  /** One optimizer step on a batch, or on an accumulation window (an array, given when gradientAccumulationSteps > 1):
+   * loss, gradients and update of the window's concatenation, computed one micro-batch at a time (Model.trainStep). */
+  trainStep(inputs: TrainBatch | TrainBatch[], options?: { lr?: number; maxGradNorm?: number; communicator?: Communicator; skipNonFinite?: boolean; precision?: 'fp32' | 'bf16' | 'fp16' | 'auto' }): Promise<{ loss: number; gradNorm?: number; skipped?: boolean }>;
   configureOptimizer(options: OptimizerOptions): void;
   savePretrained(dir: string): Promise<void>;
   parameters(): { name: string; shape: number[]; dtype: string }[];
@@ -406,12 +408,15 @@ export class Trainer extends TrainerEmitter {
     let stop = false;
 
     const step = async (window: Batch[], first: number): Promise<void> => {
-      const batch = mergeBatches(window, this.padTokenId);
-      const inputs = modelInputs(batch, this.task, this.tokenTypes);
       const where = `epoch ${this.epochIndex}, micro-batch${window.length > 1 ? 'es' : ''} ${first}${window.length > 1 ? `-${first + window.length - 1}` : ''}`;
-      if (inputs.labels === null) throw new NodetuneError('ERR_DATA', `train: ${where} has no labels`, { field: 'labels' });
+      // The window goes to the model as its micro-batches: one optimizer step, one micro-batch in memory at a time.
+      const micro = window.map((b, k): TrainBatch => {
+        const inputs = modelInputs(b, this.task, this.tokenTypes);
+        if (inputs.labels === null) throw new NodetuneError('ERR_DATA', `train: epoch ${this.epochIndex}, micro-batch ${first + k} has no labels`, { field: 'labels' });
+        return { ...inputs, labels: inputs.labels };
+      });
       const lr = this.lrAt(this.globalStep);
-      const r = await this.model.trainStep({ ...inputs, labels: inputs.labels }, { lr, ...(a.maxGradNorm !== null ? { maxGradNorm: a.maxGradNorm } : {}),
+      const r = await this.model.trainStep(micro.length === 1 ? micro[0]! : micro, { lr, ...(a.maxGradNorm !== null ? { maxGradNorm: a.maxGradNorm } : {}),
         ...(this.communicator ? { communicator: this.communicator } : {}), ...(a.onNonFinite === 'skip' ? { skipNonFinite: true } : {}),
         ...(a.precision !== 'fp32' ? { precision: a.precision } : {}) });
       const gradNorm = typeof r.gradNorm === 'number' ? r.gradNorm : null;
@@ -423,11 +428,12 @@ export class Trainer extends TrainerEmitter {
       this.globalStep = n;
       this.losses.push(r.loss);
       windowLosses.push(r.loss);
-      tokens += countTokens(batch);
+      const windowTokens = window.reduce((n, b) => n + countTokens(b), 0);
+      tokens += windowTokens;
       const seconds = Math.max((Date.now() - started) / 1000, 1e-6);
       const tokensPerSecond = tokens / seconds;
       const etaSeconds = ((total - n) * seconds) / (n - startStep);
-      this.send('step', { step: n, epoch: this.epochFloat(), loss: r.loss, lr, gradNorm, tokens: countTokens(batch), tokensPerSecond, etaSeconds });
+      this.send('step', { step: n, epoch: this.epochFloat(), loss: r.loss, lr, gradNorm, tokens: windowTokens, tokensPerSecond, etaSeconds });
       if (n % a.loggingSteps === 0) {
         const loss = windowLosses.reduce((x, y) => x + y, 0) / windowLosses.length;
         windowLosses = [];

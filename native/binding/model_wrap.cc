@@ -36,6 +36,13 @@ bool Bool(const Napi::Object& o, const char* key, bool fallback) {
   return v.ToBoolean().Value();
 }
 
+// An optional typed-array option (undefined/null: an undefined tensor), copied.
+at::Tensor OptionalTensor(const Napi::Object& o, const char* key, c10::ScalarType dtype) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined() || v.IsNull()) return at::Tensor();
+  return TensorFromJs(v, std::nullopt, dtype, Borrow::kCopy, std::string("generate(): ") + key);
+}
+
 std::string Str(const Napi::Object& o, const char* key, const std::string& fallback) {
   Napi::Value v = o.Get(key);
   if (v.IsUndefined() || v.IsNull()) return fallback;
@@ -124,11 +131,10 @@ at::Tensor LabelsFromJs(const Napi::Value& data, const Napi::Value& shape) {
   return t.is_floating_point() ? t.to(at::kFloat) : t.to(at::kLong);
 }
 
-nn::Batch BatchFromJs(const Napi::CallbackInfo& info, size_t first) {
+nn::Batch BatchFromValues(const Napi::Value& ids, const Napi::Value& shape, const Napi::Value& mask, const Napi::Value& extra) {
   nn::Batch b;
-  b.input_ids = Ids(info[first], info[first + 1], "inputIds");
-  b.attention_mask = Ids(info[first + 2], info[first + 1], "attentionMask");
-  const Napi::Value extra = info[first + 3];
+  b.input_ids = Ids(ids, shape, "inputIds");
+  b.attention_mask = Ids(mask, shape, "attentionMask");
   if (extra.IsObject() && !extra.IsTypedArray() && !extra.IsArray()) {
     // Encoder-decoder inputs: { decoderInputIds, decoderShape, decoderAttentionMask? } in the token-types slot.
     auto o = extra.As<Napi::Object>();
@@ -136,10 +142,32 @@ nn::Batch BatchFromJs(const Napi::CallbackInfo& info, size_t first) {
     b.decoder_attention_mask = Ids(o.Get("decoderAttentionMask"), o.Get("decoderShape"), "decoderAttentionMask");
     if (b.decoder_input_ids.defined() && b.decoder_input_ids.dim() != 2) fail("ERR_SHAPE", "decoderInputIds must be [batch, length]");
   } else {
-    b.token_type_ids = Ids(extra, info[first + 1], "tokenTypeIds");
+    b.token_type_ids = Ids(extra, shape, "tokenTypeIds");
   }
   if (!b.input_ids.defined() || b.input_ids.dim() != 2) fail("ERR_SHAPE", "inputIds must be [batch, length]");
   return b;
+}
+
+nn::Batch BatchFromJs(const Napi::CallbackInfo& info, size_t first) {
+  return BatchFromValues(info[first], info[first + 1], info[first + 2], info[first + 3]);
+}
+
+// An accumulation window: [{ ids, shape, mask, tokenTypes, labels, labelsShape }, ...] (CPU tensors).
+std::vector<train::MicroBatch> WindowFromJs(const Napi::Value& value) {
+  if (!value.IsArray() || value.As<Napi::Array>().Length() == 0)
+    fail("ERR_ARGUMENT", "trainStep(): expected a non-empty array of micro-batches");
+  auto list = value.As<Napi::Array>();
+  std::vector<train::MicroBatch> window;
+  for (uint32_t i = 0; i < list.Length(); ++i) {
+    Napi::Value item = list.Get(i);
+    if (!item.IsObject()) fail("ERR_ARGUMENT", "trainStep(): micro-batch " + std::to_string(i) + " must be an object");
+    auto o = item.As<Napi::Object>();
+    train::MicroBatch mb{BatchFromValues(o.Get("ids"), o.Get("shape"), o.Get("mask"), o.Get("tokenTypes")),
+                         LabelsFromJs(o.Get("labels"), o.Get("labelsShape"))};
+    if (!mb.labels.defined()) fail("ERR_ARGUMENT", "trainStep(): micro-batch " + std::to_string(i) + " has no labels");
+    window.push_back(std::move(mb));
+  }
+  return window;
 }
 
 // The adapter a call names: undefined -> the default, null -> none, a string -> that adapter.
@@ -342,29 +370,27 @@ Napi::Value ModelWrap::ConfigureOptimizer(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// trainStep(ids, shape, mask, types, labels, labelsShape, lr, maxGradNorm, adapter?, communicator?, skipNonFinite?, precision?,
-//   lossScaling?)
+// trainStep(window, lr, maxGradNorm, adapter?, communicator?, skipNonFinite?, precision?, lossScaling?)
 //   -> Promise<{ loss, gradNorm, skipped }>
+// window: [{ ids, shape, mask, tokenTypes, labels, labelsShape }, ...], one optimizer step (train/step.h).
 Napi::Value ModelWrap::TrainStep(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return Guard(env, [&]() -> Napi::Value {
     if (!state_->optimizer) fail("ERR_STATE", "trainStep(): call configureOptimizer() first");
-    nn::Batch batch = BatchFromJs(info, 0);
-    at::Tensor labels = LabelsFromJs(info[4], info[5]);
-    if (!labels.defined()) fail("ERR_ARGUMENT", "trainStep(): labels are required");
-    const double lr = info[6].IsNumber() ? info[6].As<Napi::Number>().DoubleValue() : -1.0;
-    const double clip = info[7].IsNumber() ? info[7].As<Napi::Number>().DoubleValue() : 0.0;
+    std::vector<train::MicroBatch> window = WindowFromJs(info[0]);
+    const double lr = info[1].IsNumber() ? info[1].As<Napi::Number>().DoubleValue() : -1.0;
+    const double clip = info[2].IsNumber() ? info[2].As<Napi::Number>().DoubleValue() : 0.0;
     auto state = state_;
-    const std::string adapter = AdapterArg(info[8], *state->adapters);
+    const std::string adapter = AdapterArg(info[3], *state->adapters);
     std::shared_ptr<dist::Communicator> comm;
-    if (info.Length() > 9 && !info[9].IsUndefined() && !info[9].IsNull()) {
-      if (!CommunicatorWrap::IsCommunicator(env, info[9])) fail("ERR_ARGUMENT", "trainStep(): communicator must be a Communicator");
-      comm = CommunicatorWrap::CommunicatorOf(info[9]);
+    if (info.Length() > 4 && !info[4].IsUndefined() && !info[4].IsNull()) {
+      if (!CommunicatorWrap::IsCommunicator(env, info[4])) fail("ERR_ARGUMENT", "trainStep(): communicator must be a Communicator");
+      comm = CommunicatorWrap::CommunicatorOf(info[4]);
     }
-    const bool skip_non_finite = info.Length() > 10 && info[10].IsBoolean() && info[10].As<Napi::Boolean>().Value();
-    const c10::ScalarType autocast = train::parse_precision(OptionalString(info[11], "trainStep(): precision").value_or("fp32"));
-    // Loss scaling: always for float16, or when asked (info[12]).
-    const bool scale_loss = autocast == at::kHalf || (info.Length() > 12 && info[12].IsBoolean() && info[12].As<Napi::Boolean>().Value());
+    const bool skip_non_finite = info.Length() > 5 && info[5].IsBoolean() && info[5].As<Napi::Boolean>().Value();
+    const c10::ScalarType autocast = train::parse_precision(OptionalString(info[6], "trainStep(): precision").value_or("fp32"));
+    // Loss scaling: always for float16, or when asked (info[7]).
+    const bool scale_loss = autocast == at::kHalf || (info.Length() > 7 && info[7].IsBoolean() && info[7].As<Napi::Boolean>().Value());
     auto result = std::make_shared<train::StepResult>();
     return RunAsync(
         env, {info.This()},
@@ -373,8 +399,10 @@ Napi::Value ModelWrap::TrainStep(const Napi::CallbackInfo& info) {
           peft::Selection selection(*state->adapters, adapter);
           auto& m = *state->model;
           state->scaler.enabled = scale_loss;
-          *result = train::train_step(m, *state->optimizer, ToDevice(batch, m.params().device()), labels, lr, clip, comm.get(),
-                                      skip_non_finite, autocast, &state->scaler);
+          std::vector<train::MicroBatch> on_device = window;
+          for (auto& mb : on_device) mb.batch = ToDevice(mb.batch, m.params().device());
+          *result = train::train_step(m, *state->optimizer, on_device, lr, clip, comm.get(), skip_non_finite, autocast,
+                                      &state->scaler);
         },
         [=](Napi::Env e) -> Napi::Value {
           Napi::Object out = Napi::Object::New(e);
@@ -426,7 +454,7 @@ Napi::Value ModelWrap::LossAndGradients(const Napi::CallbackInfo& info) {
   });
 }
 
-// generate(ids, shape, mask, options) -> Promise<{ data: BigInt64Array, shape }>
+// generate(ids, shape, mask, options) -> Promise<{ data: Int32Array, shape, lengths?, logprobs?, topIds?, topLogprobs? }>
 Napi::Value ModelWrap::Generate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return Guard(env, [&]() -> Napi::Value {
@@ -447,17 +475,26 @@ Napi::Value ModelWrap::Generate(const Napi::CallbackInfo& info) {
     g.num_beams = Int(o, "numBeams", 1);
     g.length_penalty = Num(o, "lengthPenalty", 1.0);
     if (g.num_beams < 1) fail("ERR_ARGUMENT", "generate(): numBeams must be >= 1");
+    g.presence_penalty = OptionalTensor(o, "presencePenalty", at::kFloat);
+    g.frequency_penalty = OptionalTensor(o, "frequencyPenalty", at::kFloat);
+    g.penalty_context = OptionalTensor(o, "penaltyContext", at::kInt);
+    at::Tensor bias_index = OptionalTensor(o, "logitBiasIndex", at::kInt);
+    if (bias_index.defined()) g.logit_bias_index = bias_index.to(at::kLong).view({-1, 2});
+    g.logit_bias_value = OptionalTensor(o, "logitBiasValue", at::kFloat);
+    g.logprobs = Int(o, "logprobs", -1);
     auto state = state_;
     const std::string adapter = AdapterArg(info[4], *state->adapters);
     auto result = std::make_shared<at::Tensor>();
     auto lengths = std::make_shared<at::Tensor>();
+    auto detail = std::make_shared<nn::Generated>();
     return RunAsync(
         env, {info.This()},
         [=] {
           std::lock_guard<std::mutex> lock(state->busy);
           peft::Selection selection(*state->adapters, adapter);
           if (state->model->config().task != nn::Task::kSeq2SeqLm) {
-            *result = nn::generate(*state->model, ids, mask, g).contiguous();
+            *detail = nn::generate_detailed(*state->model, ids, mask, g);
+            *result = detail->sequences.contiguous();
             return;
           }
           // Encoder-decoder rows differ in length: [B, longest] zero-filled plus each row's length.
@@ -476,6 +513,11 @@ Napi::Value ModelWrap::Generate(const Napi::CallbackInfo& info) {
           out.Set("data", TensorToJs(e, result->to(at::kInt)));
           out.Set("shape", ShapeToJs(e, result->sizes()));
           if (lengths->defined()) out.Set("lengths", TensorToJs(e, lengths->to(at::kInt)));
+          if (detail->logprobs.defined()) {
+            out.Set("logprobs", TensorToJs(e, detail->logprobs.contiguous()));
+            out.Set("topIds", TensorToJs(e, detail->top_ids.to(at::kInt).contiguous()));
+            out.Set("topLogprobs", TensorToJs(e, detail->top_logprobs.contiguous()));
+          }
           return out;
         });
   });

@@ -168,6 +168,25 @@ at::Tensor Model::forward_loss(const Batch& batch, const at::Tensor& labels) con
   return causal_lm_loss(hidden_prompted(batch, nullptr, false), at::cat({pad, labels}, 1));
 }
 
+int64_t Model::loss_terms(const at::Tensor& labels) const {
+  auto counted = [](const at::Tensor& y) { return (y != -100).sum().item<int64_t>(); };
+  switch (cfg_.task) {
+    case Task::kCausalLm: {
+      if (labels.dim() != 2) fail("ERR_SHAPE", "causal-lm labels must have the shape of inputIds");
+      const bool prompted = params_.hooks() && params_.hooks()->prompt().defined();
+      return counted(prompted ? labels : labels.narrow(1, 1, labels.size(1) - 1));
+    }
+    case Task::kSequenceClassification:
+      return cfg_.num_labels == 1 ? labels.numel() : counted(labels);
+    case Task::kTokenClassification:
+    case Task::kMaskedLm:
+    case Task::kSeq2SeqLm: return counted(labels);
+    case Task::kQuestionAnswering: return labels.size(0);  // the start and end losses: means over the rows
+    case Task::kBase: break;
+  }
+  fail("ERR_STATE", "the base model has no loss; load it with a task");
+}
+
 // The LM head runs on the first T-1 positions only (the last one predicts nothing): the logits come out
 // contiguous, so cross-entropy needs no copy of a [B, T-1, V] slice, and the head does 1/T less work.
 at::Tensor Model::causal_lm_loss(const at::Tensor& h, const at::Tensor& labels) const {

@@ -61,6 +61,12 @@ class Model {
   // forward() then loss(); with prompt tuning on a causal LM the loss also covers the last virtual token
   // predicting the first label (labels padded with -100 over the virtual tokens, as PEFT does).
   at::Tensor forward_loss(const Batch& batch, const at::Tensor& labels) const;
+  // How many terms forward_loss() averages over for these labels (its denominator; a host count): the labels that
+  // are not -100 (causal-lm: after the shift, or all of them with prompt tuning, whose last virtual token predicts
+  // the first label); rows for regression (num_labels 1) and question answering (exact for spans inside the sequence,
+  // as the data pipeline makes them: a position beyond it is ignored by the loss, still counted here). Gradient
+  // accumulation weighs a micro-batch's mean loss by its share of the window's terms (train/accumulate.h).
+  int64_t loss_terms(const at::Tensor& labels) const;
   // Decoder logits for the next token at every position (the LM head on hidden states).
   at::Tensor lm_logits(const at::Tensor& hidden) const;
   // The decoder's output projection [V, H]: the word embeddings when tied, else lm_head.weight.

@@ -23,6 +23,7 @@ std::vector<std::vector<int64_t>> generate_seq2seq(const Model& model, const at:
                                                    const GenerateOptions& o) {
   const auto& c = model.config();
   if (c.task != Task::kSeq2SeqLm) fail("ERR_STATE", "generate_seq2seq() needs a seq2seq-lm model");
+  if (has_row_options(o)) fail("ERR_ARGUMENT", "seq2seq generation takes no penalties, logit bias or logprobs");
   at::NoGradGuard no_grad;
   const auto device = model.params().device();
   const int64_t batch = ids.size(0), start = c.decoder_start_token_id;

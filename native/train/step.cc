@@ -8,7 +8,6 @@
 #include <torch/optim/sgd.h>
 
 #include "core/error.h"
-#include "train/autocast.h"
 #include "train/fused_adamw.h"
 
 namespace nodetune::train {
@@ -48,9 +47,9 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const std::vector<at::Te
   fail("ERR_ARGUMENT", "unknown optimizer type " + c.type);
 }
 
-StepResult train_step(nn::Model& model, torch::optim::Optimizer& optimizer, const nn::Batch& batch,
-                      const at::Tensor& labels, double lr, double max_grad_norm, dist::Communicator* comm,
-                      bool skip_non_finite, c10::ScalarType autocast, LossScaler* scaler) {
+StepResult train_step(nn::Model& model, torch::optim::Optimizer& optimizer, const std::vector<MicroBatch>& window,
+                      double lr, double max_grad_norm, dist::Communicator* comm, bool skip_non_finite,
+                      c10::ScalarType autocast, LossScaler* scaler) {
   if (lr >= 0) {
     for (auto& group : optimizer.param_groups()) group.options().set_lr(lr);
   }
@@ -58,21 +57,16 @@ StepResult train_step(nn::Model& model, torch::optim::Optimizer& optimizer, cons
   StepResult result;
   try {
     clear_gradients(optimizer);
-    at::Tensor loss;
-    {
-      AutocastScope mixed(model.params().device(), autocast);
-      loss = model.forward_loss(batch, labels.to(model.params().device())).to(at::kFloat);
-    }
     const bool scaling = scaler != nullptr && scaler->enabled;
-    if (scaling) scaler->scaled(loss).backward();
-    else loss.backward();
+    at::Tensor loss = accumulate_gradients(model, window, autocast, scaler);
     std::vector<at::Tensor> with_grad, grads;
     for (auto& group : optimizer.param_groups())
       for (auto& p : group.params())
         if (p.grad().defined()) with_grad.push_back(p), grads.push_back(p.mutable_grad());
-    at::Tensor reported = loss.detach().to(at::kFloat).reshape({1});
+    at::Tensor reported = loss.reshape({1});
     if (comm != nullptr && comm->world_size() > 1) {
-      // The loss travels in the same collective as the gradients (the reported loss is the group's mean).
+      // Once per window. The loss travels in the same collective as the gradients (the reported loss is the
+      // group's mean).
       std::vector<at::Tensor> reduced = grads;
       reduced.push_back(reported);
       comm->all_reduce(reduced, /*average=*/true);

@@ -1,4 +1,5 @@
-// One training step on a batch: forward, the task's loss, backward, gradient clipping, AdamW step.
+// One training step on a batch or an accumulation window: forward, the task's loss, backward, gradient clipping,
+// AdamW step.
 #pragma once
 #include <ATen/ATen.h>
 #include <torch/optim/optimizer.h>
@@ -7,6 +8,7 @@
 
 #include "dist/communicator.h"
 #include "nn/model.h"
+#include "train/accumulate.h"
 #include "train/loss_scaler.h"
 
 namespace nodetune::train {
@@ -31,13 +33,15 @@ struct StepResult {
   bool skipped = false;  // skip_non_finite: the loss or the gradient norm was NaN/Inf, no update was made
 };
 
+// One optimizer step on a window of micro-batches (one micro-batch: a plain step): forward and backward per
+// micro-batch into the same gradients, each loss weighted so that loss and gradients are those of the window's
+// concatenation (train/accumulate.h), then, once per window, the all-reduce, unscaling, clipping and the update.
 // lr < 0 keeps the optimizer's current rate; max_grad_norm <= 0 skips clipping. With a communicator (data
 // parallel), the gradients are averaged over the ranks between backward and the optimizer step, as DDP does.
 // With an enabled loss scaler, the loss is scaled before backward and the gradients unscaled before clipping; a
 // non-finite step is then always skipped (and the scale backed off).
-StepResult train_step(nn::Model& model, torch::optim::Optimizer& optimizer, const nn::Batch& batch,
-                      const at::Tensor& labels, double lr, double max_grad_norm, dist::Communicator* comm = nullptr,
-                      bool skip_non_finite = false, c10::ScalarType autocast = c10::kFloat,
-                      LossScaler* scaler = nullptr);
+StepResult train_step(nn::Model& model, torch::optim::Optimizer& optimizer, const std::vector<MicroBatch>& window,
+                      double lr, double max_grad_norm, dist::Communicator* comm = nullptr, bool skip_non_finite = false,
+                      c10::ScalarType autocast = c10::kFloat, LossScaler* scaler = nullptr);
 
 }  // namespace nodetune::train
