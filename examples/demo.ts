@@ -2,7 +2,7 @@
  * `npm run demo [-- --quick] [-- --model DIR] [-- --out DIR]`: a real fine-tuning, end to end, offline, on the CPU.
  *
  * 1. A base model: the user's checkpoint (--model), else a small GPT-2-shaped LM that this demo pretrains itself on
- *    public-domain State of the Union addresses (cached; see examples/demo/pretrain.ts).
+ *    public-domain State of the Union addresses (cached; see lib/cli/demo-base.ts).
  * 2. Spam vs ham on SpamAssassin emails (held-out validation and test sets): LoRA, and head-only training for
  *    comparison, each through the same code path as `nodetune train`; metrics before and after, HTML reports.
  * 3. The LoRA adapter merged into the base (a plain checkpoint), and one email classified through
@@ -19,7 +19,7 @@ import { runTraining, copyTokenizerFiles } from '../lib/cli/run-train';
 import type { RunResult } from '../lib/cli/run-train';
 import type { TrainConfig, MethodConfig } from '../lib/cli/config/schema';
 import { fmt, formatTable } from '../lib/cli/table';
-import { FULL_RECIPE, QUICK_RECIPE, pretrainBase } from './demo/pretrain';
+import { FULL_RECIPE, QUICK_RECIPE, pretrainBase } from '../lib/cli/demo-base';
 import { classifierInput, writeSpamData } from './demo/spam';
 
 const HELP = `Usage: npm run demo [-- --quick] [-- --model DIR] [-- --out DIR]

@@ -36,6 +36,28 @@ function editHeader(file: string, edit: (h: Record<string, any>) => void): void 
   fs.writeFileSync(file, Buffer.concat([len, json, buf.subarray(8 + n)]));
 }
 
+/** Removes a tensor from a safetensors file, header entry and bytes, keeping the layout contiguous. */
+function dropTensor(file: string, name: string): void {
+  const buf = fs.readFileSync(file);
+  const n = Number(buf.readBigUInt64LE(0));
+  const header = JSON.parse(buf.subarray(8, 8 + n).toString()) as Record<string, any>;
+  const data = buf.subarray(8 + n);
+  const kept = Object.keys(header).filter((k) => k !== '__metadata__' && k !== name).sort((x, y) => header[x].data_offsets[0] - header[y].data_offsets[0]);
+  const parts: Buffer[] = [];
+  let offset = 0;
+  for (const k of kept) {
+    const [b, e] = header[k].data_offsets as [number, number];
+    parts.push(data.subarray(b, e));
+    header[k].data_offsets = [offset, offset + e - b];
+    offset += e - b;
+  }
+  delete header[name];
+  const json = Buffer.from(JSON.stringify(header));
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(json.length));
+  fs.writeFileSync(file, Buffer.concat([len, json, ...parts]));
+}
+
 describe('23 models: savePretrained round trips and checkpoint errors', () => {
   for (const name of ARCHS) {
     it(`${name}: save → load is bit-exact`, async () => {
@@ -237,6 +259,60 @@ describe('23 models: savePretrained round trips and checkpoint errors', () => {
       expect(err.message).to.include('transformer.wpe.weight');
     });
 
+    /** The tensors of a header ordered by where their data begins. */
+    const byOffset = (h: Record<string, any>) => Object.keys(h).filter((k) => k !== '__metadata__').sort((x, y) => h[x].data_offsets[0] - h[y].data_offsets[0]);
+
+    it('data offsets that overlap another tensor\'s', async () => {
+      const dir = copyFixture('gpt2');
+      let moved = '';
+      editHeader(st(dir), (h) => {
+        moved = byOffset(h)[1]!;
+        h[moved].data_offsets = h[moved].data_offsets.map((o: number) => o - 4);
+      });
+      const err = (await rejects(AutoModel.fromPretrained(dir, { quiet: true }))) as Error & { code?: string; details?: { field?: string } };
+      expect(err.code).to.equal('ERR_CHECKPOINT');
+      expect(err.message).to.include(st(dir)).and.include(`tensor ${moved}: `).and.include('overlap');
+      expect(err.details?.field).to.equal(moved);
+    });
+
+    it('data offsets all shifted by 2 bytes (a hole after the header), a hole between tensors, bytes after the last tensor', async () => {
+      const dir = copyFixture('gpt2');
+      let first = '';
+      editHeader(st(dir), (h) => {
+        first = byOffset(h)[0]!;
+        for (const k of byOffset(h)) h[k].data_offsets = h[k].data_offsets.map((o: number) => o + 2);
+      });
+      fs.appendFileSync(st(dir), Buffer.alloc(2));
+      let err = await rejects(AutoModel.fromPretrained(dir, { quiet: true }));
+      expect(err.code).to.equal('ERR_CHECKPOINT');
+      expect(err.message).to.include(st(dir)).and.include(`tensor ${first}: `).and.include('hole of 2 bytes after the header');
+      const dir2 = copyFixture('gpt2');
+      let last = '';
+      editHeader(st(dir2), (h) => {
+        last = byOffset(h).at(-1)!;
+        h[last].data_offsets = h[last].data_offsets.map((o: number) => o + 8);
+      });
+      fs.appendFileSync(st(dir2), Buffer.alloc(8));
+      err = await rejects(AutoModel.fromPretrained(dir2, { quiet: true }));
+      expect(err.code).to.equal('ERR_CHECKPOINT');
+      expect(err.message).to.include(`tensor ${last}: `).and.include('hole of 8 bytes');
+      const dir3 = copyFixture('gpt2');
+      fs.appendFileSync(st(dir3), Buffer.alloc(4));
+      err = await rejects(AutoModel.fromPretrained(dir3, { quiet: true }));
+      expect(err.code).to.equal('ERR_CHECKPOINT');
+      expect(err.message).to.include(st(dir3)).and.include('cover it exactly');
+    });
+
+    it('config.json asks for more layers than the checkpoint holds: fails before building them', async () => {
+      const dir = copyFixture('llama');
+      const config = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8'));
+      fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ ...config, num_hidden_layers: 10_000 }));
+      const err = (await rejects(AutoModel.fromPretrained(dir, { quiet: true }))) as Error & { code?: string; details?: { field?: string } };
+      expect(err.code).to.equal('ERR_CHECKPOINT');
+      expect(err.details?.field).to.equal('num_hidden_layers');
+      expect(err.message).to.include(path.join(dir, 'config.json')).and.include(`num_hidden_layers is 10000, but model.safetensors holds ${config.num_hidden_layers} layers`);
+    });
+
     it('malformed header JSON', async () => {
       const dir = copyFixture('llama');
       const buf = fs.readFileSync(st(dir));
@@ -263,7 +339,7 @@ describe('23 models: savePretrained round trips and checkpoint errors', () => {
 
     it('missing tensors', async () => {
       const dir = copyFixture('llama');
-      editHeader(st(dir), (h) => delete h['model.layers.1.mlp.up_proj.weight']);
+      dropTensor(st(dir), 'model.layers.1.mlp.up_proj.weight');
       const err = await rejects(AutoModel.fromPretrained(dir, { quiet: true }));
       expect(err.code).to.equal('ERR_CHECKPOINT');
       expect(err.message).to.include('model.layers.1.mlp.up_proj.weight').and.include('missing');
@@ -300,6 +376,14 @@ describe('23 models: savePretrained round trips and checkpoint errors', () => {
       ['roberta-tok', 'causal encoder', { is_decoder: true }, 'is_decoder'],
       ['qwen2', 'qwen2 sliding window', { use_sliding_window: true }, 'use_sliding_window'],
       ['distilbert-qa', 'distilbert sizes', { n_heads: 3 }, 'n_heads'],
+      ['llama', 'rope_theta 0 (NaN logits otherwise)', { rope_theta: 0 }, 'rope_theta'],
+      ['llama', 'negative rope_theta', { rope_theta: -10000 }, 'rope_theta'],
+      ['llama', 'rms_norm_eps 0', { rms_norm_eps: 0 }, 'rms_norm_eps'],
+      ['gpt2', 'negative layer_norm_epsilon', { layer_norm_epsilon: -1e-5 }, 'layer_norm_epsilon'],
+      ['bert-cls', 'layer_norm_eps 0', { layer_norm_eps: 0 }, 'layer_norm_eps'],
+      ['llama', 'a billion layers (fails at once, nothing built)', { num_hidden_layers: 1_000_000_000 }, 'num_hidden_layers'],
+      ['gpt2', 'an absurd hidden size', { n_embd: 2 ** 40 }, 'n_embd'],
+      ['gpt2', 'a non-positive size', { n_positions: 0 }, 'n_positions'],
     ];
     for (const [name, what, override, field] of cases) {
       it(what, async () => {

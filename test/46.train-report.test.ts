@@ -49,6 +49,19 @@ function readPng(file: string): { width: number; height: number; pixels: Buffer 
 describe('46 train: HTML report and PNG', function () {
   this.timeout(60000);
 
+  it('the loss chart\'s legend shows each entry in its line\'s colour (a swatch, and a fill the page\'s `svg text` rule cannot override)', () => {
+    const history = [1, 2, 3, 4].map((step) => ({ step, loss: 2 / step, ...(step % 2 === 0 ? { eval_loss: 2.5 / step } : {}) }));
+    const html = renderReport(history as never, { title: 'run', summary: {} });
+    const loss = /<svg[^>]*aria-label="Loss"[\s\S]*?<\/svg>/.exec(html)![0];
+    const lines = [...loss.matchAll(/<path d="[^"]*" fill="none" stroke="(#[0-9a-f]{6})"/g)].map((m) => m[1]);
+    const entries = [...loss.matchAll(/<g class="legend-entry"><line [^>]*stroke="(#[0-9a-f]{6})"[^>]*\/><text [^>]*style="fill:(#[0-9a-f]{6})">([^<]*)<\/text><\/g>/g)]
+      .map((m) => ({ swatch: m[1], text: m[2], name: m[3] }));
+    expect(entries.map((e) => e.name)).to.deep.equal(['train loss', 'validation loss']);
+    expect(lines).to.have.length(2);
+    expect(new Set(lines).size).to.equal(2);
+    entries.forEach((e, i) => expect([e.swatch, e.text]).to.deep.equal([lines[i], lines[i]]));
+  });
+
   it('training writes a self-contained, well-formed report.html with loss, lr and metric curves, and a report.png', async () => {
     const model = await AutoModel.fromPretrained(fixture('llama'), { quiet: true });
     const out = tempDir();

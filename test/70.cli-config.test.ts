@@ -83,7 +83,7 @@ describe('70 cli: YAML config schema', () => {
       [GOOD.replace('kind: lora', 'kind: full'), /method\.r: belongs to method kind 'lora', but kind is 'full'/],
       [GOOD.replace('kind: lora\n  r: 4', 'kind: partial'), /method\.policy: is required with kind 'partial'; allowed: head, bitfit, lastLayers, include/],
       [GOOD.replace('epochs: 2', 'epochs: -1'), /training\.epochs: must be/],
-      [GOOD.replace('epochs: 2', 'epoch: 2'), /training\.epoch: unknown key; allowed: epochs, maxSteps, batchSize/],
+      [GOOD.replace('epochs: 2', 'epoch: 2'), /training\.epoch: unknown key \(did you mean training\.epochs\?\); allowed: epochs, maxSteps, batchSize/],
       [GOOD.replace('learningRate: 1.0e-3', 'lrScheduler: sawtooth'), /training\.lrScheduler: .*linear.*cosine/],
       [GOOD.replace('task: classification', 'task: causal-lm'), /data\.blockSize: is required with task causal-lm/],
     ];
@@ -102,7 +102,9 @@ describe('70 cli: YAML config schema', () => {
     expect(c.method.r).to.equal(16);
     expect(c.method.targetModules).to.deep.equal(['q_proj', 'v_proj']);
     const bad = throws(() => loadConfig(file, parseOverrides(['--method.kind', 'magic'], file)));
-    expect(bad.message).to.contain('method.kind: must be one of full, partial, lora, adapter, prompt; got "magic"');
+    // Blamed on the override, not on the file.
+    expect(bad.message).to.contain('override --method.kind "magic": must be one of full, partial, lora, adapter, prompt; got "magic"');
+    expect(bad.message).not.to.contain(file);
     expect(throws(() => parseOverrides(['--training.epochs'], file)).message).to.contain('training.epochs: the override has no value');
     expect(throws(() => loadConfig(file, [['task.x', '1']])).message).to.contain('task.x: cannot set a key inside task, which is not a mapping');
   });

@@ -82,6 +82,8 @@ output: run
     const merged = path.join(work, 'merged');
     const r = await run(['merge', '--model', base, '--adapter', path.join(work, 'run', 'adapter'), '--output', merged]);
     expect(r.code, r.err).to.equal(0);
+    // Says where the merged model went (not "merged ... into <base>", which reads as if the base were written).
+    expect(r.out).to.equal(`merged model written to ${merged} (sequence-classification: base ${base} + adapter ${path.join(work, 'run', 'adapter')}; the base is unchanged)`);
     expect(fs.readdirSync(merged).sort()).to.include.members(['config.json', 'model.safetensors', 'tokenizer.json']);
     expect(fs.existsSync(path.join(merged, 'adapter_config.json'))).to.equal(false);
     const plain = await AutoModel.fromPretrained(merged, { quiet: true });
@@ -128,6 +130,37 @@ output: run
     const ea = await run(['eval', '--model', base, '--adapter', path.join(work, 'run', 'adapter'), '--data', labelled, '--task', 'classification', '--json']);
     expect(ea.code, ea.err).to.equal(0);
     expect((JSON.parse(ea.out) as { metrics: Record<string, number> }).metrics.accuracy).to.equal(1);
+  });
+
+  it('predict --adapter without --task: the task from adapter_config.json, the label names from the run\'s labels.json', async () => {
+    // A base whose config.json names no head (as a bare encoder or a causal LM would): only the adapter says SEQ_CLS.
+    const bare = tempDir('nodetune-cli-bare-');
+    for (const f of fs.readdirSync(base)) fs.copyFileSync(path.join(base, f), path.join(bare, f));
+    const cfg = JSON.parse(fs.readFileSync(path.join(bare, 'config.json'), 'utf8')) as Record<string, unknown>;
+    delete cfg.id2label;
+    delete cfg.label2id;
+    fs.writeFileSync(path.join(bare, 'config.json'), JSON.stringify({ ...cfg, architectures: ['BertModel'] }));
+    const input = path.join(work, 'in.jsonl');
+    const viaAdapter = await run(['predict', '--model', bare, '--adapter', path.join(work, 'run', 'adapter'), '--input', input]);
+    expect(viaAdapter.code, viaAdapter.err).to.equal(0);
+    const viaMerged = await run(['predict', '--model', path.join(work, 'merged'), '--input', input]);
+    const labels = (out: string) => out.split('\n').map((l) => (JSON.parse(l) as { prediction: { label: string } }).prediction.label);
+    expect(labels(viaAdapter.out)).to.deep.equal(labels(viaMerged.out));
+    expect(labels(viaAdapter.out)).to.deep.equal(['pos', 'neg', 'pos']);
+  });
+
+  it('a validation label that training lacks is ERR_DATA naming file, line and label, with or without data.labels (never a wider head)', async () => {
+    const dir = tempDir('nodetune-cli-unseen-');
+    fs.writeFileSync(path.join(dir, 'train.jsonl'), ['pos', 'neg', 'pos', 'neg'].map((l, i) => JSON.stringify({ text: `the ${l === 'pos' ? 'good' : 'bad'} cat ${WORDS[i]}`, label: l })).join('\n') + '\n');
+    fs.writeFileSync(path.join(dir, 'dev.jsonl'), [JSON.stringify({ text: 'the good dog', label: 'pos' }), JSON.stringify({ text: 'the dog sat', label: 'neutral' })].join('\n') + '\n');
+    for (const labels of ['', 'labels: [neg, pos]\n  ']) {
+      const file = path.join(dir, 'run.yaml');
+      fs.writeFileSync(file, `model: ${base}\ntask: classification\ndata:\n  ${labels}train: train.jsonl\n  validation: dev.jsonl\nmethod: { kind: full }\ntraining: { epochs: 1 }\noutput: out\n`);
+      const r = await run(['train', file, '--quiet']);
+      expect(r.code, labels).to.equal(1);
+      expect(r.err, labels).to.contain(`ERR_DATA: ${path.join(dir, 'dev.jsonl')}:2: unknown label "neutral" (known: neg, pos)`);
+      expect(fs.existsSync(path.join(dir, 'out', 'model')), labels).to.equal(false);
+    }
   });
 
   it('predict: a line that is not JSON fails with exit 1 naming file and line', async () => {

@@ -43,7 +43,7 @@ describe('72 cli: help, exit codes, tokenize, the example configs on tiny models
     expect(unknown.code).to.equal(2);
     expect(unknown.err).to.contain("unknown command 'finetune'");
     const cases: [string[], RegExp][] = [
-      [['eval', '--modle', 'x'], /Unknown option '--modle'/],
+      [['eval', '--modle', 'x'], /unknown option --modle \(did you mean --model\?\)/],
       [['eval', '--data', 'x.jsonl', '--task', 'classification'], /--model is required/],
       [['eval', '--model', 'm', '--data', 'x.jsonl', '--task', 'sentiment'], /--task must be one of classification, token-classification, qa/],
       [['predict', '--model', 'm'], /--input is required/],

@@ -104,7 +104,7 @@ describe('72 cli: nodetune scan', function () {
       [['scan', '--data', train, '--threshold', '1.5'], /--threshold must be a number in \(0, 1\]/],
       [['scan', '--data', train, '--column', 'body=text'], /--column: unknown field "body"/],
       [['scan', '--data', train, '--task', 'summarize'], /--task must be one of/],
-      [['scan', '--dat', train], /Unknown option '--dat'/],
+      [['scan', '--dat', train], /unknown option --dat \(did you mean --data\?\)/],
       [['scan', path.join(dir, 'run.yaml'), '--data', train], /give a config or --data/],
       [['scan', bad('  clean: { pii: { action: hide } }')], /data\.clean\.pii\.action: must be one of mask, pseudonym, drop, off; got "hide"/],
       [['scan', bad('  clean: { pii: { types: { passport: mask } } }')], /data\.clean\.pii\.types\.passport: unknown key; allowed: credential, apiKey/],

@@ -98,7 +98,7 @@ output: ${output}
       const merged = path.join(work, 'merged');
       const m = await run(['merge', '--model', base, '--adapter', adapter, '--output', merged]);
       expect(m.code, m.err).to.equal(0);
-      expect(m.out).to.contain('(seq2seq-lm)');
+      expect(m.out).to.contain(`merged model written to ${merged} (seq2seq-lm: `);
       const prompt = `question: ${PAIRS[2]![0]}`;
       const viaAdapter = await run(['generate', '--model', base, '--adapter', adapter, '--prompt', prompt, '--max-new-tokens', '6', '--json']);
       const viaMerged = await run(['generate', '--model', merged, '--prompt', prompt, '--max-new-tokens', '6', '--json']);

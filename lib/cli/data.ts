@@ -1,5 +1,8 @@
 /** The config's data section → cleaned, split, labelled features, with a report of what was read and dropped. */
+import * as fs from 'fs';
 import { NodetuneError } from '../errors';
+import { FORMAT_NAMES } from '../data/read';
+import { classifySource } from '../data/sources/spec';
 import { cleanExamples, describeReport, describeSource, newReport, readSource, splitExamples, LabelMap, featurizeFor } from '../data';
 import type { DataFormat, Example, Feature, Seq2SeqFormat, SourceSpec, Task } from '../data';
 import type { MlmTrainOptions } from '../train/mlm';
@@ -33,16 +36,29 @@ function lines(ex: Example): Example[] {
   return out;
 }
 
-/** Reads one source whole (a file, `-`, a URL, a PostgreSQL query), cleaned and limited as `d` says; a note per source. */
-export async function readFile(spec: SourceSpec, d: DataConfig, task: ConfigTask, notes: string[]): Promise<Example[]> {
+/** How `key` (a config key such as data.train, or a command's option such as --data) sets the format, for the hint of an unknown extension. */
+function formatHint(key: string): string {
+  const formats = FORMAT_NAMES.join(', ');
+  return key.startsWith('--') ? `pass --format FORMAT (${formats}), e.g. --format label-text` : `set data.format (${formats}) in the config, e.g. data.format: label-text`;
+}
+
+/**
+ * Reads one source whole (a file, `-`, a URL, a PostgreSQL query), cleaned and limited as `d` says; a note per source.
+ * `key` names the source in errors and warnings: the config key (data.train) or the command's option (--data).
+ */
+export async function readFile(spec: SourceSpec, d: DataConfig, task: ConfigTask, notes: string[], key = 'data.train'): Promise<Example[]> {
   const file = describeSource(spec);
+  const s = classifySource(spec);
+  if (s.kind === 'file' && !fs.existsSync(s.path)) throw new NodetuneError('ERR_IO', `${key}: ${s.path} does not exist`, { file: s.path, field: key });
   const limit = d.limit ?? Infinity;
   const limited: Example[] = [];
   // Stops reading at the limit: a query's cursor is closed, a download stopped.
-  for await (const ex of readSource(spec, { task: dataTask(task), ...(d.format ? { format: d.format as DataFormat } : {}), ...(d.columns ? { columns: d.columns } : {}) })) {
+  for await (const ex of readSource(spec, { task: dataTask(task), formatHint: formatHint(key), ...(d.format ? { format: d.format as DataFormat } : {}), ...(d.columns ? { columns: d.columns } : {}) })) {
     for (const row of task === 'masked-lm' ? lines(ex) : [ex]) if (limited.length < limit) limited.push(row);
     if (limited.length >= limit) break;
   }
+  if (limited.length >= limit && key !== 'data.train' && key.startsWith('data.'))
+    notes.push(`warning: data.limit ${limit} also cut ${key} (${file}): reading stopped at ${limit} examples, so its metrics cover part of it only`);
   if (!d.clean) {
     notes.push(`${file}: ${limited.length} examples`);
     return limited;
@@ -67,9 +83,9 @@ export async function readFile(spec: SourceSpec, d: DataConfig, task: ConfigTask
 
 export async function prepareData(d: DataConfig, task: ConfigTask): Promise<PreparedData> {
   const notes: string[] = [];
-  let train = await readFile(d.train, d, task, notes);
-  let validation = d.validation ? await readFile(d.validation, d, task, notes) : null;
-  let test = d.test ? await readFile(d.test, d, task, notes) : null;
+  let train = await readFile(d.train, d, task, notes, 'data.train');
+  let validation = d.validation ? await readFile(d.validation, d, task, notes, 'data.validation') : null;
+  let test = d.test ? await readFile(d.test, d, task, notes, 'data.test') : null;
   const s = d.split;
   if (s && (s.validation || s.test)) {
     const ratios = { train: 1 - (validation ? 0 : s.validation ?? 0) - (test ? 0 : s.test ?? 0), ...(validation ? {} : { validation: s.validation ?? 0 }), ...(test ? {} : { test: s.test ?? 0 }) };
@@ -84,7 +100,9 @@ export async function prepareData(d: DataConfig, task: ConfigTask): Promise<Prep
   let labels: LabelMap | null = null;
   if (task === 'classification' || task === 'token-classification') {
     const field = task === 'classification' ? 'label' : 'tags';
-    labels = d.labels ? new LabelMap(d.labels) : LabelMap.fromExamples([...train, ...(validation ?? []), ...(test ?? [])], field);
+    // From the training data only: a validation or test label that training lacks is ERR_DATA naming its file and line
+    // when it is encoded (as with data.labels), never a wider head.
+    labels = d.labels ? new LabelMap(d.labels) : LabelMap.fromExamples(train, field);
   }
   return { train, validation, test, labels, notes };
 }

@@ -2,18 +2,20 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { parseArgs } from 'util';
+import { parseCliArgs, formatOption } from './args';
 import { AutoModel } from '../models';
 import { AutoTokenizer } from '../tokenizers';
 import { LabelMap } from '../data';
 import { Trainer } from '../train';
 import { TASKS } from './config/schema';
+import { configTaskOption } from './task-names';
+import { collapseWarning } from './collapse';
 import type { ConfigTask, DataConfig } from './config/schema';
 import { featurize, mlmOptions, readFile } from './data';
 import { MODEL_TASK } from './run-train';
 import { intOption, required } from './model-task';
 import { formatTable, fmt } from './table';
-import { LABELS_FILE } from './merge';
+import { adapterLabels } from '../peft/adapter-info';
 import { UsageError } from './usage';
 
 export const EVAL_HELP = `Usage: nodetune eval --model DIR --data FILE --task TASK [options]
@@ -28,7 +30,10 @@ Options:
   --model DIR          model folder or cached repo id                                          (required)
   --data FILE          .jsonl, .json, .csv, .tsv or .txt file with the task's fields, - (stdin)  (required)
                        or an http(s) URL
-  --task TASK          ${TASKS.join(', ')}   (required)
+  --task TASK          ${TASKS.join(', ')}   (required;
+                       the pipeline names text-classification, question-answering, ... work too)
+  --format F           jsonl, json, csv, tsv, text, corpus or label-text (default: from the extension;
+                       label-text: "label sentence" lines, as SST-2's files)
   --adapter DIR        a PEFT adapter folder applied on top of the model
   --column F=COL       read canonical field F from column COL (repeatable), e.g. --column label=stars
   --max-length N       truncate inputs to N tokens
@@ -61,13 +66,13 @@ export function parseColumns(list: string[] | undefined): Record<string, string>
 }
 
 export async function evaluate(argv: string[], out: (s: string) => void): Promise<number> {
-  const { values } = parseArgs({
+  const { values } = parseCliArgs({
     args: argv, strict: true, options: {
       model: { type: 'string' }, data: { type: 'string' }, task: { type: 'string' }, adapter: { type: 'string' }, column: { type: 'string', multiple: true },
       'max-length': { type: 'string' }, 'block-size': { type: 'string' }, 'batch-size': { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
       'source-template': { type: 'string' }, 'target-template': { type: 'string' }, 'max-source-length': { type: 'string' }, 'max-target-length': { type: 'string' },
       'max-new-tokens': { type: 'string' }, 'num-beams': { type: 'string' }, 'mlm-probability': { type: 'string' }, 'whole-word-masking': { type: 'boolean' },
-      seed: { type: 'string' },
+      seed: { type: 'string' }, format: { type: 'string' },
     },
   });
   if (values.help) {
@@ -78,11 +83,11 @@ export async function evaluate(argv: string[], out: (s: string) => void): Promis
   const modelDir = required('model', values.model, usage);
   const file = required('data', values.data, usage);
   const task = required('task', values.task, usage);
-  if (!(TASKS as readonly string[]).includes(task)) throw new UsageError(`--task must be one of ${TASKS.join(', ')}; got ${JSON.stringify(task)}`);
-  const t = task as ConfigTask;
+  const t = configTaskOption(task);
   const columns = parseColumns(values.column);
+  const format = formatOption(values.format);
   const d: DataConfig = {
-    train: file, ...(columns ? { columns } : {}), blockSize: intOption('block-size', values['block-size'], 128),
+    train: file, ...(columns ? { columns } : {}), ...(format ? { format } : {}), blockSize: intOption('block-size', values['block-size'], 128),
     ...(values['max-length'] !== undefined ? { maxLength: intOption('max-length', values['max-length'], 0) } : {}),
     ...(values['source-template'] !== undefined ? { sourceTemplate: values['source-template'] } : {}),
     ...(values['target-template'] !== undefined ? { targetTemplate: values['target-template'] } : {}),
@@ -99,15 +104,14 @@ export async function evaluate(argv: string[], out: (s: string) => void): Promis
     d.mlmProbability = p;
   }
   // A classification adapter from `nodetune train` names its labels (and so its head size) in labels.json.
-  const labelsFile = values.adapter ? path.join(values.adapter, LABELS_FILE) : '';
-  const adapterLabels = labelsFile && fs.existsSync(labelsFile) ? (JSON.parse(fs.readFileSync(labelsFile, 'utf8')) as { labels: string[] }).labels : null;
-  const model = await AutoModel.fromPretrained(modelDir, { task: MODEL_TASK[t], quiet: true, ...(adapterLabels ? { numLabels: adapterLabels.length } : {}) });
+  const labelNames = values.adapter ? adapterLabels(values.adapter) : null;
+  const model = await AutoModel.fromPretrained(modelDir, { task: MODEL_TASK[t], quiet: true, ...(labelNames ? { numLabels: labelNames.length } : {}) });
   if (values.adapter) await model.loadAdapter(values.adapter);
-  if (adapterLabels) Object.assign(model.config, new LabelMap(adapterLabels).toConfig());
+  if (labelNames) Object.assign(model.config, new LabelMap(labelNames).toConfig());
   const tokenizer = await AutoTokenizer.fromPretrained(modelDir);
   const id2label = model.config.id2label as Record<string, string> | undefined;
   const labels = (t === 'classification' || t === 'token-classification') && id2label ? LabelMap.fromConfig(id2label) : null;
-  const examples = await readFile(file, d, t, []);
+  const examples = await readFile(file, d, t, [], '--data');
   const features = await featurize(tokenizer, d, t, labels, examples);
   if (!(typeof model.config.type_vocab_size === 'number' && model.config.type_vocab_size > 0)) for (const f of features) if (typeof f !== 'string') delete f.tokenTypeIds;
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'nodetune-eval-'));
@@ -122,6 +126,8 @@ export async function evaluate(argv: string[], out: (s: string) => void): Promis
       out(`${file}: ${examples.length} examples, ${features.length} features`);
       out(formatTable(['metric', 'value'], Object.entries(metrics).map(([k, v]) => [k, fmt(v)])));
     }
+    const collapsed = collapseWarning(file, confusion, labels ? labels.labels : null);
+    if (collapsed) process.stderr.write(`nodetune eval: ${collapsed}\n`);
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
   }

@@ -2,7 +2,7 @@
  * `nodetune generate`: text from a causal LM (the text-generation pipeline: the prompt's continuation) or from an
  * encoder-decoder such as T5 (text2text-generation: the output for the source), plus an optional adapter.
  */
-import { parseArgs } from 'util';
+import { parseCliArgs } from './args';
 import { NodetuneError } from '../errors';
 import { pipeline } from '../pipelines';
 import { intOption, numOption, pipelineTask, required } from './model-task';
@@ -31,7 +31,7 @@ Examples:
   nodetune generate --model runs/t5/model --prompt "question: is the sky blue?" --num-beams 4`;
 
 export async function generate(argv: string[], out: (s: string) => void): Promise<number> {
-  const { values } = parseArgs({
+  const { values } = parseCliArgs({
     args: argv, strict: true, options: {
       model: { type: 'string' }, prompt: { type: 'string', multiple: true }, adapter: { type: 'string' }, 'max-new-tokens': { type: 'string' },
       temperature: { type: 'string' }, 'top-k': { type: 'string' }, 'top-p': { type: 'string' }, seed: { type: 'string' }, json: { type: 'boolean' },

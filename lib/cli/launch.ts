@@ -7,6 +7,8 @@
 import * as path from 'path';
 import { launch } from '../dist/launch';
 import { UsageError } from './usage';
+import { trainArguments } from './train';
+import { checkOutputFolder } from './output-folder';
 
 export const LAUNCH_HELP = `Usage: nodetune launch --nproc N [--master-port P] CONFIG.yaml [--key.path value ...]
 
@@ -48,6 +50,9 @@ export async function launchCommand(argv: string[], out: (s: string) => void): P
     return 0;
   }
   const { nproc, masterPort, rest } = parseLaunchArgs(argv);
+  // The workers share the run folder, so it is checked once here (train's rule: empty, or --overwrite).
+  const { config, overwrite } = trainArguments(rest);
+  checkOutputFolder(config, overwrite);
   const main = path.join(__dirname, 'main.js');
   const results = await launch({ nproc, args: [main, 'train', ...rest], ...(masterPort !== undefined ? { masterPort } : {}) });
   const failed = results.filter((r) => r.code !== 0);

@@ -2,10 +2,11 @@
 /**
  * The `nodetune` command. Exit codes: 0 ok, 1 failed, 2 bad usage.
  */
-import { parseArgs } from 'util';
+import { parseCliArgs } from './args';
 import { NodetuneError } from '../errors';
 import { doctorReport, formatDoctor } from './doctor';
 import { UsageError } from './usage';
+import { didYouMean } from '../util/suggest';
 import { evaluate, generate, launchCmd, merge, predict, scan, tokenize, train } from './commands';
 
 export { UsageError };
@@ -24,7 +25,7 @@ Commands:
   doctor      what nodetune runs on: LibTorch, CUDA devices, BLAS, threads, and what to fix
   serve       an HTTP server (OpenAI-style completions, chat, classify, metrics) on a model directory
 
-Run \`nodetune <command> --help\` for a command's options.`;
+Run \`nodetune <command> --help\` for a command's options; \`nodetune --version\` (-v) prints the version.`;
 
 const DOCTOR_HELP = `Usage: nodetune doctor [--json] [--matmul]
 
@@ -44,7 +45,7 @@ Examples:
   nodetune doctor --matmul --json`;
 
 async function doctor(argv: string[], out: (s: string) => void): Promise<number> {
-  const { values } = parseArgs({
+  const { values } = parseCliArgs({
     args: argv,
     options: { json: { type: 'boolean' }, matmul: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
     strict: true,
@@ -71,9 +72,13 @@ export async function main(argv: string[], out: (s: string) => void = console.lo
     out(HELP);
     return command === undefined ? 2 : 0;
   }
+  if (command === '--version' || command === '-v' || command === 'version') {
+    out(`nodetune ${(require('../../../package.json') as { version: string }).version}`);
+    return 0;
+  }
   const run = COMMANDS[command];
   if (!run) {
-    err(`nodetune: unknown command '${command}'. Commands: ${Object.keys(COMMANDS).join(', ')}.\n\n${HELP}`);
+    err(`nodetune: unknown command '${command}'${didYouMean(command, Object.keys(COMMANDS))}. Commands: ${Object.keys(COMMANDS).join(', ')}.\n\n${HELP}`);
     return 2;
   }
   try {

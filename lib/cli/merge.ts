@@ -1,11 +1,12 @@
 /** `nodetune merge`: a LoRA / bottleneck adapter folded into its base model, saved as a plain checkpoint. */
 import * as fs from 'fs';
 import * as path from 'path';
-import { parseArgs } from 'util';
+import { parseCliArgs } from './args';
 import { NodetuneError } from '../errors';
 import { AutoModel } from '../models';
-import type { Task } from '../models';
+import { LabelMap } from '../data';
 import { readAdapterConfig } from '../peft/files';
+import { adapterLabels, adapterTask } from '../peft/adapter-info';
 import { resolveTokenizerDir } from '../tokenizers';
 import { copyTokenizerFiles } from './run-train';
 import { required } from './model-task';
@@ -27,12 +28,9 @@ Examples:
   nodetune merge --model base --adapter runs/spam/adapter --output runs/spam/merged
   nodetune merge --model base --adapter runs/chat/adapter --output merged && nodetune generate --model merged --prompt "Hi"`;
 
-const TASKS: Record<string, Task> = { CAUSAL_LM: 'causal-lm', SEQ_CLS: 'sequence-classification', TOKEN_CLS: 'token-classification', QUESTION_ANS: 'question-answering',
-  SEQ_2_SEQ_LM: 'seq2seq-lm' };
-export const LABELS_FILE = 'labels.json';
 
 export async function merge(argv: string[], out: (s: string) => void): Promise<number> {
-  const { values } = parseArgs({
+  const { values } = parseCliArgs({
     args: argv, strict: true,
     options: { model: { type: 'string' }, adapter: { type: 'string' }, output: { type: 'string' }, labels: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
   });
@@ -46,17 +44,14 @@ export async function merge(argv: string[], out: (s: string) => void): Promise<n
   const output = required('output', values.output, usage);
   const cfg = readAdapterConfig(adapter);
   if (cfg.peft_type === 'PROMPT_TUNING') throw new NodetuneError('ERR_STATE', `${adapter}: a prompt-tuning adapter adds virtual tokens, not weights; it cannot be merged (load it with --adapter instead)`, { file: adapter });
-  const task = TASKS[String(cfg.task_type)];
-  if (!task) throw new NodetuneError('ERR_CONFIG', `${path.join(adapter, 'adapter_config.json')}: task_type ${JSON.stringify(cfg.task_type)} is not one of ${Object.keys(TASKS).join(', ')}`, { file: adapter, field: 'task_type' });
-  const labelsFile = path.join(adapter, LABELS_FILE);
-  const labels = values.labels !== undefined ? values.labels.split(',').map((s) => s.trim())
-    : fs.existsSync(labelsFile) ? (JSON.parse(fs.readFileSync(labelsFile, 'utf8')) as { labels: string[] }).labels : null;
+  const task = adapterTask(adapter);
+  const labels = values.labels !== undefined ? values.labels.split(',').map((s) => s.trim()) : adapterLabels(adapter);
   const model = await AutoModel.fromPretrained(base, { task, quiet: true, ...(labels ? { numLabels: labels.length } : {}) });
   await model.loadAdapter(adapter);
   model.mergeAdapter();
-  if (labels) Object.assign(model.config, { id2label: Object.fromEntries(labels.map((l, i) => [String(i), l])), label2id: Object.fromEntries(labels.map((l, i) => [l, i])) });
+  if (labels) Object.assign(model.config, new LabelMap(labels).toConfig());
   await model.savePretrained(output);
   copyTokenizerFiles(resolveTokenizerDir(fs.existsSync(path.join(adapter, 'tokenizer.json')) ? adapter : base), output);
-  out(`merged ${adapter} into ${base} (${task}): ${output}`);
+  out(`merged model written to ${output} (${task}: base ${base} + adapter ${adapter}; the base is unchanged)`);
   return 0;
 }

@@ -3,17 +3,23 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { NodetuneError } from '../errors';
 import { resolveModelDir } from '../models';
+import type { Task } from '../models';
+import { adapterTask } from '../peft/adapter-info';
 import type { PipelineTask } from '../pipelines';
 import { UsageError } from './usage';
+import { PIPELINE_TASKS, pipelineTaskOption } from './task-names';
 
-export const PIPELINE_TASKS: readonly PipelineTask[] = ['text-classification', 'text-generation', 'token-classification', 'question-answering',
-  'text2text-generation', 'summarization', 'translation', 'fill-mask'];
+export { PIPELINE_TASKS };
 
-export function pipelineTask(modelDir: string, task: string | undefined): PipelineTask {
-  if (task !== undefined) {
-    if (!(PIPELINE_TASKS as readonly string[]).includes(task)) throw new UsageError(`--task must be one of ${PIPELINE_TASKS.join(', ')}; got ${JSON.stringify(task)}`);
-    return task as PipelineTask;
-  }
+const FOR_MODEL_TASK: Record<Task, PipelineTask> = {
+  'sequence-classification': 'text-classification', 'token-classification': 'token-classification', 'question-answering': 'question-answering',
+  'causal-lm': 'text-generation', 'seq2seq-lm': 'text2text-generation', 'masked-lm': 'fill-mask',
+};
+
+/** --task, else the adapter's task (adapter_config.json's task_type), else config.json's architectures. */
+export function pipelineTask(modelDir: string, task: string | undefined, adapter?: string): PipelineTask {
+  if (task !== undefined) return pipelineTaskOption(task);
+  if (adapter !== undefined) return FOR_MODEL_TASK[adapterTask(adapter)];
   const file = path.join(resolveModelDir(modelDir), 'config.json');
   const config = JSON.parse(fs.readFileSync(file, 'utf8')) as { architectures?: string[] };
   const arch = config.architectures?.[0] ?? '';

@@ -1,6 +1,7 @@
 /** `nodetune predict`: JSONL in, JSONL out, through the pipeline of the model's task. */
 import * as fs from 'fs';
-import { parseArgs } from 'util';
+import { formatOption, parseCliArgs } from './args';
+import { readFormattedRows } from './predict-input';
 import { NodetuneError } from '../errors';
 import { pipeline } from '../pipelines';
 import type { PipelineTask } from '../pipelines';
@@ -19,19 +20,22 @@ field, in order (to --output, else to standard output). What a line needs, by ta
 
 Options:
   --model DIR          model folder or cached repo id                                   (required)
-  --input FILE         JSONL input                                                      (required)
+  --input FILE         JSONL input, or another format with --format                     (required)
+  --format F           jsonl (default), json, csv, tsv, text or label-text: a CSV/JSON row is written
+                       back as read, a text line as {"text"} ({"label", "text"} for label-text)
   --output FILE        JSONL output (default: standard output)
   --adapter DIR        a PEFT adapter folder applied on top of the model
   --task TASK          text-classification, token-classification, question-answering, text-generation,
                        text2text-generation, summarization, translation, fill-mask
-                       (default: from config.json's architectures)
+                       (the config names classification, qa, causal-lm, seq2seq, masked-lm work too;
+                       default: the adapter's task_type with --adapter, else config.json's architectures)
   --max-new-tokens N   text-generation, text2text-generation: tokens per answer (default 32)
   --num-beams N        text2text-generation: beam search with N beams (default 1: greedy)
   --top-k N            fill-mask: candidates per mask (default 5)
 
 Examples:
   nodetune predict --model runs/spam/model --input emails.jsonl --output predictions.jsonl
-  nodetune predict --model base --adapter runs/spam/adapter --task text-classification --input emails.jsonl`;
+  nodetune predict --model base --adapter runs/spam/adapter --input emails.jsonl`;
 
 type Row = Record<string, unknown>;
 
@@ -98,10 +102,10 @@ async function runAll(task: PipelineTask, model: string, adapter: string | undef
 }
 
 export async function predict(argv: string[], out: (s: string) => void): Promise<number> {
-  const { values } = parseArgs({
+  const { values } = parseCliArgs({
     args: argv, strict: true, options: {
       model: { type: 'string' }, input: { type: 'string' }, output: { type: 'string' }, adapter: { type: 'string' }, task: { type: 'string' },
-      'max-new-tokens': { type: 'string' }, 'num-beams': { type: 'string' }, 'top-k': { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      'max-new-tokens': { type: 'string' }, 'num-beams': { type: 'string' }, 'top-k': { type: 'string' }, help: { type: 'boolean', short: 'h' }, format: { type: 'string' },
     },
   });
   if (values.help) {
@@ -113,8 +117,9 @@ export async function predict(argv: string[], out: (s: string) => void): Promise
   const input = required('input', values.input, usage);
   const run = { maxNewTokens: intOption('max-new-tokens', values['max-new-tokens'], 32), numBeams: intOption('num-beams', values['num-beams'], 1),
     topK: intOption('top-k', values['top-k'], 5) };
-  const task = pipelineTask(model, values.task);
-  const rows = readRows(input);
+  const task = pipelineTask(model, values.task, values.adapter);
+  const format = formatOption(values.format);
+  const rows = format === undefined || format === 'jsonl' ? readRows(input) : await readFormattedRows(input, format);
   const predictions = await runAll(task, model, values.adapter, input, rows, run);
   const lines = rows.map((r, i) => {
     const { __line: _line, ...rest } = r;

@@ -4,7 +4,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { AutoModel, Model } from '../models';
+import { AutoModel, Model, resolveModelDir } from '../models';
 import type { Task } from '../models';
 import { AutoTokenizer, resolveTokenizerDir } from '../tokenizers';
 import type { PreTrainedTokenizer } from '../tokenizers';
@@ -20,7 +20,10 @@ import { runtimeInfo } from '../runtime';
 import type { ConfigTask, TrainConfig } from './config/schema';
 import { featurize, mlmOptions, prepareData } from './data';
 import { applyMethod, isAdapterMethod } from './method';
+import { resolveDemoModel } from './demo-models';
+import { LABELS_FILE } from '../peft/adapter-info';
 import { attachProgress } from './progress';
+import { collapseWarning } from './collapse';
 import { formatTable, metricRows } from './table';
 
 export const MODEL_TASK: Record<ConfigTask, Task> = {
@@ -33,7 +36,13 @@ const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tok
 /** Copies the tokenizer's files next to a saved model, so the folder loads on its own. */
 export function copyTokenizerFiles(tokenizerDir: string, dir: string): void {
   fs.mkdirSync(dir, { recursive: true });
-  for (const f of TOKENIZER_FILES) if (fs.existsSync(path.join(tokenizerDir, f))) fs.copyFileSync(path.join(tokenizerDir, f), path.join(dir, f));
+  for (const f of TOKENIZER_FILES) {
+    if (!fs.existsSync(path.join(tokenizerDir, f))) continue;
+    const to = path.join(dir, f);
+    fs.copyFileSync(path.join(tokenizerDir, f), to);
+    // A read-only source (a package's or the HF cache's files) would leave a copy its owner cannot overwrite or rerun into.
+    fs.chmodSync(to, fs.statSync(to).mode | 0o200);
+  }
 }
 
 export interface RunResult {
@@ -64,10 +73,14 @@ export interface RunOptions {
   communicator?: Communicator;
 }
 
-export async function runTraining(c: TrainConfig, o: RunOptions = {}): Promise<RunResult> {
+export async function runTraining(config: TrainConfig, o: RunOptions = {}): Promise<RunResult> {
   const started = Date.now();
+  // The example configs name models built on first use (nodetune-demo/gpt2, nodetune-demo/encoder).
+  const say = (s: string) => { if (!o.quiet) (o.stream ?? process.stderr).write(`${s}\n`); };
+  const c: TrainConfig = { ...config, model: await resolveDemoModel(config.model, say, !o.quiet) };
   const seed = c.seed ?? 42;
-  const tokDir = resolveTokenizerDir(c.tokenizer ?? c.model);
+  // The model folder is checked first: a missing one is named as the model, not as the tokenizer found in it.
+  const tokDir = resolveTokenizerDir(c.tokenizer ?? (o.model ? c.model : resolveModelDir(c.model)));
   const tokenizer = o.tokenizer ?? await AutoTokenizer.fromPretrained(tokDir);
   // Every source is read whole here, before anything is written under c.output: a failing query or URL leaves no run folder.
   const data = await prepareData(c.data, c.task);
@@ -120,17 +133,19 @@ export async function runTraining(c: TrainConfig, o: RunOptions = {}): Promise<R
   } finally {
     done();
   }
-  const after = {
-    validation: validation ? (await trainer.evaluate('validation')).metrics : null,
-    test: result.testMetrics ?? (test ? (await trainer.evaluate('test')).metrics : null),
-  };
+  const validationAfter = validation ? await trainer.evaluate('validation') : null;
+  const testAfter = result.testMetrics || !test ? null : await trainer.evaluate('test');
+  const after = { validation: validationAfter?.metrics ?? null, test: result.testMetrics ?? testAfter?.metrics ?? null };
+  // A classifier that predicts one class for every row: said at the end of the summary.
+  const checked = validationAfter ? ['validation', validationAfter] as const : testAfter ? ['test', testAfter] as const : null;
+  const collapsed = checked && c.task === 'classification' ? collapseWarning(checked[0], checked[1].confusion, labels ? labels.labels : null) : null;
   const saved = isAdapterMethod(c.method) ? path.join(c.output, 'adapter') : path.join(c.output, 'model');
   if (!main) {
     // Rank 0 writes the result; the others only helped train.
   } else if (isAdapterMethod(c.method)) {
     await model.saveAdapter(saved);
-    // PEFT's files carry no label names; `nodetune merge` reads them from here.
-    if (labels) fs.writeFileSync(path.join(saved, 'labels.json'), JSON.stringify({ labels: labels.labels }, null, 2) + '\n');
+    // PEFT's files carry no label names; `nodetune merge`, `eval` and `predict` read them from here.
+    if (labels) fs.writeFileSync(path.join(saved, LABELS_FILE), JSON.stringify({ labels: labels.labels }, null, 2) + '\n');
   } else await model.savePretrained(saved);
   if (main) copyTokenizerFiles(tokDir, saved);
   if (comm) await comm.barrier();
@@ -146,6 +161,7 @@ export async function runTraining(c: TrainConfig, o: RunOptions = {}): Promise<R
     rows.length > 0 ? formatTable(['metric', 'before', 'after', 'change'], rows) : 'no validation or test data: no metrics before/after',
     `${isAdapterMethod(c.method) ? 'adapter' : 'model'} written to ${saved}`,
     ...(result.report ? [`report: ${result.report}`] : []),
+    ...(collapsed ? [collapsed] : []),
   ].join('\n');
   return {
     before, after, saved, report: result.report, steps: result.globalStep, seconds, summary: text, model, tokenizer,

@@ -1,5 +1,5 @@
 /** `nodetune scan`: what PII scrubbing would find and how train overlaps validation/test, reading only. */
-import { parseArgs } from 'util';
+import { parseCliArgs } from './args';
 import { isSupportedCountry } from 'libphonenumber-js/max';
 import { NodetuneError } from '../errors';
 import { FIELDS, PII_TYPES, describeLeakage, describeSource, findLeakage, readSource, scanPii } from '../data';
@@ -128,7 +128,7 @@ function formatScan(r: ScanReport): string {
 }
 
 export async function scan(argv: string[], out: (s: string) => void): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseCliArgs({
     args: argv, strict: true, allowPositionals: true, options: {
       data: { type: 'string' }, validation: { type: 'string' }, test: { type: 'string' }, format: { type: 'string' }, column: { type: 'string', multiple: true },
       task: { type: 'string' }, region: { type: 'string' }, threshold: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },

@@ -1,5 +1,5 @@
 /** `nodetune serve`: the HTTP server on a model directory, until SIGINT/SIGTERM (then it drains and exits 0). */
-import { parseArgs } from 'util';
+import { parseCliArgs } from './args';
 import { startServer } from '../serve';
 import type { ServeOptions } from '../serve';
 
@@ -41,7 +41,7 @@ function int(v: string | undefined, name: string, min: number): number | undefin
 }
 
 export async function serve(argv: string[], out: (s: string) => void): Promise<number> {
-  const { values } = parseArgs({
+  const { values } = parseCliArgs({
     args: argv,
     options: {
       model: { type: 'string' }, adapter: { type: 'string', multiple: true }, host: { type: 'string' }, port: { type: 'string' },

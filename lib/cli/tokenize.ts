@@ -1,13 +1,12 @@
 /** `nodetune tokenize`: corpus statistics under a tokenizer (tokens, lengths, truncation rate). */
-import { parseArgs } from 'util';
+import { formatOption, parseCliArgs } from './args';
 import { AutoTokenizer } from '../tokenizers';
 import { TASKS } from './config/schema';
-import type { ConfigTask } from './config/schema';
+import { configTaskOption } from './task-names';
 import { readFile } from './data';
 import { intOption, required } from './model-task';
 import { parseColumns } from './eval';
 import { formatTable } from './table';
-import { UsageError } from './usage';
 import type { Example } from '../data';
 
 export const TOKENIZE_HELP = `Usage: nodetune tokenize --tokenizer DIR --data FILE [options]
@@ -20,7 +19,9 @@ Options:
   --tokenizer DIR     tokenizer folder, model folder or cached repo id                      (required)
   --data FILE         .jsonl, .json, .csv, .tsv or .txt; - for standard input (JSONL), or an  (required)
                       http(s) URL
-  --task TASK         which fields to read: ${TASKS.join(', ')} (default classification)
+  --task TASK         which fields to read: ${TASKS.join(', ')} (default classification;
+                      the pipeline names text-classification, question-answering, ... work too)
+  --format F          jsonl, json, csv, tsv, text, corpus or label-text (default: from the extension)
   --column F=COL      read canonical field F from column COL (repeatable)
   --max-length N      length limit for the truncation rate (default: the tokenizer's model_max_length, else 512)
   --json              print the statistics as JSON
@@ -63,10 +64,10 @@ export function corpusStats(lengths: number[], chars: number, maxLength: number)
 }
 
 export async function tokenize(argv: string[], out: (s: string) => void): Promise<number> {
-  const { values } = parseArgs({
+  const { values } = parseCliArgs({
     args: argv, strict: true, options: {
       tokenizer: { type: 'string' }, data: { type: 'string' }, task: { type: 'string' }, column: { type: 'string', multiple: true },
-      'max-length': { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+      'max-length': { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' }, format: { type: 'string' },
     },
   });
   if (values.help) {
@@ -76,12 +77,12 @@ export async function tokenize(argv: string[], out: (s: string) => void): Promis
   const usage = 'nodetune tokenize --tokenizer DIR --data FILE';
   const tokDir = required('tokenizer', values.tokenizer, usage);
   const file = required('data', values.data, usage);
-  const task = values.task ?? 'classification';
-  if (!(TASKS as readonly string[]).includes(task)) throw new UsageError(`--task must be one of ${TASKS.join(', ')}; got ${JSON.stringify(task)}`);
+  const task = configTaskOption(values.task ?? 'classification');
   const columns = parseColumns(values.column);
+  const format = formatOption(values.format);
   const tok = await AutoTokenizer.fromPretrained(tokDir);
   const maxLength = intOption('max-length', values['max-length'], tok.modelMaxLength !== undefined && tok.modelMaxLength < 1e6 ? tok.modelMaxLength : 512);
-  const examples = await readFile(file, { train: file, ...(columns ? { columns } : {}) }, task as ConfigTask, []);
+  const examples = await readFile(file, { train: file, ...(columns ? { columns } : {}), ...(format ? { format } : {}) }, task, [], '--data');
   const inputs = examples.map(textsOf);
   const lengths: number[] = [];
   for (let i = 0; i < inputs.length; i += 256) for (const e of await tok.encodeBatch(inputs.slice(i, i + 256))) lengths.push(e.ids.length);

@@ -26,10 +26,14 @@ export interface ReadOptions {
   /** Keep each raw record on its example (`record`), for seq2seq templates over any column; on with task 'seq2seq'. */
   keepRecord?: boolean;
   /** corpus format: the approximate size in characters of each chunk (split after a line break). Default 64 KiB. */
-  chunkChars?: number;
+  chunkChars?: number;  /** How the caller names the format option, for the hint of an unknown extension (default: the JavaScript option,
+   * `pass { format: ... }`); the CLI says `--format F` or `data.format: F`. */
+  formatHint?: string;
 }
 
-export function inferFormat(file: string): DataFormat {
+export const FORMAT_NAMES: readonly DataFormat[] = ['jsonl', 'json', 'csv', 'tsv', 'text', 'corpus', 'label-text'];
+
+export function inferFormat(file: string, hint = `pass { format: ${FORMAT_NAMES.map((f) => `'${f}'`).join(' | ')} }`): DataFormat {
   const ext = path.extname(file).toLowerCase();
   switch (ext) {
     case '.jsonl': case '.ndjson': return 'jsonl';
@@ -39,7 +43,7 @@ export function inferFormat(file: string): DataFormat {
     case '.txt': return 'text';
     default:
       throw new NodetuneError('ERR_ARGUMENT',
-        `cannot tell the format of ${file} from its extension "${ext}"; pass { format: 'jsonl' | 'json' | 'csv' | 'tsv' | 'text' | 'corpus' | 'label-text' }`,
+        `cannot tell the format of ${file} from its extension "${ext}"; ${hint}`,
         { file, field: 'format' });
   }
 }
@@ -72,7 +76,7 @@ export function recordMapper(opts: ReadOptions, format: DataFormat = 'jsonl'): (
 /** Streams the examples of one file. Each carries `source: { file, line }`. */
 export async function* readExamples(file: string, opts: ReadOptions = {}): AsyncGenerator<Example> {
   check(typeof file === 'string' && file.length > 0, 'readExamples: a file path is required', 'file');
-  const format = opts.format ?? inferFormat(file);
+  const format = opts.format ?? inferFormat(file, ...(opts.formatHint !== undefined ? [opts.formatHint] : []));
   if (format === 'json') {
     const toExample = recordMapper(opts, format);
     for (const { value, line } of readJsonArray(file)) yield toExample(asRecord(value, file, line), { file, line });

@@ -1,4 +1,6 @@
 /** AutoModel.fromPretrained: config.json + safetensors (single or sharded) from a directory or the HF cache. */
+import { checkOptionKeys } from '../util/options';
+import { MODEL_LOAD_KEYS } from '../util/option-keys';
 import * as fs from 'fs';
 import * as path from 'path';
 import { NodetuneError, check } from '../errors';
@@ -7,6 +9,7 @@ import { NativeTask, RawConfig, Task, resolveConfig } from './config';
 import { resolveModelDir } from './hub';
 import { LoadReport, Model, ModelDtype } from './model';
 import { TensorInfo, readCheckpointTensors } from './safetensors';
+import { checkLayerCounts } from './layer-count';
 import { planKeepLayers } from './structure';
 
 export interface FromPretrainedOptions {
@@ -45,8 +48,9 @@ function readConfig(dir: string): RawConfig {
   }
 }
 
-function checkCommon(opts: FromPretrainedOptions): { device: string; dtype: ModelDtype } {
+function checkCommon(opts: FromPretrainedOptions, where: string): { device: string; dtype: ModelDtype } {
   check(opts && typeof opts === 'object', 'options must be an object', 'options');
+  checkOptionKeys(opts, MODEL_LOAD_KEYS, where);
   if (opts.task !== undefined) check(TASKS.includes(opts.task), `task must be one of ${TASKS.join(', ')}, got ${JSON.stringify(opts.task)}`, 'task');
   const device = opts.device ?? 'cpu';
   check(typeof device === 'string' && /^(cpu|cuda(:\d+)?|mps)$/.test(device), `device must be 'cpu', 'cuda' or 'cuda:N', got ${JSON.stringify(opts.device)}`, 'device');
@@ -60,7 +64,7 @@ function checkCommon(opts: FromPretrainedOptions): { device: string; dtype: Mode
 export class AutoModel {
   /** A model with freshly initialised weights (transformers' init: normal(0, initializer_range), zero biases, unit norms) from a config.json object. */
   static async fromConfig(config: RawConfig, opts: FromPretrainedOptions = {}): Promise<Model> {
-    const { device, dtype } = checkCommon(opts);
+    const { device, dtype } = checkCommon(opts, 'AutoModel.fromConfig()');
     if (config && config.sinusoidal_pos_embds === true)  // transformers fills DistilBERT's positions with fixed sinusoids
       throw new NodetuneError('ERR_CONFIG', 'config: sinusoidal_pos_embds true is not supported by fromConfig (load a checkpoint that has the table)', { field: 'sinusoidal_pos_embds' });
     const resolved = resolveConfig(config, 'config', {
@@ -75,7 +79,7 @@ export class AutoModel {
 
   static async fromPretrained(pathOrRepoId: string, opts: FromPretrainedOptions = {}): Promise<Model> {
     check(typeof pathOrRepoId === 'string' && pathOrRepoId.length > 0, 'fromPretrained(pathOrRepoId): a directory or repo id is required', 'pathOrRepoId');
-    const { device, dtype } = checkCommon(opts);
+    const { device, dtype } = checkCommon(opts, 'AutoModel.fromPretrained()');
 
     const dir = resolveModelDir(pathOrRepoId, opts.revision);
     const plan = opts.keepLayers === undefined ? undefined : planKeepLayers(readConfig(dir), path.join(dir, 'config.json'), opts.keepLayers);
@@ -85,6 +89,8 @@ export class AutoModel {
       ...(opts.numLabels !== undefined ? { numLabels: opts.numLabels } : {}),
     });
     const tensors = readCheckpointTensors(dir);
+    checkLayerCounts(resolved, path.join(dir, 'config.json'), tensors.map((t) => (plan ? plan.rename(t.name) : t.name)).filter((n): n is string => n !== null),
+      tensors.map((t) => t.file));
     const model = new (native().Model)(resolved.native, device, dtype);
     const params = new Map(model.parameters().map((p) => [p.name, p]));
     const heads = new Set(model.headNames());

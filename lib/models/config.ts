@@ -25,6 +25,11 @@ export const MODEL_TYPES: Record<string, { family: Family; prefix: string; archP
 
 export type RawConfig = Record<string, unknown>;
 
+/** Sane bounds that fail at once, before anything is built: no model has more layers, or wider dimensions. */
+export const MAX_LAYERS = 10_000;
+const MAX_DIM = 2 ** 24;
+const MAX_POSITIONS = 2 ** 27;
+
 function err(file: string, field: string, message: string): NodetuneError {
   return new NodetuneError('ERR_CONFIG', `${file}: ${field} ${message}`, { file, field });
 }
@@ -34,7 +39,7 @@ class Reader {
   has(key: string): boolean {
     return this.raw[key] !== undefined && this.raw[key] !== null;
   }
-  int(key: string, fallback?: number, min = 1): number {
+  int(key: string, fallback?: number, min = 1, max = MAX_DIM): number {
     const v = this.raw[key];
     if (v === undefined || v === null) {
       if (fallback === undefined) throw err(this.file, key, 'is required (a positive integer)');
@@ -42,6 +47,19 @@ class Reader {
     }
     if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min)
       throw err(this.file, key, `must be an integer >= ${min}, got ${JSON.stringify(v)}`);
+    if (v > max) throw err(this.file, key, `must be at most ${max}, got ${v}`);
+    return v;
+  }
+  layers(key: string, fallback?: number): number {
+    return this.int(key, fallback, 1, MAX_LAYERS);
+  }
+  positions(key: string, fallback: number): number {
+    return this.int(key, fallback, 1, MAX_POSITIONS);
+  }
+  /** A number above 0 (an epsilon, a rotary base, a scaling factor). */
+  pos(key: string, fallback: number): number {
+    const v = this.num(key, fallback);
+    if (v <= 0) throw err(this.file, key, `must be above 0, got ${v}`);
     return v;
   }
   num(key: string, fallback?: number): number {
@@ -104,19 +122,19 @@ function feedForward(r: Reader, fallback: string): { gated: boolean; act: string
 
 function t5Config(r: Reader, base: { modelType: string; task: NativeTask; prefix: string; numLabels: number; initRange: number }, modelType: string): NativeModelConfig {
   const { gated, act } = feedForward(r, modelType === 'umt5' ? 'gated-gelu' : 'relu');
-  const layers = r.int('num_layers', 6);
+  const layers = r.layers('num_layers', 6);
   const pad = r.int('pad_token_id', 0, 0);
   const dropout = r.prob('dropout_rate', 0.1);
   const buckets = r.int('relative_attention_num_buckets', 32);
   if (buckets < 4) throw err(r.file, 'relative_attention_num_buckets', `must be >= 4, got ${buckets}`);
   return {
     ...base, family: 't5', vocabSize: r.int('vocab_size', modelType === 't5' ? 32128 : 250112), hiddenSize: r.int('d_model', 512),
-    numLayers: layers, numDecoderLayers: r.int('num_decoder_layers', layers), numHeads: r.int('num_heads', 8), headDim: r.int('d_kv', 64),
+    numLayers: layers, numDecoderLayers: r.layers('num_decoder_layers', layers), numHeads: r.int('num_heads', 8), headDim: r.int('d_kv', 64),
     intermediateSize: r.int('d_ff', 2048),
     // Relative position buckets: no limit on the length.
     maxPositions: 2 ** 31 - 1,
-    act, gatedFfn: gated, normEps: r.num('layer_norm_epsilon', 1e-6),
-    relativeAttentionNumBuckets: buckets, relativeAttentionMaxDistance: r.int('relative_attention_max_distance', 128),
+    act, gatedFfn: gated, normEps: r.pos('layer_norm_epsilon', 1e-6),
+    relativeAttentionNumBuckets: buckets, relativeAttentionMaxDistance: r.positions('relative_attention_max_distance', 128),
     tieWordEmbeddings: r.bool('tie_word_embeddings', modelType !== 'mt5'), initFactor: r.num('initializer_factor', 1.0),
     embdDropout: dropout, attnDropout: dropout, residDropout: dropout, classifierDropout: 0,
     padTokenId: pad, decoderStartTokenId: r.int('decoder_start_token_id', pad, 0), perLayerRelativeBias: modelType === 'umt5',
@@ -202,10 +220,10 @@ export function resolveConfig(raw: RawConfig, file: string, opts: { task?: Nativ
     if (!r.bool('scale_attn_weights', true)) throw err(file, 'scale_attn_weights', 'false is not supported');
     const resid = r.prob('resid_pdrop', 0.1);
     native = {
-      ...base, family, vocabSize: r.int('vocab_size', 50257), hiddenSize: hidden, numLayers: r.int('n_layer', 12),
-      numHeads: r.int('n_head', 12), maxPositions: r.int('n_positions', 1024),
+      ...base, family, vocabSize: r.int('vocab_size', 50257), hiddenSize: hidden, numLayers: r.layers('n_layer', 12),
+      numHeads: r.int('n_head', 12), maxPositions: r.positions('n_positions', 1024),
       intermediateSize: r.has('n_inner') ? r.int('n_inner') : 4 * hidden, act: activation(r, 'activation_function', 'gelu_new'),
-      normEps: r.num('layer_norm_epsilon', 1e-5), tieWordEmbeddings: r.bool('tie_word_embeddings', true),
+      normEps: r.pos('layer_norm_epsilon', 1e-5), tieWordEmbeddings: r.bool('tie_word_embeddings', true),
       scaleAttnByInverseLayerIdx: r.bool('scale_attn_by_inverse_layer_idx', false),
       embdDropout: r.prob('embd_pdrop', 0.1), attnDropout: r.prob('attn_pdrop', 0.1), residDropout: resid,
       classifierDropout: task === 'token-classification' ? r.prob('classifier_dropout', r.prob('hidden_dropout', 0.1)) : 0,
@@ -230,8 +248,8 @@ export function resolveConfig(raw: RawConfig, file: string, opts: { task?: Nativ
       if (!['default', 'linear', 'llama3'].includes(ropeType))
         throw err(file, 'rope_scaling.rope_type', `'${ropeType}' is not supported (supported: default, linear, llama3)`);
       rope = {
-        ropeFactor: s.num('factor', 1), ropeLowFreqFactor: s.num('low_freq_factor', 1), ropeHighFreqFactor: s.num('high_freq_factor', 4),
-        ropeOriginalMaxPositions: s.int('original_max_position_embeddings', 8192),
+        ropeFactor: s.pos('factor', 1), ropeLowFreqFactor: s.pos('low_freq_factor', 1), ropeHighFreqFactor: s.pos('high_freq_factor', 4),
+        ropeOriginalMaxPositions: s.positions('original_max_position_embeddings', 8192),
       };
       if (ropeType === 'llama3' && rope.ropeHighFreqFactor === rope.ropeLowFreqFactor)
         throw err(file, 'rope_scaling.high_freq_factor', 'must differ from low_freq_factor');
@@ -239,13 +257,13 @@ export function resolveConfig(raw: RawConfig, file: string, opts: { task?: Nativ
     const qwen = modelType === 'qwen2';
     const attnBias = r.bool('attention_bias', false);
     let slidingWindow = 0;
-    if (modelType === 'mistral' && r.has('sliding_window')) slidingWindow = r.int('sliding_window');
+    if (modelType === 'mistral' && r.has('sliding_window')) slidingWindow = r.positions('sliding_window', 4096);
     if (qwen && r.bool('use_sliding_window', false)) throw err(file, 'use_sliding_window', 'true is not supported for qwen2');
     native = {
-      ...base, family, vocabSize: r.int('vocab_size', 32000), hiddenSize: hidden, numLayers: r.int('num_hidden_layers'),
+      ...base, family, vocabSize: r.int('vocab_size', 32000), hiddenSize: hidden, numLayers: r.layers('num_hidden_layers'),
       numHeads: heads, numKvHeads: kv, headDim, intermediateSize: r.int('intermediate_size'),
-      maxPositions: r.int('max_position_embeddings', 2048), act: activation(r, 'hidden_act', 'silu'),
-      normEps: r.num('rms_norm_eps', 1e-6), ropeTheta: r.num('rope_theta', 10000), ropeType, ...rope, slidingWindow,
+      maxPositions: r.positions('max_position_embeddings', 2048), act: activation(r, 'hidden_act', 'silu'),
+      normEps: r.pos('rms_norm_eps', 1e-6), ropeTheta: r.pos('rope_theta', 10000), ropeType, ...rope, slidingWindow,
       tieWordEmbeddings: r.bool('tie_word_embeddings', false), qkvBias: qwen || attnBias, oBias: !qwen && attnBias,
       mlpBias: r.bool('mlp_bias', false), attnDropout: r.prob('attention_dropout', 0),
       classifierDropout: 0, padTokenId: r.optInt('pad_token_id'),
@@ -262,9 +280,9 @@ export function resolveConfig(raw: RawConfig, file: string, opts: { task?: Nativ
     const hiddenDrop = r.prob('hidden_dropout_prob', 0.1);
     native = {
       ...base, family, vocabSize: r.int('vocab_size', roberta ? 50265 : 30522), hiddenSize: hidden,
-      numLayers: r.int('num_hidden_layers', 12), numHeads: heads, intermediateSize: r.int('intermediate_size', 3072),
-      maxPositions: r.int('max_position_embeddings', 512), typeVocabSize: r.int('type_vocab_size', 2, 0),
-      act: activation(r, 'hidden_act', 'gelu'), normEps: r.num('layer_norm_eps', 1e-12),
+      numLayers: r.layers('num_hidden_layers', 12), numHeads: heads, intermediateSize: r.int('intermediate_size', 3072),
+      maxPositions: r.positions('max_position_embeddings', 512), typeVocabSize: r.int('type_vocab_size', 2, 0),
+      act: activation(r, 'hidden_act', 'gelu'), normEps: r.pos('layer_norm_eps', 1e-12),
       attnDropout: r.prob('attention_probs_dropout_prob', 0.1), residDropout: hiddenDrop,
       classifierDropout: r.has('classifier_dropout') ? r.prob('classifier_dropout', 0) : hiddenDrop,
       // BertConfig's pad_token_id defaults to 0 (the word embeddings' padding_idx); null: none.
@@ -277,8 +295,8 @@ export function resolveConfig(raw: RawConfig, file: string, opts: { task?: Nativ
     const heads = r.int('n_heads', 12);
     if (hidden % heads !== 0) throw err(file, 'n_heads', `must divide dim (${hidden})`);
     native = {
-      ...base, family, vocabSize: r.int('vocab_size', 30522), hiddenSize: hidden, numLayers: r.int('n_layers', 6),
-      numHeads: heads, intermediateSize: r.int('hidden_dim', 3072), maxPositions: r.int('max_position_embeddings', 512),
+      ...base, family, vocabSize: r.int('vocab_size', 30522), hiddenSize: hidden, numLayers: r.layers('n_layers', 6),
+      numHeads: heads, intermediateSize: r.int('hidden_dim', 3072), maxPositions: r.positions('max_position_embeddings', 512),
       act: activation(r, 'activation', 'gelu'), normEps: 1e-12, attnDropout: r.prob('attention_dropout', 0.1),
       residDropout: r.prob('dropout', 0.1),
       classifierDropout: task === 'question-answering' ? r.prob('qa_dropout', 0.1) : task === 'sequence-classification' ? r.prob('seq_classif_dropout', 0.2) : r.prob('dropout', 0.1),

@@ -32,5 +32,5 @@ export function resolveModelDir(pathOrRepoId: string, revision = 'main'): string
       `${pathOrRepoId}: not a directory, and not in the Hugging Face cache (${repoDir}). Download it first ` +
         `(\`huggingface-cli download ${pathOrRepoId}\`) or pass a local directory.`, { file: repoDir });
   }
-  throw new NodetuneError('ERR_IO', `${pathOrRepoId}: no such model directory`, { file: pathOrRepoId });
+  throw new NodetuneError('ERR_IO', `model folder ${path.resolve(pathOrRepoId)} does not exist`, { file: pathOrRepoId });
 }

@@ -2,8 +2,8 @@
 import { NodetuneError } from '../errors';
 import type { NativeIds } from '../native';
 
-/** A [batch, length] integer matrix: nested arrays, or a typed array with its shape. */
-export type IdsInput = number[][] | { data: Int32Array | BigInt64Array; shape: [number, number] | number[] };
+/** A [batch, length] integer matrix: nested arrays, a typed array with its shape, or one flat sequence (number[], a batch of one). */
+export type IdsInput = number[][] | number[] | { data: Int32Array | BigInt64Array; shape: [number, number] | number[] };
 
 export interface Matrix {
   data: NativeIds;
@@ -18,6 +18,8 @@ function shapeError(message: string, field: string): NodetuneError {
 export function toMatrix(value: unknown, field: string, opts: { min?: number; max?: number; allowEmptyRows?: boolean } = {}): Matrix {
   let data: NativeIds;
   let shape: [number, number];
+  // One flat sequence (what tokenizer.encode() gives) is a batch of one.
+  if (Array.isArray(value) && value.length > 0 && value.every((v) => typeof v === 'number')) value = [value];
   if (Array.isArray(value)) {
     if (value.length === 0) throw shapeError(`${field}: expected [batch, length] with batch >= 1, got an empty array`, field);
     const length = Array.isArray(value[0]) ? (value[0] as unknown[]).length : -1;

@@ -1,4 +1,6 @@
 /** Model: a loaded transformer with its task head; every slow call is a Promise, calls run one at a time. */
+import { checkOptionKeys } from '../util/options';
+import { CALL_KEYS, GENERATE_KEYS, OPTIMIZER_KEYS, TRAIN_STEP_KEYS } from '../util/option-keys';
 import * as fs from 'fs';
 import * as path from 'path';
 import { NodetuneError, check } from '../errors';
@@ -91,6 +93,7 @@ export class Model {
 
   /** Logits of the task head ([batch, length, vocab] for causal-lm), or hidden states for a base model. */
   forward(inputs: ModelInputs, options: CallOptions = {}): Promise<ForwardOutput> {
+    checkOptionKeys(options, CALL_KEYS, 'forward()');
     const adapter = this.peft.adapterArg(options.adapter, 'forward()');
     const { ids, mask, types } = this.batch(inputs, 'forward()', adapter);
     return this.enqueue(async () => {
@@ -101,6 +104,7 @@ export class Model {
 
   configureOptimizer(options: OptimizerOptions): void {
     check(options && typeof options === 'object', 'configureOptimizer(options): options must be an object', 'options');
+    checkOptionKeys(options, OPTIMIZER_KEYS, 'configureOptimizer()');
     check(options.type === 'adamw' || options.type === 'sgd', `configureOptimizer(): type must be 'adamw' or 'sgd', got ${JSON.stringify(options.type)}`, 'type');
     const positive = (v: unknown, name: string, allowZero = false) =>
       check(typeof v === 'number' && Number.isFinite(v) && (allowZero ? v >= 0 : v > 0), `configureOptimizer(): ${name} must be a ${allowZero ? 'non-negative' : 'positive'} number, got ${JSON.stringify(v)}`, name);
@@ -210,6 +214,7 @@ export class Model {
   trainStep(inputs: TrainBatch | TrainBatch[], options: TrainStepOptions = {}): Promise<{ loss: number; gradNorm: number; skipped: boolean }> {
     if (!this.optimizerConfigured) throw new NodetuneError('ERR_STATE', 'trainStep(): call configureOptimizer() first');
     if (this.task === 'base') throw new NodetuneError('ERR_STATE', 'trainStep(): a base model has no loss; load it with a task');
+    checkOptionKeys(options, TRAIN_STEP_KEYS, 'trainStep()');
     const list = Array.isArray(inputs) ? inputs : [inputs];
     check(list.length > 0, 'trainStep(): the accumulation window is empty (give at least one batch)', 'inputs');
     const window: NativeMicroBatch[] = list.map((mb, i) => {
@@ -255,6 +260,7 @@ export class Model {
   generateDetailed(inputIds: IdsInput, options: DetailedGenerateOptions): Promise<GenerateOutput> {
     if (this.task !== 'causal-lm' && this.task !== 'seq2seq-lm') throw new NodetuneError('ERR_STATE', `generate(): needs a causal-lm or seq2seq-lm model, this one is ${this.task}`);
     check(options && typeof options === 'object', 'generate(inputIds, options): options must be an object', 'options');
+    checkOptionKeys(options, GENERATE_KEYS, 'generate()');
     const adapter = this.peft.adapterArg(options.adapter, 'generate()');
     const ids = this.batch({ inputIds, ...(options.attentionMask !== undefined ? { attentionMask: options.attentionMask } : {}) }, 'generate()', adapter);
     const o = options;

@@ -28,6 +28,25 @@ function bad(file: string, message: string, tensor?: string): NodetuneError {
     tensor === undefined ? { file } : { file, field: tensor });
 }
 
+/** The format's layout rule: the tensors' byte ranges, in order, are contiguous, do not overlap, and cover the data
+ * section exactly (no hole, no shift, nothing after the last tensor). */
+function checkLayout(file: string, tensors: TensorInfo[], dataStart: number, dataSize: number): void {
+  const span = (t: TensorInfo) => `[${t.offset - dataStart}, ${t.offset - dataStart + t.length}]`;
+  const sorted = [...tensors].sort((a, b) => a.offset - b.offset || a.length - b.length);
+  let end = 0;
+  let previous: TensorInfo | undefined;
+  for (const t of sorted) {
+    const begin = t.offset - dataStart;
+    if (begin < end) throw bad(file, `data_offsets ${span(t)} overlap tensor ${previous!.name}'s ${span(previous!)}`, t.name);
+    if (begin > end)
+      throw bad(file, `data_offsets ${span(t)} leave a hole of ${begin - end} bytes after ${previous ? `tensor ${previous.name}'s ${span(previous)}` : 'the header'} (the ranges must be contiguous)`, t.name);
+    end = begin + t.length;
+    previous = t;
+  }
+  if (end !== dataSize)
+    throw bad(file, `the tensors' data ends at byte ${end} of a ${dataSize}-byte data section (the ranges must cover it exactly)`, previous?.name);
+}
+
 /** Reads and validates one safetensors file's header. */
 export function readSafetensorsHeader(file: string): { tensors: TensorInfo[]; metadata: Record<string, string> } {
   let fd: number;
@@ -82,6 +101,7 @@ export function readSafetensorsHeader(file: string): { tensors: TensorInfo[]; me
         throw bad(file, `data_offsets span ${end - begin} bytes but ${v.dtype} ${JSON.stringify(shape)} needs ${expected}`, name);
       tensors.push({ name, file, dtype: v.dtype as SafetensorsDtype, shape, offset: dataStart + begin, length: end - begin });
     }
+    checkLayout(file, tensors, dataStart, dataSize);
     return { tensors, metadata };
   } finally {
     fs.closeSync(fd);

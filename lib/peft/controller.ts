@@ -1,4 +1,6 @@
 /** The fine-tuning state of one Model: its adapters, the active one, and trainability (Model delegates here). */
+import { checkOptionKeys } from '../util/options';
+import { TRAINABLE_KEYS } from '../util/option-keys';
 import { NodetuneError, check } from '../errors';
 import type { NativeModel } from '../native';
 import type { NativeTask, ResolvedConfig } from '../models/config';
@@ -34,6 +36,7 @@ export class PeftController implements AdapterHost {
 
   setTrainable(policy: TrainablePolicy, options: TrainableOptions = {}): void {
     check(options && typeof options === 'object', 'setTrainable(policy, options): options must be an object', 'options');
+    checkOptionKeys(options, TRAINABLE_KEYS, 'setTrainable()');
     check(options.trainEmbeddings === undefined || typeof options.trainEmbeddings === 'boolean', 'setTrainable(): trainEmbeddings must be a boolean', 'trainEmbeddings');
     this.apply(trainableNames(policy, this.structure(), this.fresh, options));
   }

@@ -1,4 +1,6 @@
 /** Options of the adapter methods, validated with exact messages, and the records a Model keeps per adapter. */
+import { checkOptionKeys } from '../util/options';
+import { BOTTLENECK_KEYS, LORA_KEYS, PROMPT_KEYS } from '../util/option-keys';
 import { NodetuneError, check } from '../errors';
 import type { NativeLoraTarget } from '../native';
 import { ModelStructure, resolveTargets } from './modules';
@@ -55,6 +57,7 @@ export function checkAdapterName(name: unknown, existing: Map<string, AdapterRec
 
 export function loraRecord(o: LoraOptions, s: ModelStructure): { record: AdapterRecord & { kind: 'lora' }; scale: number; seed: number | null } {
   check(o && typeof o === 'object', 'addLora(options): options must be an object', 'options');
+  checkOptionKeys(o, LORA_KEYS, 'addLora()');
   check(Number.isSafeInteger(o.r) && o.r > 0, `addLora(): r must be a positive integer, got ${JSON.stringify(o.r)}`, 'r');
   check(typeof o.alpha === 'number' && Number.isFinite(o.alpha) && o.alpha > 0, `addLora(): alpha must be a positive number, got ${JSON.stringify(o.alpha)}`, 'alpha');
   const dropout = o.dropout ?? 0;
@@ -69,6 +72,7 @@ export function loraRecord(o: LoraOptions, s: ModelStructure): { record: Adapter
 }
 
 export function bottleneckRecord(o: BottleneckOptions, s: ModelStructure, hidden: number): { record: AdapterRecord & { kind: 'bottleneck' }; seed: number | null } {
+  checkOptionKeys(o, BOTTLENECK_KEYS, 'addAdapter()');
   check(o && typeof o === 'object' && o.kind === 'bottleneck', `addAdapter(options): kind must be 'bottleneck', got ${JSON.stringify(o && o.kind)}`, 'kind');
   check(typeof o.reduction === 'number' && o.reduction >= 1 && Number.isInteger(hidden / o.reduction),
     `addAdapter(): reduction must divide the hidden size ${hidden}, got ${JSON.stringify(o.reduction)}`, 'reduction');
@@ -102,6 +106,7 @@ export function sampleVocab(n: number, vocab: number, seed: number): number[] {
 
 export async function promptRecord(o: PromptTuningOptions, vocab: number, hidden: number): Promise<{ record: AdapterRecord & { kind: 'prompt' }; ids: number[] | null; seed: number | null }> {
   check(o && typeof o === 'object', 'addPromptTuning(options): options must be an object', 'options');
+  checkOptionKeys(o, PROMPT_KEYS, 'addPromptTuning()');
   const n = o.numVirtualTokens;
   check(Number.isSafeInteger(n) && n > 0, `addPromptTuning(): numVirtualTokens must be a positive integer, got ${JSON.stringify(n)}`, 'numVirtualTokens');
   const seed = seedOf(o.seed);

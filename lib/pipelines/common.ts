@@ -3,6 +3,8 @@ import { check } from '../errors';
 import { AutoModel, Model } from '../models';
 import type { ModelDtype, Task } from '../models';
 import { AutoTokenizer, PreTrainedTokenizer } from '../tokenizers';
+import { LabelMap } from '../data/label';
+import { adapterLabels } from '../peft/adapter-info';
 import type { BatcherOptions } from './batcher';
 
 export interface PipelineOptions extends BatcherOptions {
@@ -32,13 +34,17 @@ export async function applyAdapter(model: Model, dir: string, name?: string): Pr
 export async function loadForTask(task: Task | undefined, modelDir: string, opts: PipelineOptions): Promise<Loaded> {
   check(typeof modelDir === 'string' && modelDir.length > 0, 'pipeline(task, modelDir): modelDir must be a non-empty string', 'modelDir');
   check(opts && typeof opts === 'object', 'pipeline(): options must be an object', 'options');
+  // A classification adapter from `nodetune train` names its labels (and so its head size) in labels.json.
+  const labels = typeof opts.adapter === 'string' && opts.adapter.length > 0 ? adapterLabels(opts.adapter) : null;
   const model = await AutoModel.fromPretrained(modelDir, {
     quiet: true,
     ...(task !== undefined ? { task } : {}),
     ...(opts.device !== undefined ? { device: opts.device } : {}),
     ...(opts.dtype !== undefined ? { dtype: opts.dtype } : {}),
+    ...(labels ? { numLabels: labels.length } : {}),
   });
   if (opts.adapter !== undefined) await applyAdapter(model, opts.adapter);
+  if (labels) Object.assign(model.config, new LabelMap(labels).toConfig());
   const tokenizer = opts.tokenizer instanceof PreTrainedTokenizer ? opts.tokenizer : await AutoTokenizer.fromPretrained(opts.tokenizer ?? modelDir);
   return { model, tokenizer, maxLength: maxLengthOf(model, tokenizer), padId: padIdOf(model, tokenizer) };
 }

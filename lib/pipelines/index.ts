@@ -3,6 +3,8 @@
  * concurrent calls (and the items of an array) are queued and micro-batched into single native calls, which run
  * off the event loop.
  */
+import { checkOptionKeys } from '../util/options';
+import { PIPELINE_KEYS } from '../util/option-keys';
 import { NodetuneError } from '../errors';
 import type { Model } from '../models';
 import type { PreTrainedTokenizer } from '../tokenizers';
@@ -117,6 +119,7 @@ export function pipeline(task: 'question-answering', modelDir: string, opts?: Pi
 export function pipeline(task: Text2TextTask, modelDir: string, opts?: PipelineOptions): Promise<Text2TextGenerationPipeline>;
 export function pipeline(task: 'fill-mask', modelDir: string, opts?: PipelineOptions): Promise<FillMaskPipeline>;
 export async function pipeline(task: PipelineTask, modelDir: string, opts: PipelineOptions = {}): Promise<PipelineBase> {
+  checkOptionKeys(opts, PIPELINE_KEYS, 'pipeline()');
   if (!(task in MODEL_TASK))
     throw new NodetuneError('ERR_ARGUMENT', `pipeline(): task must be one of ${Object.keys(MODEL_TASK).join(', ')}, got ${JSON.stringify(task)}`, { field: 'task' });
   const loaded = await loadForTask(MODEL_TASK[task], modelDir, opts);

@@ -9,6 +9,8 @@ import { readJsonIfExists, tokenContent } from './config';
 import type { TokenizerConfig } from './config';
 import { byteLevelBpeJson, wordPieceJson } from './legacy';
 import { PreTrainedTokenizer } from './tokenizer';
+import { checkOptionKeys } from '../util/options';
+import { TOKENIZER_LOAD_KEYS } from '../util/option-keys';
 
 export interface FromPretrainedOptions {
   /** Overrides for tokenizer_config.json entries (e.g. { padding_side: 'left', pad_token: '<|endoftext|>' }). */
@@ -92,6 +94,7 @@ function loadEngine(dir: string, config: TokenizerConfig): RustTokenizer {
 
 export const AutoTokenizer = {
   async fromPretrained(dirOrRepoId: string, opts: FromPretrainedOptions = {}): Promise<PreTrainedTokenizer> {
+    checkOptionKeys(opts, TOKENIZER_LOAD_KEYS, 'AutoTokenizer.fromPretrained()');
     const dir = resolveTokenizerDir(dirOrRepoId);
     const config: TokenizerConfig = {
       ...readJsonIfExists(path.join(dir, 'special_tokens_map.json')),

@@ -8,6 +8,8 @@ import { ChatTemplate, selectTemplate } from './chat';
 import type { ChatMessage, ChatTemplateOptions } from './chat';
 import type { TokenizerConfig } from './config';
 import { tokenContent } from './config';
+import { checkOptionKeys } from '../util/options';
+import { ENCODE_KEYS, PADDED_BATCH_KEYS } from '../util/option-keys';
 
 export interface EncodeOptions {
   /** Add the model's special tokens ([CLS]/[SEP], <s>, ...). Default true. */
@@ -21,6 +23,28 @@ export interface EncodeOptions {
   /** With truncation: keep the cut-off part as overlapping windows (`overflowing`), `stride` tokens shared. */
   returnOverflowing?: boolean;
   stride?: number;
+}
+
+/** encodePadded(): rows padded to one length, ready for model.forward / generate / trainStep. */
+export interface PaddedBatchOptions {
+  /** true or 'longest' (the default): to the longest row; 'max_length': to maxLength. */
+  padding?: true | 'longest' | 'max_length';
+  /** The padded length with 'max_length', the cut with truncation (default: the tokenizer's model_max_length). */
+  maxLength?: number;
+  /** Cut each row to maxLength tokens (special tokens included). Default false. */
+  truncation?: boolean;
+  /** Default true. */
+  addSpecialTokens?: boolean;
+  /** Default: tokenizer_config.json's padding_side (right unless it says left; generation wants left). */
+  paddingSide?: 'left' | 'right';
+}
+
+export interface PaddedBatch {
+  inputIds: number[][];
+  /** 1 for tokens, 0 for padding. */
+  attentionMask: number[][];
+  /** Only when a row is a [text, pair] tuple: which sequence each token belongs to (padding 0). */
+  tokenTypeIds?: number[][];
 }
 
 export interface Encoded {
@@ -123,6 +147,7 @@ export class PreTrainedTokenizer {
 
   async encode(text: string, opts: EncodeOptions = {}): Promise<Encoded> {
     check(typeof text === 'string', `encode: text must be a string, got ${typeof text}`, 'text');
+    checkOptionKeys(opts, ENCODE_KEYS, 'encode()');
     check(opts.textPair === undefined || typeof opts.textPair === 'string', 'encode: textPair must be a string', 'textPair');
     const addSpecial = opts.addSpecialTokens !== false;
     const pair = opts.textPair;
@@ -170,6 +195,7 @@ export class PreTrainedTokenizer {
   /** Encodes many texts in one call to the Rust engine (which spreads the work over its threads). */
   async encodeBatch(texts: Array<string | [string, string]>, opts: { addSpecialTokens?: boolean } = {}): Promise<Encoded[]> {
     check(Array.isArray(texts), 'encodeBatch: texts must be an array', 'texts');
+    checkOptionKeys(opts, ['addSpecialTokens'], 'encodeBatch()');
     texts.forEach((t, i) => check(typeof t === 'string' || (Array.isArray(t) && t.length === 2 && typeof t[0] === 'string' && typeof t[1] === 'string'),
       `encodeBatch: texts[${i}] must be a string or a [text, pair] tuple`, `texts[${i}]`));
     const addSpecialTokens = opts.addSpecialTokens !== false;
@@ -179,6 +205,46 @@ export class PreTrainedTokenizer {
     // The binding's batch call takes single texts only; pairs go one by one (still in its native threads).
     return Promise.all(texts.map(async (t) => convert(
       typeof t === 'string' ? await this.engine.encode(t, null, { addSpecialTokens }) : await this.engine.encode(t[0], t[1], { addSpecialTokens }), false)));
+  }
+
+  /**
+   * Encodes a batch and pads it, as transformers' `tokenizer(texts, padding=True)`: `{ inputIds, attentionMask }`
+   * (and `tokenTypeIds` for pairs) that model.forward, generate and trainStep take as they are. One string is a batch of one.
+   */
+  async encodePadded(texts: string | Array<string | [string, string]>, opts: PaddedBatchOptions = {}): Promise<PaddedBatch> {
+    checkOptionKeys(opts, PADDED_BATCH_KEYS, 'encodePadded()');
+    const list = typeof texts === 'string' ? [texts] : texts;
+    check(Array.isArray(list) && list.length > 0, 'encodePadded: texts must be a string or a non-empty array', 'texts');
+    const padding = opts.padding ?? 'longest';
+    check(padding === true || padding === 'longest' || padding === 'max_length', `encodePadded: padding must be true, 'longest' or 'max_length', got ${JSON.stringify(opts.padding)}`, 'padding');
+    const side = opts.paddingSide ?? this.paddingSide;
+    check(side === 'left' || side === 'right', `encodePadded: paddingSide must be 'left' or 'right', got ${JSON.stringify(opts.paddingSide)}`, 'paddingSide');
+    const needsLength = padding === 'max_length' || opts.truncation === true;
+    const maxLength = opts.maxLength ?? (needsLength ? this.modelMaxLength : undefined);
+    if (needsLength) check(maxLength !== undefined && Number.isInteger(maxLength) && maxLength > 0,
+      `encodePadded: ${padding === 'max_length' ? "padding 'max_length'" : 'truncation'} needs a positive integer maxLength (the tokenizer config has no model_max_length)`, 'maxLength');
+    const addSpecialTokens = opts.addSpecialTokens !== false;
+    const rows = opts.truncation === true
+      ? await Promise.all(list.map((t) => (typeof t === 'string'
+        ? this.encode(t, { addSpecialTokens, truncation: true, maxLength: maxLength! })
+        : this.encode(t[0], { textPair: t[1], addSpecialTokens, truncation: true, maxLength: maxLength! }))))
+      : await this.encodeBatch(list, { addSpecialTokens });
+    const longest = Math.max(...rows.map((e) => e.ids.length));
+    if (padding === 'max_length' && longest > maxLength!) {
+      const i = rows.findIndex((e) => e.ids.length > maxLength!);
+      throw new NodetuneError('ERR_ARGUMENT', `encodePadded: texts[${i}] has ${rows[i]!.ids.length} tokens, more than maxLength ${maxLength}; pass truncation: true`, { field: `texts[${i}]` });
+    }
+    const width = padding === 'max_length' ? maxLength! : longest;
+    const pad = this.requireTokenId('pad', 'padding');
+    const fill = (row: number[], value: number): number[] => {
+      const extra = new Array<number>(width - row.length).fill(value);
+      return side === 'left' ? [...extra, ...row] : [...row, ...extra];
+    };
+    const pairs = list.some((t) => typeof t !== 'string');
+    return {
+      inputIds: rows.map((e) => fill(e.ids, pad)), attentionMask: rows.map((e) => fill(e.attentionMask, 0)),
+      ...(pairs ? { tokenTypeIds: rows.map((e) => fill(e.tokenTypeIds, 0)) } : {}),
+    };
   }
 
   /** Only the ids, for many texts: the fast path used for language-model corpora. */

@@ -1,5 +1,6 @@
 /** TrainingArgs: every hyperparameter of a Trainer run, validated with messages naming the field; defaults follow transformers' TrainingArguments. */
 import { NodetuneError } from '../errors';
+import { didYouMean } from '../util/suggest';
 import { SCHEDULE_TYPES, ScheduleType, PlateauOptions } from './schedules';
 
 export interface TrainingArgs {
@@ -147,7 +148,7 @@ function bool(a: Record<string, unknown>, field: string, dflt: boolean): boolean
 export function resolveArgs(args: TrainingArgs, hasValidation: boolean): ResolvedArgs {
   if (!args || typeof args !== 'object') throw new NodetuneError('ERR_CONFIG', 'TrainingArgs: args must be an object', { field: 'args' });
   const a = args as unknown as Record<string, unknown>;
-  for (const k of Object.keys(a)) if (!KNOWN.has(k)) fail(k, `unknown option (known: ${[...KNOWN].join(', ')})`);
+  for (const k of Object.keys(a)) if (!KNOWN.has(k)) fail(k, `unknown option${didYouMean(k, [...KNOWN])}; known: ${[...KNOWN].join(', ')}`);
   if (typeof a.outputDir !== 'string' || a.outputDir.length === 0) fail('outputDir', `must be a non-empty path, got ${show(a.outputDir)}`);
   const inf = Number.MAX_VALUE;
   const evalStrategy = oneOf(a, 'evalStrategy', ['no', 'steps', 'epoch'] as const, hasValidation ? 'epoch' : 'no');

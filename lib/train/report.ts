@@ -43,8 +43,12 @@ export function lineChart(title: string, series: Series[], width = 560, height =
     const d = p.map(([x, y], k) => `${k ? 'L' : 'M'}${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join(' ');
     const c = colors[i % colors.length]!;
     const dots = p.length <= 40 ? p.map(([x, y]) => `<circle cx="${sx(x).toFixed(1)}" cy="${sy(y).toFixed(1)}" r="2.5" fill="${c}"/>`).join('') : '';
+    // The legend: a swatch of the line, then the name in the line's colour (an inline style, which the page's
+    // `svg text` rule cannot override as it overrides a fill attribute).
+    const lx = pad.l + 8 + i * 130;
     return `<path d="${d}" fill="none" stroke="${c}" stroke-width="1.8"/>${dots}` +
-      `<text x="${pad.l + 8 + i * 130}" y="${pad.t - 8}" fill="${c}">${esc(s.name)}</text>`;
+      `<g class="legend-entry"><line x1="${lx}" y1="${pad.t - 12}" x2="${lx + 16}" y2="${pad.t - 12}" stroke="${c}" stroke-width="3"/>` +
+      `<text x="${lx + 20}" y="${pad.t - 8}" style="fill:${c}">${esc(s.name)}</text></g>`;
   }).join('');
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" role="img" aria-label="${esc(title)}">` +
     `<title>${esc(title)}</title><rect width="100%" height="100%" fill="#fff"/>${grid}` +

