@@ -1,12 +1,12 @@
 /**
- * One rank of the data-parallel benchmark (started by bench/run.ts through lib/dist's launch()):
+ * One rank of the data-parallel benchmark (started by bench/run.ts through lib/distributed's launch()):
  *   node dist/bench/dist-child.js '<json: { config, batchFile, steps, warmup }>'
  * Each rank trains on its share of the batch's rows; rank 0 prints step times and the time of an all-reduce
  * of a gradient-sized buffer.
  */
 import * as fs from 'fs';
 import { AutoModel, manualSeed, Tensor } from '../lib';
-import { Communicator, syncParameters } from '../lib/dist';
+import { Communicator, syncParameters } from '../lib/distributed';
 
 async function main(): Promise<void> {
   const args = JSON.parse(process.argv[2] ?? '{}') as { config: Record<string, unknown>; batchFile: string; steps: number; warmup: number };

@@ -16,7 +16,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { measureMatmul, runtimeInfo } from '../lib';
 import { measureMatmulInFreshProcess } from '../lib/cli/doctor';
-import { launch } from '../lib/dist';
+import { launch } from '../lib/distributed';
 import { BenchShape, configFor, writeRandomCheckpoint } from './random-checkpoint';
 
 interface ChildResult {

@@ -26,7 +26,7 @@ export { manualSeed, rngState, setRngState } from './rng';
 export { Trainer, hyperparameterSearch } from './train';
 export type { TrainingArgs, TrainerEvents, TrainerEvent, TrainResult, TrainerModel, TrainerOptions } from './train';
 export * as train from './train';
-export * as dist from './dist';
+export * as dist from './distributed';
 export { pipeline, groupEntities, QueueFullError, CancelledError } from './pipelines';
 export type {
   PipelineTask, PipelineOptions, TextClassificationPipeline, TextGenerationPipeline, TokenClassificationPipeline,

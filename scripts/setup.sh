@@ -4,6 +4,7 @@
 #   1. LibTorch: Debian's libtorch-dev when no LibTorch is found and LIBTORCH is unset
 #   2. with the system LibTorch: an optimized BLAS (libopenblas0-pthread) and Gloo's headers (libgloo-dev)
 #   3. PostgreSQL's server (Debian's postgresql) for the data-source tests, when missing; optional
+#   3b. Debian's chromium for the report's browser test, when missing; optional
 #   4. npm ci (skipped when node_modules matches package-lock.json)
 #   5. the addon (cmake-js, incremental) and the TypeScript
 set -euo pipefail
@@ -31,6 +32,12 @@ fi
 # temporary folder). Optional: setup goes on without them, and those tests say why they skip.
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null; then
   ( apt_install postgresql ) || log "PostgreSQL could not be installed (the PostgreSQL data-source tests will skip); install its server package to run them"
+fi
+
+# 3b. Debian's chromium, for the report's browser test (test/46.train-report renders report.html headless and checks
+# the page). Optional, as PostgreSQL above: without it that test says why it skips.
+if ! command -v chromium >/dev/null; then
+  ( apt_install chromium ) || log "chromium could not be installed (the report's browser test will skip); install Debian's chromium to run it"
 fi
 
 # 4. npm dependencies

@@ -168,6 +168,8 @@ describe('45 train: the Trainer on tiny models', function () {
     expect(types.filter((x) => x === 'step')).to.have.length(8);
     expect(types.filter((x) => x === 'log')).to.have.length(4);
     expect(types.filter((x) => x === 'evaluate')).to.have.length(2);
+    // Each evaluation is announced as it starts (progress shows it), and ends with its metrics.
+    expect(types.filter((x) => x === 'evaluate' || x === 'evaluateStart')).to.deep.equal(['evaluateStart', 'evaluate', 'evaluateStart', 'evaluate']);
     expect(types.filter((x) => x === 'checkpoint')).to.have.length(2);
     expect(types[types.length - 1]).to.equal('end');
     const schedule = createSchedule({ type: 'cosine', warmupSteps: 1, minLrRatio: 0.1 }, 8, 0.1);

@@ -1,12 +1,13 @@
 import { expect } from 'chai';
-import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import * as zlib from 'zlib';
 import { AutoModel } from '../lib/models';
 import { Trainer } from '../lib/train/trainer';
 import { renderReport } from '../lib/train/report';
+import { niceTicks, tickFormat } from '../lib/train/chart';
 import { tempDir } from './helpers';
+import { chromiumPath, probeInChromium } from './browser-helpers';
+import { countColour, readPng } from './png-helpers';
 import { fixture } from './models-helpers';
 import { lmBatches } from './train-helpers';
 
@@ -29,21 +30,6 @@ function wellFormed(html: string): Record<string, number> {
   }
   if (stack.length) throw new Error(`unclosed: ${stack.join(', ')}`);
   return counts;
-}
-
-function readPng(file: string): { width: number; height: number; pixels: Buffer } {
-  const b = fs.readFileSync(file);
-  expect(b.subarray(0, 8)).to.deep.equal(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]));
-  let off = 8, width = 0, height = 0;
-  const idat: Buffer[] = [];
-  while (off < b.length) {
-    const len = b.readUInt32BE(off), type = b.toString('ascii', off + 4, off + 8);
-    const data = b.subarray(off + 8, off + 8 + len);
-    if (type === 'IHDR') (width = data.readUInt32BE(0)), (height = data.readUInt32BE(4));
-    if (type === 'IDAT') idat.push(data);
-    off += 12 + len;
-  }
-  return { width, height, pixels: zlib.inflateSync(Buffer.concat(idat)) };
 }
 
 describe('46 train: HTML report and PNG', function () {
@@ -79,12 +65,13 @@ describe('46 train: HTML report and PNG', function () {
     const firstPath = /<path d="([^"]+)"/.exec(lossSvg)![1]!;
     expect(firstPath.split(/[ML]/).filter(Boolean)).to.have.length(12);
     expect(html).to.include('validation loss');
+    // The PNG is the report's own loss chart, rendered: the lines and legend in their colours, and the axis titles and
+    // ticks (dark text) in the left margin, where the y-axis title stands rotated.
     const png = readPng(path.join(out, 'report.png'));
     expect([png.width, png.height]).to.deep.equal([640, 320]);
-    expect(png.pixels.length).to.equal((640 * 3 + 1) * 320);
-    let blue = 0;
-    for (let i = 0; i + 2 < png.pixels.length; i++) if (png.pixels[i] === 31 && png.pixels[i + 1] === 119 && png.pixels[i + 2] === 180) blue++;
-    expect(blue).to.be.above(100); // the training-loss line was drawn
+    expect(countColour(png, [31, 119, 180])).to.be.above(100); // the training-loss line and its legend swatch
+    expect(countColour(png, [214, 39, 40])).to.be.above(20); // the validation-loss line and its legend swatch
+    expect(countColour(png, [0, 0, 0], 100, 0, 30)).to.be.above(30); // the rotated y-axis title
   });
 
   const small = () => renderReport([{ step: 1, epoch: 0, loss: 1 }, { step: 2, epoch: 0, loss: 0.5 }], { title: '<x> & "y"', summary: { 'a<b': 'c&d' } });
@@ -96,19 +83,74 @@ describe('46 train: HTML report and PNG', function () {
     wellFormed(html);
   });
 
-  it('renders in a headless browser when Debian\'s chromium is installed', function () {
-    const html = small();
-    const browser = ['chromium', 'chromium-browser'].find((b) => spawnSync('which', [b]).status === 0);
+  const classification = () => {
+    const history: Record<string, number>[] = [1, 2, 3, 4, 5, 6].map((step) => ({ step, epoch: step / 3, loss: 0.7 - step * 0.05, lr: 2e-5 * (1 - step / 6) }));
+    history.push({ step: 3, epoch: 1, eval_loss: 0.6, eval_accuracy: 0.7, eval_precision_neg: 0.65, eval_recall_neg: 0.8, eval_precision_pos: 0.75, eval_recall_pos: 0.6 });
+    history.push({ step: 6, epoch: 2, eval_loss: 0.62, eval_accuracy: 0.68, eval_precision_neg: 0.6, eval_recall_neg: 0.9, eval_precision_pos: 0.85, eval_recall_pos: 0.46 });
+    return renderReport(history as never, {
+      title: 'run', summary: { steps: 6 }, config: { model: 'tiny-bert', method: 'lora', r: 4, 'batch size': 8, 'train examples': 48 },
+      comparisons: [{ split: 'validation', before: { loss: 0.69, accuracy: 0.5, precision_neg: 0.5 }, after: { loss: 0.6, accuracy: 0.7, precision_neg: 0.65 } }],
+      best: { metric: 'loss', step: 3 }, confusion: { split: 'validation', labels: ['neg', 'pos'], matrix: [[9, 1], [5, 5]] },
+    });
+  };
+
+  it('axes: titles with units on both axes; ticks on a 1-2-5 grid, each axis in one number format', () => {
+    expect(niceTicks(0.4312, 0.7021)).to.deep.equal([0.4, 0.5, 0.6, 0.7, 0.8]);
+    expect(niceTicks(1, 12)).to.deep.equal([0, 5, 10, 15]);
+    expect([0, 0.5, 1, 1.5].map(tickFormat([0, 0.5, 1, 1.5]))).to.deep.equal(['0.0', '0.5', '1.0', '1.5']);
+    expect([0, 5e-6, 1e-5].map(tickFormat([0, 5e-6, 1e-5]))).to.deep.equal(['0.0e+0', '5.0e-6', '1.0e-5']);
+    const html = classification();
+    const loss = /<svg[^>]*aria-label="Loss"[\s\S]*?<\/svg>/.exec(html)![0];
+    expect(loss).to.match(/<text class="axis-title x"[^>]*>step<\/text>/);
+    expect(loss).to.match(/<text class="axis-title y"[^>]*>cross-entropy loss \(nats\)<\/text>/);
+    const ticks = [...loss.matchAll(/<text class="tick"[^>]*text-anchor="end">([^<]*)</g)].map((m) => m[1]);
+    expect(ticks).to.deep.equal(['0.4', '0.5', '0.6', '0.7']);
+    expect(html).to.match(/aria-label="Learning rate"[\s\S]*?>learning rate<\/text>/);
+  });
+
+  it('tables: the run\'s configuration, metrics before/after, per-label metrics (no per-label charts), the confusion matrix; the best step marked', () => {
+    const html = classification();
+    const table = (cls: string) => new RegExp(`<table class="${cls}">([\\s\\S]*?)</table>`).exec(html)?.[1] ?? '';
+    expect(table('config')).to.include('<th>model</th><td>tiny-bert</td>').and.include('<th>r</th><td>4</td>').and.include('<th>train examples</th><td>48</td>');
+    expect(table('before-after')).to.include('<tr><th>validation accuracy</th><td>0.5</td><td>0.7</td><td>0.2</td></tr>');
+    expect(table('before-after')).not.to.include('precision_neg');
+    expect(table('per-label')).to.include('<tr><th>neg</th><td>validation @6</td><td>0.6</td><td>0.9</td></tr>');
+    expect(table('per-label')).to.include('<tr><th>pos</th><td>validation @6</td><td>0.85</td><td>0.46</td></tr>');
+    expect(html).not.to.match(/<title>(precision|recall)_/);
+    expect(table('confusion')).to.include('<tr><th>neg</th><td>9</td><td>1</td></tr>').and.include('<tr><th>pos</th><td>5</td><td>5</td></tr>');
+    const loss = /<svg[^>]*aria-label="Loss"[\s\S]*?<\/svg>/.exec(html)![0];
+    expect(loss).to.match(/<g class="mark"><line [^>]*stroke-dasharray[^>]*\/><text[^>]*>best loss \(step 3\)<\/text><\/g>/);
+  });
+
+  it('renders in headless Chromium: legend entries in their lines\' colours, axis titles laid out and visible', function () {
+    this.timeout(120_000);
+    const browser = chromiumPath();
     if (!browser) {
-      console.log('      (chromium is not installed: skipping the headless render of the report)');
+      console.log('      (chromium is not installed — `npm run setup` installs it: skipping the headless render of the report)');
       this.skip();
     }
-    const dir = tempDir();
-    const file = path.join(dir, 'report.html');
-    fs.writeFileSync(file, html);
-    const shot = path.join(dir, 'shot.png');
-    const r = spawnSync(browser!, ['--headless', '--no-sandbox', '--disable-gpu', `--screenshot=${shot}`, '--window-size=800,600', `file://${file}`], { timeout: 60000 });
-    expect(r.status, String(r.stderr)).to.equal(0);
-    expect(fs.statSync(shot).size).to.be.above(1000);
+    const page = probeInChromium(browser!, classification(), `
+      return [...document.querySelectorAll('svg')].map((svg) => ({
+        chart: svg.getAttribute('aria-label'),
+        lines: [...svg.querySelectorAll('path[fill="none"]')].map((p) => getComputedStyle(p).stroke),
+        legend: [...svg.querySelectorAll('g.legend-entry')].map((g) => ({ name: g.querySelector('text').textContent,
+          swatch: getComputedStyle(g.querySelector('line')).stroke, text: getComputedStyle(g.querySelector('text')).fill })),
+        axes: [...svg.querySelectorAll('text.axis-title')].map((t) => ({ text: t.textContent, width: t.getBBox().width,
+          visible: getComputedStyle(t).visibility === 'visible' && getComputedStyle(t).display !== 'none', fill: getComputedStyle(t).fill })),
+      }));`) as { chart: string; lines: string[]; legend: { name: string; swatch: string; text: string }[]; axes: { text: string; width: number; visible: boolean; fill: string }[] }[];
+    expect(page.map((c) => c.chart)).to.deep.equal(['Loss', 'Learning rate', 'accuracy']);
+    const loss = page[0]!;
+    expect(loss.legend.map((e) => e.name)).to.deep.equal(['train loss', 'validation loss']);
+    expect(loss.lines).to.deep.equal(['rgb(31, 119, 180)', 'rgb(214, 39, 40)']);
+    loss.legend.forEach((e, i) => expect([e.swatch, e.text], e.name).to.deep.equal([loss.lines[i], loss.lines[i]]));
+    for (const c of page) {
+      expect(c.axes.map((a) => a.text)[0], c.chart).to.equal('step');
+      expect(c.axes).to.have.length(2);
+      for (const a of c.axes) {
+        expect(a.visible && a.width > 10, `${c.chart}: ${a.text}`).to.equal(true);
+        expect(a.fill).to.not.equal('none');
+      }
+    }
+    expect(loss.axes[1]!.text).to.equal('cross-entropy loss (nats)');
   });
 });

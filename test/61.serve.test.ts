@@ -1,5 +1,7 @@
 import { expect } from 'chai';
 import { startServer } from '../lib/serve';
+import { Metrics } from '../lib/serve/metrics';
+import { register as globalRegistry } from 'prom-client';
 import type { RunningServer, ServeOptions } from '../lib/serve';
 import { pipeline } from '../lib/pipelines';
 import { CHAT_TEMPLATE, tinyModelDir, trainedLora } from './60.serve-helpers';
@@ -82,7 +84,7 @@ describe('61 serve: HTTP endpoints', function () {
     expect(m.status).to.equal(200);
     expect(m.headers.get('content-type')).to.match(/^text\/plain; version=0\.0\.4/);
     expect(m.text).to.match(/nodetune_requests_total\{route="\/v1\/completions",status="200"\} [1-9]/);
-    expect(m.text).to.match(/nodetune_request_duration_seconds_bucket\{route="\/v1\/chat\/completions",le="\+Inf"\} 1/);
+    expect(m.text).to.match(/nodetune_request_duration_seconds_bucket\{le="\+Inf",route="\/v1\/chat\/completions"\} 1/);
     expect(m.text).to.match(/nodetune_batch_size_count [1-9]/);
     expect(m.text).to.match(/nodetune_completion_tokens_total [1-9]/);
     expect(m.text).to.match(/nodetune_tokens_per_second \d/);
@@ -311,5 +313,36 @@ describe('61 serve: HTTP endpoints', function () {
     let refused: unknown;
     try { await fetch(s.url + '/healthz'); } catch (e) { refused = e; }
     expect(refused, 'the port still answers after close()').to.be.instanceOf(Error);
+  });
+});
+
+describe('61 serve: metrics registries', () => {
+  it('gives every server its own registry: two in one process count apart, the global one stays empty', async () => {
+    const a = new Metrics();
+    const b = new Metrics();
+    a.request('/v1/completions', 200, 0.02);
+    a.request('/v1/completions', 400, 3);
+    a.batch(3, 500, 10);
+    a.tokens(5, 10);
+    a.queueDepth = () => 2;
+    const ta = await a.render();
+    expect(ta).to.match(/nodetune_requests_total\{route="\/v1\/completions",status="200"\} 1\n/);
+    expect(ta).to.match(/nodetune_requests_total\{route="\/v1\/completions",status="400"\} 1\n/);
+    expect(ta).to.match(/nodetune_request_duration_seconds_bucket\{le="0\.025",route="\/v1\/completions"\} 1\n/);
+    expect(ta).to.match(/nodetune_request_duration_seconds_bucket\{le="5",route="\/v1\/completions"\} 2\n/);
+    expect(ta).to.match(/nodetune_request_duration_seconds_sum\{route="\/v1\/completions"\} 3\.02\n/);
+    expect(ta).to.match(/nodetune_batch_size_bucket\{le="2"\} 0\n/);
+    expect(ta).to.match(/nodetune_batch_size_bucket\{le="4"\} 1\n/);
+    expect(ta).to.match(/nodetune_prompt_tokens_total 5\n/);
+    expect(ta).to.match(/nodetune_completion_tokens_total 10\n/);
+    expect(ta).to.match(/nodetune_tokens_per_second 20\n/);
+    expect(ta).to.match(/nodetune_queue_depth 2\n/);
+    const tb = await b.render();
+    expect(tb).not.to.match(/nodetune_requests_total\{/);
+    expect(tb).to.match(/nodetune_batch_size_count 0\n/);
+    expect(tb).to.match(/nodetune_completion_tokens_total 0\n/);
+    expect(tb).to.match(/nodetune_queue_depth 0\n/);
+    expect(await globalRegistry.metrics()).not.to.match(/nodetune_/);
+    expect(a.contentType).to.match(/^text\/plain; version=0\.0\.4/);
   });
 });

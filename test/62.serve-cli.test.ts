@@ -62,6 +62,9 @@ describe('62 nodetune serve (CLI)', () => {
       child.kill('SIGTERM');
       expect(await exited).to.equal(0);
       expect(out).to.match(/SIGTERM: draining/).and.match(/stopped/);
+      // The request log, on by default in the CLI (--quiet turns it off): one line per request.
+      expect(out.match(/^POST \/v1\/classify 401 \d+\.\d ms$/gm)).to.have.length(1);
+      expect(out.match(/^POST \/v1\/classify 200 \d+\.\d ms$/gm)).to.have.length(1);
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
     }

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { main } from '../lib/cli/main';
@@ -65,11 +66,35 @@ output: run
     for (const f of ['adapter_config.json', 'adapter_model.safetensors', 'labels.json', 'tokenizer.json']) expect(fs.existsSync(path.join(adapter, f)), f).to.equal(true);
     expect(JSON.parse(fs.readFileSync(path.join(adapter, 'labels.json'), 'utf8'))).to.deep.equal({ labels: ['neg', 'pos'] });
     expect(trained.out).to.contain(`report: ${path.join(work, 'run', 'report.html')}`);
-    expect(fs.readFileSync(path.join(work, 'run', 'report.html'), 'utf8')).to.contain('<svg');
+    const report = fs.readFileSync(path.join(work, 'run', 'report.html'), 'utf8');
+    expect(report).to.contain('<svg');
+    // The run's report: its configuration, metrics before/after, per-label metrics, the confusion matrix, the best step.
+    expect(report).to.include(`<th>model</th><td>${base}</td>`).and.include('<th>method</th><td>lora</td>').and.include('<th>r</th><td>4</td>')
+      .and.include('<th>batch size</th><td>8</td>').and.include('<th>train examples</th><td>48</td>').and.include('<th>validation examples</th><td>24</td>');
+    expect(report).to.match(/<th>trainable parameters<\/th><td>[\d,]+ of [\d,]+ \([\d.]+%\)<\/td>/).and.match(/<th>wall time \(s\)<\/th><td>[\d.]+<\/td>/);
+    expect(report).to.match(/<table class="before-after">[\s\S]*<th>test accuracy<\/th>/);
+    expect(report).to.match(/<table class="per-label">[\s\S]*<th>pos<\/th>/);
+    expect(report).to.match(/<table class="confusion"><thead><tr><th>validation: true \\ predicted<\/th><th>neg<\/th><th>pos<\/th>/);
+    expect(report).to.match(/<g class="mark">[\s\S]*?best loss \(step \d+\)/);
     // The override took effect: 8 epochs of ceil(48 / 8) steps.
     expect(trained.out).to.match(/ 48 steps in /);
     // --quiet: no progress lines (they go to stderr otherwise), only the summary.
     expect(trained.out).not.to.contain('tok/s');
+  });
+
+  it('train without --quiet: each phase on screen as it starts (data, model, before, training with the epoch, validation, after, writing)', () => {
+    const r = spawnSync(process.execPath, [path.join(repoRoot, 'dist', 'lib', 'cli', 'main.js'), 'train', config, '--output', 'phases', '--training.epochs', '2'],
+      { cwd: work, encoding: 'utf8', timeout: 120_000 });
+    expect(r.status, r.stderr).to.equal(0);
+    const phases = ['reading the data', `loading the model ${base}`, 'evaluating before training (validation: 24, test: 24 examples)',
+      'training: 12 steps over 2 epochs of 48 examples, batch size 8', 'validation @6: evaluating...', 'validation @6: loss',
+      'step 12/12 epoch 2/2', 'evaluating after training', 'writing the adapter and the report'];
+    let at = -1;
+    for (const p of phases) {
+      const i = r.stderr.indexOf(p, at + 1);
+      expect(i, `"${p}" after the previous phase in:\n${r.stderr}`).to.be.above(at);
+      at = i;
+    }
   });
 
   it('train really learned: test accuracy after is above before (the rule is one word)', () => {

@@ -3,7 +3,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { main } from '../lib/cli/main';
 import { corpusStats } from '../lib/cli/tokenize';
-import { attachProgress, formatSeconds } from '../lib/cli/progress';
+import { BAR_MAX, BAR_MIN, FALLBACK_COLUMNS, attachProgress, formatSeconds } from '../lib/cli/progress';
 import { Trainer } from '../lib/train';
 import { AutoModel } from '../lib/models';
 import { Writable } from 'stream';
@@ -71,28 +71,55 @@ describe('72 cli: help, exit codes, tokenize, the example configs on tiny models
     expect(m.err).to.contain(dir);
   });
 
-  it('progress: a bar redrawn in place on a TTY (loss, lr, tokens/s, ETA), plain log lines otherwise', async () => {
+  it('progress: a bar sized to the terminal and redrawn in place on a TTY (epoch, loss, lr, tokens/s, ETA), validation shown as it starts, plain log lines otherwise', async () => {
     const model = await AutoModel.fromPretrained(tinyModelDir('bert-cls', 'encoder'), { quiet: true });
-    const sink = () => {
+    const sink = (columns?: number) => {
       const chunks: string[] = [];
-      const stream = new Writable({ write(c: Buffer, _e, cb) { chunks.push(c.toString()); cb(); } });
+      const stream = Object.assign(new Writable({ write(c: Buffer, _e, cb) { chunks.push(c.toString()); cb(); } }), columns ? { columns } : {});
       return { stream, text: () => chunks.join('') };
     };
     const make = () => new Trainer({ model, train: [{ inputIds: [1, 5, 6], label: 0 }], args: { outputDir: tempDir('nodetune-progress-'), report: false } });
-    const step = { step: 3, epoch: 0.5, loss: 0.6931, lr: 2e-4, gradNorm: null, tokens: 30, tokensPerSecond: 1234.4, etaSeconds: 75 };
-    const tty = sink();
+    const step = { step: 3, epoch: 1.5, loss: 0.6931, lr: 2e-4, gradNorm: null, tokens: 30, tokensPerSecond: 1234.4, etaSeconds: 75 };
+    const suffix = '3/6 epoch 2/3 loss 0.6931 lr 2.00e-4 1234 tok/s ETA 1m15s';
+    const barOf = (text: string) => /\[([#.]+)\]/.exec(text)![1]!;
+    const tty = sink(120);
     const t1 = make();
-    const done = attachProgress(t1, { totalSteps: 6, stream: tty.stream, tty: true, label: 'lora' });
+    const done = attachProgress(t1, { totalSteps: 6, epochs: 3, stream: tty.stream, tty: true, label: 'lora' });
     t1.emit('step', step);
-    t1.emit('evaluate', { split: 'validation', step: 3, metrics: { loss: 0.5, accuracy: 0.75, precision_a: 1 } });
+    t1.emit('evaluateStart', { split: 'validation', step: 3 });
+    t1.emit('evaluate', { split: 'validation', step: 3, epoch: 1.5, metrics: { loss: 0.5, accuracy: 0.75, precision_a: 1 } });
     done();
-    expect(tty.text()).to.equal('\rlora [############............] 3/6 loss 0.6931 lr 2.00e-4 1234 tok/s ETA 1m15s   \nlora validation @3: loss 0.5000  accuracy 0.7500\n');
+    // 120 columns: the bar takes what "lora [" + "] " + the suffix leave (one column spare), and the line is padded to 119.
+    const width = 120 - 1 - 'lora '.length - suffix.length - 3;
+    const line = `\rlora [${'#'.repeat(width / 2)}${'.'.repeat(width / 2)}] ${suffix}`;
+    expect(tty.text()).to.equal(`${line}\nlora validation @3: evaluating...\nlora validation @3: loss 0.5000  accuracy 0.7500\n`);
+    expect(line.length - 1).to.equal(119);
+    // A narrow terminal: the bar keeps its minimum; a wide one: its maximum; no width known: 80 columns.
+    const bar = (columns?: number) => {
+      const s = sink(columns);
+      const t = make();
+      const fin = attachProgress(t, { totalSteps: 6, stream: s.stream, tty: true });
+      t.emit('step', step);
+      fin();
+      return barOf(s.text()).length;
+    };
+    expect(bar(40)).to.equal(BAR_MIN);
+    expect(bar(400)).to.equal(BAR_MAX);
+    const stdoutColumns = process.stdout.columns;
+    Object.defineProperty(process.stdout, 'columns', { value: undefined, configurable: true, writable: true });
+    try {
+      expect(bar()).to.equal(FALLBACK_COLUMNS - 1 - '3/6 epoch 1.50 loss 0.6931 lr 2.00e-4 1234 tok/s ETA 1m15s'.length - 3);
+    } finally {
+      Object.defineProperty(process.stdout, 'columns', { value: stdoutColumns, configurable: true, writable: true });
+    }
     const plain = sink();
     const t2 = make();
-    attachProgress(t2, { totalSteps: 6, stream: plain.stream, tty: false });
+    const fin2 = attachProgress(t2, { totalSteps: 6, epochs: 3, stream: plain.stream, tty: false });
     t2.emit('step', step);
     t2.emit('log', { step: 4, epoch: 0.67, loss: 0.5, lr: 1e-4, gradNorm: null, tokensPerSecond: 99.6, etaSeconds: 5 });
-    expect(plain.text()).to.equal('step 4/6 epoch 0.67 loss 0.5000 lr 1.00e-4 100 tok/s eta 5s\n');
+    fin2();
+    t2.emit('log', { step: 5, epoch: 0.8, loss: 0.5, lr: 1e-4, gradNorm: null, tokensPerSecond: 99.6, etaSeconds: 5 });
+    expect(plain.text()).to.equal('step 4/6 epoch 1/3 loss 0.5000 lr 1.00e-4 100 tok/s eta 5s\n');
     expect(formatSeconds(Infinity)).to.equal('?');
   });
 

@@ -3,7 +3,7 @@ import { spawn } from 'child_process';
 import * as path from 'path';
 import * as fs from 'fs';
 import { AutoModel, manualSeed } from '../lib';
-import { freePort, launch, shardIndices, readDistEnv } from '../lib/dist';
+import { freePort, launch, shardIndices, readDistEnv } from '../lib/distributed';
 import { DP_BATCH, DP_CONFIG, DP_STEPS, dpTrainerBatches } from './dist-fixture';
 import { Trainer } from '../lib/train';
 import { expectClose, rejects, tempDir, throws } from './helpers';

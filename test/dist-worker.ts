@@ -2,7 +2,7 @@
  * A worker of the distributed tests (test/80): started by launch() with the torchrun variables.
  *   node dist/test/dist-worker.js <scenario>
  */
-import { Communicator, syncParameters } from '../lib/dist';
+import { Communicator, syncParameters } from '../lib/distributed';
 import { AutoModel, manualSeed, Tensor } from '../lib';
 import { DP_BATCH, DP_CONFIG, DP_STEPS, dpTrainerBatches } from './dist-fixture';
 import { Trainer } from '../lib/train';

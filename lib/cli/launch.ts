@@ -5,7 +5,7 @@
  * (Kubernetes PyTorchJob, Slurm) with the same variables.
  */
 import * as path from 'path';
-import { launch } from '../dist/launch';
+import { launch } from '../distributed/launch';
 import { UsageError } from './usage';
 import { trainArguments } from './train';
 import { checkOutputFolder } from './output-folder';

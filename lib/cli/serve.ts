@@ -24,6 +24,8 @@ Options:
   --max-tokens N       largest max_tokens accepted (default 256)
   --body-limit BYTES   largest request body, answered 413 beyond (default 1048576)
   --device DEVICE      cpu (default), cuda, cuda:N
+  --quiet              no request log (by default one line per request on standard output:
+                       method, route, status, milliseconds, prompt+completion tokens where known)
 
 Examples:
   nodetune serve --model ./out/final --port 8080
@@ -47,7 +49,7 @@ export async function serve(argv: string[], out: (s: string) => void): Promise<n
       model: { type: 'string' }, adapter: { type: 'string', multiple: true }, host: { type: 'string' }, port: { type: 'string' },
       'api-key': { type: 'string' }, name: { type: 'string' }, 'max-batch': { type: 'string' }, 'max-wait-ms': { type: 'string' },
       'max-queue': { type: 'string' }, 'timeout-ms': { type: 'string' }, 'max-tokens': { type: 'string' }, 'body-limit': { type: 'string' },
-      device: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      device: { type: 'string' }, quiet: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
     },
     strict: true,
   });
@@ -76,6 +78,7 @@ export async function serve(argv: string[], out: (s: string) => void): Promise<n
   set('maxTokens', int(values['max-tokens'], 'max-tokens', 1));
   set('bodyLimit', int(values['body-limit'], 'body-limit', 1));
   set('device', values.device);
+  if (!values.quiet) opts.log = out;
   const server = await startServer(opts);
   out(`nodetune serve: ${server.name} (${server.task}) listening on ${server.url}${opts.apiKey ? ' (bearer token required)' : ''}`);
   const signal = await new Promise<string>((resolve) => {

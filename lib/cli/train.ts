@@ -5,7 +5,7 @@ import { runTraining } from './run-train';
 import type { TrainConfig } from './config/schema';
 import { UsageError } from './usage';
 import { checkOutputFolder } from './output-folder';
-import { isDistributed } from '../dist/env';
+import { isDistributed } from '../distributed/env';
 
 export const TRAIN_HELP = `Usage: nodetune train CONFIG.yaml [--key.path value ...]
 

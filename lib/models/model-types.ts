@@ -1,5 +1,5 @@
 /** The option and result types of Model (lib/models/model.ts): what each call takes and returns. */
-import type { Communicator } from '../dist/communicator';
+import type { Communicator } from '../distributed/communicator';
 import type { IdsInput } from './inputs';
 import type { RowSamplingOptions, TokenLogprob } from './sampling';
 import type { Seq2SeqInputs } from './seq2seq';

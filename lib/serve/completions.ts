@@ -13,6 +13,7 @@ import { HttpError, errorBody, toHttpError } from './http-error';
 import type { Metrics } from './metrics';
 import { ChatBody, ChatContent, ChunkWriter, CompletionBody, chatResponse, completionResponse, generationOptions } from './openai';
 import { checkAccepted } from './openai-fields';
+import { noteTokens } from './request-log';
 import type { RouteContext } from './encoder-routes';
 import { chatSchema, completionSchema } from './schemas';
 
@@ -84,7 +85,7 @@ export function registerCompletionRoutes(ctx: CompletionContext, tokenizer: PreT
         res.destroy();
         return reply;
       }
-      for (const d of done) metrics.tokens(d.promptTokens, d.completionTokens);
+      for (const d of done) metrics.tokens(d.promptTokens, d.completionTokens), noteTokens(reply.request, d.promptTokens, d.completionTokens);
       if (withUsage) send(out.usage(done, n));
       send('[DONE]');
     } catch (e) {
@@ -110,7 +111,7 @@ export function registerCompletionRoutes(ctx: CompletionContext, tokenizer: PreT
       }
       const rows = idsList.flatMap((ids) => new Array<number[]>(n).fill(ids));
       const results = await settleAll(rows, (ids) => g.submitIds(ids, gen), ctx.within<Generation>(deadline), 'a sibling prompt failed');
-      for (const r of results) metrics.tokens(r.promptTokens, r.completionTokens);
+      for (const r of results) metrics.tokens(r.promptTokens, r.completionTokens), noteTokens(reply.request, r.promptTokens, r.completionTokens);
       return chat ? chatResponse(name, results, n) : completionResponse(name, results, n, promptChars);
     } catch (e) {
       throw inClientTerms(e, names);

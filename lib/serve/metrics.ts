@@ -1,46 +1,45 @@
-/** Prometheus text-format metrics of the server: requests, latency, tokens, batches, queue depth. */
+/**
+ * Prometheus metrics of the server (prom-client): requests, latency, tokens, batches, queue depth. Each server
+ * has its own Registry, never prom-client's global one, so several servers in one process count apart.
+ */
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64];
 
-class Histogram {
-  readonly counts: number[];
-  sum = 0;
-  count = 0;
-  constructor(readonly buckets: number[]) {
-    this.counts = buckets.map(() => 0);
-  }
-  observe(v: number): void {
-    this.buckets.forEach((b, i) => { if (v <= b) this.counts[i]!++; });
-    this.sum += v;
-    this.count++;
-  }
-  lines(name: string, labels: string): string[] {
-    const sep = labels ? `${labels},` : '';
-    const out = this.buckets.map((b, i) => `${name}_bucket{${sep}le="${b}"} ${this.counts[i]}`);
-    out.push(`${name}_bucket{${sep}le="+Inf"} ${this.count}`);
-    const l = labels ? `{${labels}}` : '';
-    out.push(`${name}_sum${l} ${this.sum}`, `${name}_count${l} ${this.count}`);
-    return out;
-  }
-}
-
 export class Metrics {
-  private readonly requests = new Map<string, number>();
-  private readonly latency = new Map<string, Histogram>();
-  private readonly batchSize = new Histogram(BATCH_BUCKETS);
-  private promptTokens = 0;
-  private completionTokens = 0;
-  private lastTokensPerSecond = 0;
+  /** This server's registry (what `/metrics` renders). */
+  readonly registry = new Registry();
   /** Current queue depth, read when the metrics are rendered. */
   queueDepth: () => number = () => 0;
+  private lastTokensPerSecond = 0;
+  private readonly requests: Counter<'route' | 'status'>;
+  private readonly latency: Histogram<'route'>;
+  private readonly batchSize: Histogram;
+  private readonly promptTokens: Counter;
+  private readonly completionTokens: Counter;
+
+  constructor() {
+    const registers = [this.registry];
+    this.requests = new Counter({ name: 'nodetune_requests_total', help: 'HTTP requests by route and status.', labelNames: ['route', 'status'], registers });
+    this.latency = new Histogram({ name: 'nodetune_request_duration_seconds', help: 'Request latency.', labelNames: ['route'], buckets: LATENCY_BUCKETS, registers });
+    this.batchSize = new Histogram({ name: 'nodetune_batch_size', help: 'Requests per native call.', buckets: BATCH_BUCKETS, registers });
+    this.promptTokens = new Counter({ name: 'nodetune_prompt_tokens_total', help: 'Prompt tokens processed.', registers });
+    this.completionTokens = new Counter({ name: 'nodetune_completion_tokens_total', help: 'Tokens generated.', registers });
+    const self = this;
+    new Gauge({
+      name: 'nodetune_tokens_per_second', help: 'Generated tokens per second of the last generation batch.', registers,
+      collect() { this.set(self.lastTokensPerSecond); },
+    });
+    new Gauge({
+      name: 'nodetune_queue_depth', help: 'Requests waiting for a batch.', registers,
+      collect() { this.set(self.queueDepth()); },
+    });
+  }
 
   request(route: string, status: number, seconds: number): void {
-    const key = `route="${route}",status="${status}"`;
-    this.requests.set(key, (this.requests.get(key) ?? 0) + 1);
-    let h = this.latency.get(route);
-    if (!h) this.latency.set(route, (h = new Histogram(LATENCY_BUCKETS)));
-    h.observe(seconds);
+    this.requests.inc({ route, status: String(status) });
+    this.latency.observe({ route }, seconds);
   }
 
   batch(size: number, ms: number, completionTokens?: number): void {
@@ -49,22 +48,17 @@ export class Metrics {
   }
 
   tokens(prompt: number, completion: number): void {
-    this.promptTokens += prompt;
-    this.completionTokens += completion;
+    this.promptTokens.inc(prompt);
+    this.completionTokens.inc(completion);
   }
 
-  render(): string {
-    const out: string[] = [];
-    out.push('# HELP nodetune_requests_total HTTP requests by route and status.', '# TYPE nodetune_requests_total counter');
-    for (const [k, v] of this.requests) out.push(`nodetune_requests_total{${k}} ${v}`);
-    out.push('# HELP nodetune_request_duration_seconds Request latency.', '# TYPE nodetune_request_duration_seconds histogram');
-    for (const [route, h] of this.latency) out.push(...h.lines('nodetune_request_duration_seconds', `route="${route}"`));
-    out.push('# HELP nodetune_batch_size Requests per native call.', '# TYPE nodetune_batch_size histogram');
-    out.push(...this.batchSize.lines('nodetune_batch_size', ''));
-    out.push('# HELP nodetune_prompt_tokens_total Prompt tokens processed.', '# TYPE nodetune_prompt_tokens_total counter', `nodetune_prompt_tokens_total ${this.promptTokens}`);
-    out.push('# HELP nodetune_completion_tokens_total Tokens generated.', '# TYPE nodetune_completion_tokens_total counter', `nodetune_completion_tokens_total ${this.completionTokens}`);
-    out.push('# HELP nodetune_tokens_per_second Generated tokens per second of the last generation batch.', '# TYPE nodetune_tokens_per_second gauge', `nodetune_tokens_per_second ${this.lastTokensPerSecond}`);
-    out.push('# HELP nodetune_queue_depth Requests waiting for a batch.', '# TYPE nodetune_queue_depth gauge', `nodetune_queue_depth ${this.queueDepth()}`);
-    return out.join('\n') + '\n';
+  /** The Prometheus text format (version 0.0.4). */
+  render(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  /** The content type of `render()`'s text. */
+  get contentType(): string {
+    return this.registry.contentType;
   }
 }

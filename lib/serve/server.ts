@@ -16,6 +16,7 @@ import { Text2TextGenerator } from '../pipelines/text2text-generation';
 import { Generation, TextGenerator } from '../pipelines/text-generation';
 import { HttpError, errorBody, toHttpError } from './http-error';
 import { registerEncoderRoutes } from './encoder-routes';
+import { registerRequestLog } from './request-log';
 import { Metrics } from './metrics';
 import { registerCompletionRoutes } from './completions';
 import type { ClassifyBody } from './openai';
@@ -46,6 +47,8 @@ export interface ServeOptions {
   defaultMaxTokens?: number;
   /** Bytes. Default 1 MiB. */
   bodyLimit?: number;
+  /** One line per request (method, route, status, ms, tokens where known) to this function; default: no request log. */
+  log?: (line: string) => void;
   /** Tokens per streamed chunk. Default 8. */
   streamChunkTokens?: number;
   device?: string;
@@ -125,6 +128,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     forceCloseConnections: 'idle',
   });
 
+  if (opts.log) registerRequestLog(app, opts.log);
   let inflight = 0;
   app.addHook('onRequest', async (req, reply) => {
     const started = process.hrtime.bigint();
@@ -220,8 +224,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     return reply.code(draining ? 503 : 200).send(body);
   });
 
-  app.get('/metrics', async (_req, reply) =>
-    reply.header('content-type', 'text/plain; version=0.0.4; charset=utf-8').send(metrics.render()));
+  app.get('/metrics', async (_req, reply) => reply.header('content-type', metrics.contentType).send(await metrics.render()));
 
   await app.listen({ host, port: opts.port ?? 8080 });
   const addr = app.server.address();

@@ -8,7 +8,7 @@ import { IGNORE_INDEX } from '../data/batch';
 import { collate } from '../data/collate';
 import { mlmSeed } from '../data/mlm';
 import type { MlmCollator, MlmFeature } from '../data/mlm';
-import { shardIndices } from '../dist/sampler';
+import { shardIndices } from '../distributed/sampler';
 import { Rng } from '../data/random';
 import type { IdsInput, Labels } from '../models';
 

@@ -35,6 +35,12 @@ export interface EvaluateEvent {
   confusion?: number[][];
 }
 
+/** An evaluation begins (during training, or a call to trainer.evaluate()). */
+export interface EvaluateStartEvent {
+  step: number;
+  split: 'validation' | 'test';
+}
+
 export interface CheckpointEvent {
   step: number;
   dir: string;
@@ -70,6 +76,7 @@ export interface CallbackErrorEvent {
 export interface TrainerEvents {
   step: StepEvent;
   log: LogEvent;
+  evaluateStart: EvaluateStartEvent;
   evaluate: EvaluateEvent;
   checkpoint: CheckpointEvent;
   earlyStop: EarlyStopEvent;
@@ -78,7 +85,9 @@ export interface TrainerEvents {
 }
 
 export type TrainerEventName = keyof TrainerEvents;
-export const EVENT_NAMES: readonly TrainerEventName[] = ['step', 'log', 'evaluate', 'checkpoint', 'earlyStop', 'end', 'callbackError'];
+/** Every event name once (a Record, so an event added to TrainerEvents and not here fails to compile). */
+const NAMES: Record<TrainerEventName, true> = { step: true, log: true, evaluateStart: true, evaluate: true, checkpoint: true, earlyStop: true, end: true, callbackError: true };
+export const EVENT_NAMES = Object.keys(NAMES) as readonly TrainerEventName[];
 
 /** One event as the async iterator yields it. */
 export type TrainerEvent = { [K in TrainerEventName]: { type: K } & TrainerEvents[K] }[TrainerEventName];

@@ -13,11 +13,12 @@ export { corpusBleu, generationMetrics, rougeL, rougeN, rougeTokens, tokenize13a
 export type { BleuScore, Prf } from './text-metrics';
 export { saveCheckpoint, readTrainerState, latestCheckpoint, listCheckpoints, rotateCheckpoints } from './checkpoint';
 export type { TrainerState, LogRecord } from './checkpoint';
-export type { TrainerEvents, TrainerEvent, TrainerEventName, StepEvent, LogEvent, EvaluateEvent, CheckpointEvent, EarlyStopEvent, EndEvent, CallbackErrorEvent } from './events';
+export type { TrainerEvents, TrainerEvent, TrainerEventName, StepEvent, LogEvent, EvaluateStartEvent, EvaluateEvent, CheckpointEvent, EarlyStopEvent, EndEvent, CallbackErrorEvent } from './events';
 export type { TrainData, MlmData } from './data';
 export type { MlmTrainOptions } from './mlm';
 export { JsonlLogger } from './logger';
 export { renderReport, writeReport } from './report';
+export type { ReportInfo, Comparison, Confusion } from './report';
 export { TensorBoardWriter } from './tensorboard';
 export { hyperparameterSearch, searchTrials } from './search';
 export type { SearchOptions, SearchSpace, SearchResult, TrialParams, TrialResult } from './search';

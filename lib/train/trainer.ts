@@ -5,110 +5,31 @@
  */
 import { checkOptionKeys } from '../util/options';
 import { TRAINER_KEYS } from '../util/option-keys';
-import * as fs from 'fs';
 import * as path from 'path';
 import { NodetuneError } from '../errors';
 import type { Batch } from '../data/batch';
-import { AutoModel } from '../models';
-import type { ForwardOutput, IdsInput, ModelInputs, OptimizerOptions, TrainBatch } from '../models';
-import type { NativeTensor } from '../native';
-import { manualSeed, rngState, setRngState } from '../rng';
-import type { Communicator } from '../dist/communicator';
+import type { TrainBatch } from '../models';
+import { manualSeed } from '../rng';
+import type { Communicator } from '../distributed/communicator';
 import { ResolvedArgs, TrainingArgs, resolveArgs } from './args';
-import { LogRecord, TrainerState, checkpointName, latestCheckpoint, readTrainerState, rotateCheckpoints, saveCheckpoint, SaveHooks } from './checkpoint';
+import { LogRecord, TrainerState, rotateCheckpoints, SaveHooks } from './checkpoint';
 import { EarlyStopping } from './early-stopping';
 import { EvaluateEvent, TrainerEmitter } from './events';
-import { MetricAccumulator, argmax, bestSpan } from './evaluate';
 import { EpochData, ModelTask, TrainData, countTokens, modelInputs } from './data';
 import { JsonlLogger } from './logger';
 import { writeReport } from './report';
 import { TensorBoardWriter } from './tensorboard';
-import { checkExactResume } from './resume';
-import { generationEval, seq2seqLoss } from './generate-eval';
-import type { DecodingTokenizer, GenerationOptions } from './generate-eval';
+import type { DecodingTokenizer } from './generate-eval';
 import { mlmTrainData } from './mlm';
-import type { MlmTrainOptions } from './mlm';
-import type { MlmCollator } from '../data/mlm';
+import { ReduceLROnPlateau, Schedule } from './schedules';
+import type { Prediction, TrainerModel, TrainerOptions, TrainResult } from './trainer-types';
+import { EvalContext, evaluateData, monitoredValue, predictData } from './trainer-eval';
+import { loadWeights, restoreCheckpoint, savesState, writeCheckpoint } from './trainer-checkpoint';
+import { applyModelArgs, planRun } from './trainer-setup';
 
-/** Files a checkpoint holds besides the weights and trainer_state.json. */
-const OPTIMIZER_FILE = 'optimizer.pt';
-const RNG_FILE = 'rng_state.bin';
-import { ReduceLROnPlateau, Schedule, createSchedule } from './schedules';
+export type { Prediction, TrainerModel, TrainerOptions, TrainResult } from './trainer-types';
 
-/** What the Trainer needs of a model (lib/models' Model has all of it). */
-export interface TrainerModel {
-  readonly task: string;
-  readonly config: Record<string, unknown>;
-  readonly device?: string;
-  readonly dtype?: string;
-  forward(inputs: ModelInputs): Promise<ForwardOutput>;
-  /** One optimizer step on a batch, or on an accumulation window (an array, given when gradientAccumulationSteps > 1):
-   * loss, gradients and update of the window's concatenation, computed one micro-batch at a time (Model.trainStep). */
-  trainStep(inputs: TrainBatch | TrainBatch[], options?: { lr?: number; maxGradNorm?: number; communicator?: Communicator; skipNonFinite?: boolean; precision?: 'fp32' | 'bf16' | 'fp16' | 'auto' }): Promise<{ loss: number; gradNorm?: number; skipped?: boolean }>;
-  configureOptimizer(options: OptimizerOptions): void;
-  savePretrained(dir: string): Promise<void>;
-  parameters(): { name: string; shape: number[]; dtype: string }[];
-  getParameter(name: string): NativeTensor;
-  setParameter(name: string, value: NativeTensor): void;
-  /** Optimizer state to a file and back (lib/models Model has both): checkpoints then resume exactly. */
-  saveOptimizerState?(file: string): Promise<void>;
-  loadOptimizerState?(file: string): Promise<void>;
-  /** Dropout overrides (TrainingArgs.dropout). */
-  setDropout?(options: { embedding?: number; attention?: number; hidden?: number; classifier?: number }): void;
-  /** TrainingArgs.gradientCheckpointing. */
-  setGradientCheckpointing?(enabled: boolean): void;
-  /** The loss scaler's state, saved in checkpoints and restored on resume (float16 training). */
-  lossScalerState?(): { scale: number; goodSteps: number; growthInterval: number };
-  setLossScalerState?(state: { scale?: number; goodSteps?: number; growthInterval?: number }): void;
-  /** TrainingArgs.predictWithGenerate: generated ids per row (seq2seq: the target tokens; decoder-only: prompt + new tokens). */
-  generate?(inputIds: IdsInput, options: GenerationOptions): Promise<number[][]>;
-}
-
-export interface TrainerOptions {
-  model: TrainerModel;
-  /** Supplies the pad id when features are collated and the model config has none; masked-lm: the mask token and raw-text tokenization. */
-  tokenizer?: Partial<DecodingTokenizer> & { requireTokenId(kind: 'pad', purpose: string): number };
-  /**
-   * Masked-lm models: every batch of every split is masked afresh (80/10/10, seeded by args.seed, epoch and batch;
-   * lib/data/mlm.ts). Default `{ mlmProbability: 0.15 }` with the tokenizer's mask token; an MlmCollator is used as
-   * is; `false`: the data are already masked (they carry labels). Train data may then be raw texts (string[]).
-   */
-  mlm?: MlmTrainOptions | MlmCollator | false;
-  train: TrainData;
-  validation?: TrainData;
-  test?: TrainData;
-  args: TrainingArgs;
-  /** Fault injection for checkpoint saves (tests). */
-  saveHooks?: SaveHooks;
-  /**
-   * Data parallel (lib/dist): each rank trains on its shard of every epoch with gradients averaged over the
-   * group; rank 0 alone writes logs, checkpoints and the report (the others wait at a barrier after each
-   * checkpoint). Every rank evaluates the full validation set, so early-stopping decisions agree without talk.
-   */
-  communicator?: Communicator;
-}
-
-export interface TrainResult {
-  globalStep: number;
-  epoch: number;
-  reason: 'completed' | 'earlyStop' | 'aborted';
-  /** Training loss per optimizer step, in order. */
-  losses: number[];
-  bestMetric: number | null;
-  bestCheckpoint: string | null;
-  testMetrics: Record<string, number> | null;
-  /** report.html (report.png beside it), when args.report. */
-  report: string | null;
-  /** Updates skipped for a NaN/Inf loss or gradient norm (onNonFinite: 'skip'). */
-  skippedSteps: number;
-}
-
-export interface Prediction {
-  outputs: ForwardOutput[];
-  /** Per row: [class id] (classification), argmax per token (causal-lm, token classification), [start, end] (QA: the best span of at most 30 tokens). */
-  predictions: number[][];
-}
-
+/** The loop (this file), evaluation (trainer-eval.ts) and checkpoints (trainer-checkpoint.ts). */
 export class Trainer extends TrainerEmitter {
   readonly model: TrainerModel;
   readonly args: ResolvedArgs;
@@ -178,53 +99,17 @@ export class Trainer extends TrainerEmitter {
   async evaluate(split: 'validation' | 'test' = 'validation'): Promise<{ metrics: Record<string, number>; confusion?: number[][] }> {
     const data = this.data[split];
     if (!data) throw new NodetuneError('ERR_STATE', `evaluate('${split}'): no ${split} data were given to the Trainer`, { field: split });
-    const id2label = (this.model.config.id2label as Record<string, string> | undefined) ?? null;
-    const numLabels = id2label ? Object.keys(id2label).length : typeof this.model.config.num_labels === 'number' ? this.model.config.num_labels : undefined;
-    const acc = new MetricAccumulator(this.task, id2label, numLabels ?? 0);
-    let i = 0;
-    const gen = async (metrics: Record<string, number>): Promise<Record<string, number>> => !this.args.predictWithGenerate ? metrics : {
-      ...metrics, ...(await generationEval(this.model, this.decoder!, data.epoch(0, 0, false),
-        { maxNewTokens: this.args.generationMaxNewTokens, numBeams: this.args.generationNumBeams, padTokenId: this.padTokenId, where: `evaluate('${split}')` })),
-    };
-    if (this.task === 'seq2seq-lm') {
-      let lossSum = 0, count = 0, correct = 0;
-      for await (const batch of data.epoch(0, 0, false)) {
-        const r = await seq2seqLoss(this.model, batch, `evaluate('${split}') batch ${i++}`);
-        lossSum += r.lossSum, count += r.count, correct += r.correct;
-      }
-      if (count === 0) throw new NodetuneError('ERR_DATA', `evaluate('${split}'): no target tokens`, { field: 'labels' });
-      return { metrics: await gen({ loss: lossSum / count, perplexity: Math.exp(lossSum / count), tokenAccuracy: correct / count }) };
-    }
-    for await (const batch of data.epoch(0, 0, false)) {
-      const inputs = modelInputs(batch, this.task, this.tokenTypes);
-      const out = await this.model.forward({ inputIds: inputs.inputIds, attentionMask: inputs.attentionMask, ...(inputs.tokenTypeIds ? { tokenTypeIds: inputs.tokenTypeIds } : {}) });
-      acc.add(batch, out.logits, out.shape, `evaluate('${split}') batch ${i++}`);
-    }
-    const result = acc.result();
-    return { ...result, metrics: await gen(result.metrics) };
+    this.send('evaluateStart', { step: this.globalStep, split });
+    return evaluateData(this.evalContext(), data, split);
   }
 
   /** Logits and argmax predictions for data without labels. */
   async predict(data: TrainData): Promise<Prediction> {
-    const src = new EpochData('predict', data, { batchSize: this.args.batchSize, padTokenId: this.padTokenId, seed: 0, shuffle: false });
-    const outputs: ForwardOutput[] = [];
-    const predictions: number[][] = [];
-    for await (const batch of src.epoch(0, 0, false)) {
-      const inputs = modelInputs(batch, this.task, this.tokenTypes);
-      const out = await this.model.forward({ inputIds: inputs.inputIds, attentionMask: inputs.attentionMask, ...(inputs.tokenTypeIds ? { tokenTypeIds: inputs.tokenTypeIds } : {}) });
-      outputs.push(out);
-      const [b, t] = batch.shape;
-      const n = out.shape[out.shape.length - 1]!;
-      for (let i = 0; i < b; i++) {
-        if (this.task === 'sequence-classification') predictions.push([argmax(out.logits, i * n, n)]);
-        else if (this.task === 'question-answering') {
-          const start = new Float32Array(t), end = new Float32Array(t);
-          for (let p = 0; p < t; p++) (start[p] = out.logits[(i * t + p) * 2]!), (end[p] = out.logits[(i * t + p) * 2 + 1]!);
-          predictions.push(bestSpan(start, end));
-        } else predictions.push(Array.from({ length: t }, (_, p) => argmax(out.logits, (i * t + p) * n, n)));
-      }
-    }
-    return { outputs, predictions };
+    return predictData(this.evalContext(), data);
+  }
+
+  private evalContext(): EvalContext {
+    return { model: this.model, task: this.task, args: this.args, decoder: this.decoder, padTokenId: this.padTokenId, tokenTypes: this.tokenTypes };
   }
 
   private lrAt(step: number): number {
@@ -257,7 +142,7 @@ export class Trainer extends TrainerEmitter {
       version: 1, globalStep: this.globalStep, epoch: this.epochFloat(), epochIndex: this.epochIndex, batchInEpoch: this.batchInEpoch,
       seed: this.args.seed, totalSteps: this.schedule.totalSteps, bestMetric: this.tracker.best, bestCheckpoint: this.bestCheckpoint,
       logHistory: this.history, plateau: this.plateau ? this.plateau.toJSON() : null, earlyStopping: this.tracker.toJSON(),
-      optimizer: { type: this.args.optimizer, momentum: this.args.momentum, stateSaved: this.savesState() },
+      optimizer: { type: this.args.optimizer, momentum: this.args.momentum, stateSaved: savesState(this.model) },
       worldSize: this.communicator ? this.communicator.worldSize : 1,
       ...(typeof this.model.lossScalerState === 'function' ? { lossScaler: this.model.lossScalerState() } : {}),
       args: { ...(this.userArgs as unknown as Record<string, unknown>) },
@@ -265,43 +150,11 @@ export class Trainer extends TrainerEmitter {
   }
 
   private async save(): Promise<void> {
-    let dir = path.join(this.args.outputDir, checkpointName(this.globalStep));
-    let deleted: string[] = [];
-    if (this.isMain) {
-      dir = await saveCheckpoint(this.args.outputDir, this.state(), async (d) => {
-        await this.model.savePretrained(d);
-        if (this.savesState()) {
-          await this.model.saveOptimizerState!(path.join(d, OPTIMIZER_FILE));
-          fs.writeFileSync(path.join(d, RNG_FILE), rngState());
-        }
-      }, this.saveHooks);
-    }
+    const dir = await writeCheckpoint(this.model, this.args.outputDir, this.globalStep, this.isMain ? this.state() : null, this.saveHooks);
     if (this.tracker.bestStep === this.globalStep) this.bestCheckpoint = dir;
-    if (this.isMain) deleted = this.args.saveTotalLimit === null ? [] : rotateCheckpoints(this.args.outputDir, this.args.saveTotalLimit, this.bestCheckpoint);
+    const deleted = this.isMain && this.args.saveTotalLimit !== null ? rotateCheckpoints(this.args.outputDir, this.args.saveTotalLimit, this.bestCheckpoint) : [];
     if (this.communicator) await this.communicator.barrier();
     this.send('checkpoint', { step: this.globalStep, dir, deleted });
-  }
-
-  /** Whether checkpoints carry the optimizer and RNG state (the model can save its optimizer state). */
-  private savesState(): boolean {
-    return typeof this.model.saveOptimizerState === 'function' && typeof this.model.loadOptimizerState === 'function';
-  }
-
-  /** Copies the weights of a saved checkpoint into this.model. */
-  private async loadWeights(dir: string): Promise<void> {
-    const src = await AutoModel.fromPretrained(dir, {
-      quiet: true, task: this.task as never,
-      ...(this.model.device ? { device: this.model.device } : {}), ...(this.model.dtype ? { dtype: this.model.dtype as never } : {}),
-    });
-    for (const p of this.model.parameters()) this.model.setParameter(p.name, src.getParameter(p.name));
-  }
-
-  private monitored(metrics: Record<string, number>): number {
-    const name = this.args.metricForBestModel.replace(/^eval_/, '');
-    const v = metrics[name];
-    if (v === undefined)
-      throw new NodetuneError('ERR_CONFIG', `TrainingArgs.metricForBestModel: '${name}' is not among this task's metrics (${Object.keys(metrics).join(', ')})`, { field: 'metricForBestModel' });
-    return v;
   }
 
   /** Validation during training: log, plateau, best tracking, early stopping. Returns true when training should stop. */
@@ -313,7 +166,7 @@ export class Trainer extends TrainerEmitter {
     const ev: EvaluateEvent = { step: this.globalStep, epoch: this.epochFloat(), split: 'validation', metrics };
     if (confusion) ev.confusion = confusion;
     this.send('evaluate', ev);
-    const value = this.monitored(metrics);
+    const value = monitoredValue(this.args.metricForBestModel, metrics);
     this.plateau?.step(value);
     const { stop } = this.tracker.update(value, this.globalStep);
     if (stop && this.args.earlyStoppingPatience !== null) {
@@ -328,52 +181,17 @@ export class Trainer extends TrainerEmitter {
     // Like transformers' set_seed: dropout masks repeat for the same seed (resume restores the saved state).
     manualSeed(a.seed);
     this.skippedSteps = 0;
-    if (a.dropout !== null) {
-      if (typeof this.model.setDropout !== 'function')
-        throw new NodetuneError('ERR_STATE', 'TrainingArgs.dropout: this model object cannot change its dropout (no setDropout())', { field: 'dropout' });
-      this.model.setDropout(a.dropout);
-    }
-    if (a.gradientCheckpointing) {
-      if (typeof this.model.setGradientCheckpointing !== 'function')
-        throw new NodetuneError('ERR_STATE', 'TrainingArgs.gradientCheckpointing: this model object has no setGradientCheckpointing()', { field: 'gradientCheckpointing' });
-      this.model.setGradientCheckpointing(true);
-    }
+    applyModelArgs(this.model, a);
     // a second train() on the same Trainer starts a new run from the model's current weights
     this.globalStep = 0, this.epochIndex = 0, this.batchInEpoch = 0;
     this.history = [], this.losses = [], this.bestCheckpoint = null, this.stopReason = 'completed';
-    const micro = this.data.train.length;
-    let total: number;
-    if (a.maxSteps !== null) total = a.maxSteps;
-    else if (micro === null) throw new NodetuneError('ERR_CONFIG', 'TrainingArgs.maxSteps: required when train is an iterable of unknown length', { field: 'maxSteps' });
-    else total = Math.max(1, Math.ceil(a.epochs * Math.ceil(micro / a.gradientAccumulationSteps)));
-    this.schedule = createSchedule({
-      type: a.lrScheduler, ...(a.warmupSteps !== null ? { warmupSteps: a.warmupSteps } : {}), ...(a.warmupRatio !== null ? { warmupRatio: a.warmupRatio } : {}),
-      minLrRatio: a.minLrRatio, numCycles: a.numCycles, power: a.power, lrEnd: a.lrEnd,
-    }, total, a.learningRate);
-    this.plateau = a.reduceOnPlateau ? new ReduceLROnPlateau(a.learningRate, { mode: a.greaterIsBetter ? 'max' : 'min', ...a.reduceOnPlateau }) : null;
-    const mode = a.greaterIsBetter ? 'max' : 'min';
-    this.tracker = new EarlyStopping({ patience: a.earlyStoppingPatience ?? Number.MAX_SAFE_INTEGER, minDelta: a.earlyStoppingThreshold, mode });
+    ({ schedule: this.schedule, plateau: this.plateau, tracker: this.tracker } = planRun(a, this.data.train.length));
     this.model.configureOptimizer({ type: a.optimizer, lr: a.learningRate, betas: [a.adamBeta1, a.adamBeta2], eps: a.adamEpsilon, weightDecay: a.weightDecay, momentum: a.momentum });
   }
 
   private async resume(from: string): Promise<void> {
     const a = this.args;
-    const dir = from === 'latest' ? latestCheckpoint(a.outputDir) : path.resolve(from);
-    if (dir === null) throw new NodetuneError('ERR_STATE', `resumeFrom 'latest': ${a.outputDir} holds no complete checkpoint`, { field: 'resumeFrom' });
-    const s = readTrainerState(dir);
-    const world = this.communicator ? this.communicator.worldSize : 1;
-    if ((s.worldSize ?? 1) !== world)
-      throw new NodetuneError('ERR_STATE', `resumeFrom ${dir}: the checkpoint was written by a run of ${s.worldSize ?? 1} process(es); this run has ${world}, so the data shards would differ (resume with the same world size)`, { field: 'resumeFrom' });
-    const withState = s.optimizer.stateSaved === true && this.savesState();
-    if (!withState) checkExactResume(a, this.model.config, dir);
-    if (s.seed !== a.seed || s.totalSteps !== this.schedule.totalSteps)
-      throw new NodetuneError('ERR_STATE', `resumeFrom ${dir}: the checkpoint is of a run with seed ${s.seed} and ${s.totalSteps} steps; these args give seed ${a.seed} and ${this.schedule.totalSteps} steps, so the run would not continue exactly`, { field: 'resumeFrom' });
-    await this.loadWeights(dir);
-    if (withState) {
-      await this.model.loadOptimizerState!(path.join(dir, OPTIMIZER_FILE));
-      setRngState(new Uint8Array(fs.readFileSync(path.join(dir, RNG_FILE))));
-    }
-    if (s.lossScaler && typeof this.model.setLossScalerState === 'function') this.model.setLossScalerState(s.lossScaler);
+    const s = await restoreCheckpoint(this.model, this.task, a, from, this.communicator ? this.communicator.worldSize : 1, this.schedule.totalSteps);
     this.globalStep = s.globalStep;
     this.epochIndex = s.epochIndex;
     this.batchInEpoch = s.batchInEpoch;
@@ -492,7 +310,7 @@ export class Trainer extends TrainerEmitter {
     const a = this.args;
     let restoredBest = false;
     if (a.loadBestAtEnd && this.bestCheckpoint !== null && this.stopReason !== 'aborted') {
-      await this.loadWeights(this.bestCheckpoint);
+      await loadWeights(this.model, this.task, this.bestCheckpoint);
       restoredBest = true;
     }
     let testMetrics: Record<string, number> | null = null;
@@ -514,7 +332,8 @@ export class Trainer extends TrainerEmitter {
         'best checkpoint': this.bestCheckpoint && path.basename(this.bestCheckpoint),
       };
       if (testMetrics) for (const [k, v] of Object.entries(testMetrics)) summary[`test ${k}`] = v;
-      report = writeReport(path.join(a.outputDir, 'report.html'), this.history, { title: `nodetune training report (${this.task})`, summary }).html;
+      report = writeReport(path.join(a.outputDir, 'report.html'), this.history, { title: `nodetune training report (${this.task})`, summary,
+        best: this.tracker.bestStep === null ? null : { metric: a.metricForBestModel.replace(/^eval_/, ''), step: this.tracker.bestStep } }).html;
     }
     const result: TrainResult = {
       globalStep: this.globalStep, epoch: this.epochFloat(), reason: this.stopReason, losses: this.losses,

@@ -225,6 +225,13 @@ Napi::Function ModelWrap::Define(Napi::Env env) {
 
 void DefineModel(Napi::Env env, Napi::Object exports) { exports.Set("Model", ModelWrap::Define(env)); }
 
+void ModelWrap::Locked(State& state, const std::optional<std::string>& adapter, const std::function<void()>& fn) {
+  std::lock_guard<std::mutex> lock(state.busy);
+  std::optional<peft::Selection> selection;
+  if (adapter) selection.emplace(*state.adapters, *adapter);
+  fn();
+}
+
 // new Model(config, device, dtype): parameters allocated, not yet initialised (load() does that).
 ModelWrap::ModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ModelWrap>(info) {
   Napi::Env env = info.Env();
@@ -288,16 +295,11 @@ Napi::Value ModelWrap::Load(const Napi::CallbackInfo& info) {
     for (uint32_t i = 0; i < names.Length(); ++i) init.push_back(names.Get(i).As<Napi::String>().Utf8Value());
     const bool seeded = info[2].IsNumber();
     const uint64_t seed = seeded ? uint64_t(info[2].As<Napi::Number>().Int64Value()) : 0;
-    auto state = state_;
-    return RunAsync(
-        env, {info.This()},
-        [=] {
-          std::lock_guard<std::mutex> lock(state->busy);
-          if (seeded) at::manual_seed(seed);
-          for (const auto& name : init) state->model->initialize(name);
-          io::load_tensors(state->model->params(), entries);
-        },
-        [](Napi::Env e) -> Napi::Value { return e.Undefined(); });
+    return Queue(info, std::nullopt, [=](State& state) {
+      if (seeded) at::manual_seed(seed);
+      for (const auto& name : init) state.model->initialize(name);
+      io::load_tensors(state.model->params(), entries);
+    });
   });
 }
 
@@ -311,15 +313,10 @@ Napi::Value ModelWrap::Save(const Napi::CallbackInfo& info) {
     std::vector<std::string> names;
     auto list = info[2].As<Napi::Array>();
     for (uint32_t i = 0; i < list.Length(); ++i) names.push_back(list.Get(i).As<Napi::String>().Utf8Value());
-    auto state = state_;
-    auto bytes = std::make_shared<int64_t>(0);
-    return RunAsync(
-        env, {info.This()},
-        [=] {
-          std::lock_guard<std::mutex> lock(state->busy);
-          *bytes = io::write_safetensors(state->model->params(), path, header, names);
-        },
-        [=](Napi::Env e) -> Napi::Value { return Napi::Number::New(e, double(*bytes)); });
+    return Queue(
+        info, std::nullopt,
+        [=](State& state) -> int64_t { return io::write_safetensors(state.model->params(), path, header, names); },
+        [](Napi::Env e, int64_t bytes) -> Napi::Value { return Napi::Number::New(e, double(bytes)); });
   });
 }
 
@@ -328,22 +325,18 @@ Napi::Value ModelWrap::Forward(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return Guard(env, [&]() -> Napi::Value {
     nn::Batch batch = BatchFromJs(info, 0);
-    auto state = state_;
-    const std::string adapter = AdapterArg(info[4], *state->adapters);
-    auto result = std::make_shared<at::Tensor>();
-    return RunAsync(
-        env, {info.This()},
-        [=] {
-          std::lock_guard<std::mutex> lock(state->busy);
-          peft::Selection selection(*state->adapters, adapter);
+    const std::string adapter = AdapterArg(info[4], *state_->adapters);
+    return Queue(
+        info, adapter,
+        [=](State& state) {
           at::NoGradGuard no_grad;
-          auto& m = *state->model;
-          *result = m.forward(ToDevice(batch, m.params().device()), nullptr).to(at::kCPU, at::kFloat).contiguous();
+          auto& m = *state.model;
+          return m.forward(ToDevice(batch, m.params().device()), nullptr).to(at::kCPU, at::kFloat).contiguous();
         },
-        [=](Napi::Env e) -> Napi::Value {
+        [](Napi::Env e, const at::Tensor& logits) -> Napi::Value {
           Napi::Object out = Napi::Object::New(e);
-          out.Set("data", TensorToJs(e, *result));
-          out.Set("shape", ShapeToJs(e, result->sizes()));
+          out.Set("data", TensorToJs(e, logits));
+          out.Set("shape", ShapeToJs(e, logits.sizes()));
           return out;
         });
   });
@@ -380,8 +373,7 @@ Napi::Value ModelWrap::TrainStep(const Napi::CallbackInfo& info) {
     std::vector<train::MicroBatch> window = WindowFromJs(info[0]);
     const double lr = info[1].IsNumber() ? info[1].As<Napi::Number>().DoubleValue() : -1.0;
     const double clip = info[2].IsNumber() ? info[2].As<Napi::Number>().DoubleValue() : 0.0;
-    auto state = state_;
-    const std::string adapter = AdapterArg(info[3], *state->adapters);
+    const std::string adapter = AdapterArg(info[3], *state_->adapters);
     std::shared_ptr<dist::Communicator> comm;
     if (info.Length() > 4 && !info[4].IsUndefined() && !info[4].IsNull()) {
       if (!CommunicatorWrap::IsCommunicator(env, info[4])) fail("ERR_ARGUMENT", "trainStep(): communicator must be a Communicator");
@@ -391,24 +383,21 @@ Napi::Value ModelWrap::TrainStep(const Napi::CallbackInfo& info) {
     const c10::ScalarType autocast = train::parse_precision(OptionalString(info[6], "trainStep(): precision").value_or("fp32"));
     // Loss scaling: always for float16, or when asked (info[7]).
     const bool scale_loss = autocast == at::kHalf || (info.Length() > 7 && info[7].IsBoolean() && info[7].As<Napi::Boolean>().Value());
-    auto result = std::make_shared<train::StepResult>();
-    return RunAsync(
-        env, {info.This()},
-        [=] {
-          std::lock_guard<std::mutex> lock(state->busy);
-          peft::Selection selection(*state->adapters, adapter);
-          auto& m = *state->model;
-          state->scaler.enabled = scale_loss;
+    return Queue(
+        info, adapter,
+        [=](State& state) {
+          auto& m = *state.model;
+          state.scaler.enabled = scale_loss;
           std::vector<train::MicroBatch> on_device = window;
           for (auto& mb : on_device) mb.batch = ToDevice(mb.batch, m.params().device());
-          *result = train::train_step(m, *state->optimizer, on_device, lr, clip, comm.get(), skip_non_finite, autocast,
-                                      &state->scaler);
+          return train::train_step(m, *state.optimizer, on_device, lr, clip, comm.get(), skip_non_finite, autocast,
+                                   &state.scaler);
         },
-        [=](Napi::Env e) -> Napi::Value {
+        [](Napi::Env e, const train::StepResult& result) -> Napi::Value {
           Napi::Object out = Napi::Object::New(e);
-          out.Set("loss", result->loss);
-          out.Set("gradNorm", result->grad_norm);
-          out.Set("skipped", result->skipped);
+          out.Set("loss", result.loss);
+          out.Set("gradNorm", result.grad_norm);
+          out.Set("skipped", result.skipped);
           return out;
         });
   });
@@ -424,30 +413,31 @@ Napi::Value ModelWrap::LossAndGradients(const Napi::CallbackInfo& info) {
     std::vector<std::string> names;
     auto list = info[6].As<Napi::Array>();
     for (uint32_t i = 0; i < list.Length(); ++i) names.push_back(list.Get(i).As<Napi::String>().Utf8Value());
-    auto state = state_;
-    const std::string adapter = AdapterArg(info[7], *state->adapters);
-    auto loss = std::make_shared<double>(0);
-    auto grads = std::make_shared<std::vector<at::Tensor>>();
-    return RunAsync(
-        env, {info.This()},
-        [=] {
-          std::lock_guard<std::mutex> lock(state->busy);
-          peft::Selection selection(*state->adapters, adapter);
-          auto& m = *state->model;
+    const std::string adapter = AdapterArg(info[7], *state_->adapters);
+    struct LossAndGrads {
+      double loss = 0;
+      std::vector<at::Tensor> grads;
+    };
+    return Queue(
+        info, adapter,
+        [=](State& state) {
+          LossAndGrads r;
+          auto& m = *state.model;
           std::vector<at::Tensor> inputs;
           for (const auto& n : names) inputs.push_back(m.params().get(n));
           at::Tensor l = m.forward_loss(ToDevice(batch, m.params().device()), labels.to(m.params().device()));
-          *loss = l.item<double>();
-          if (inputs.empty()) return;
+          r.loss = l.item<double>();
+          if (inputs.empty()) return r;
           auto g = torch::autograd::grad({l}, inputs, {}, false, false, true);
-          for (auto& t : g) grads->push_back(t.defined() ? t.detach().cpu() : at::Tensor());
+          for (auto& t : g) r.grads.push_back(t.defined() ? t.detach().cpu() : at::Tensor());
+          return r;
         },
-        [=](Napi::Env e) -> Napi::Value {
+        [](Napi::Env e, const LossAndGrads& r) -> Napi::Value {
           Napi::Object out = Napi::Object::New(e);
-          out.Set("loss", *loss);
-          Napi::Array arr = Napi::Array::New(e, grads->size());
-          for (uint32_t i = 0; i < grads->size(); ++i)
-            arr.Set(i, (*grads)[i].defined() ? Napi::Value(TensorWrap::Wrap(e, (*grads)[i])) : e.Null());
+          out.Set("loss", r.loss);
+          Napi::Array arr = Napi::Array::New(e, r.grads.size());
+          for (uint32_t i = 0; i < r.grads.size(); ++i)
+            arr.Set(i, r.grads[i].defined() ? Napi::Value(TensorWrap::Wrap(e, r.grads[i])) : e.Null());
           out.Set("grads", arr);
           return out;
         });
@@ -482,41 +472,41 @@ Napi::Value ModelWrap::Generate(const Napi::CallbackInfo& info) {
     if (bias_index.defined()) g.logit_bias_index = bias_index.to(at::kLong).view({-1, 2});
     g.logit_bias_value = OptionalTensor(o, "logitBiasValue", at::kFloat);
     g.logprobs = Int(o, "logprobs", -1);
-    auto state = state_;
-    const std::string adapter = AdapterArg(info[4], *state->adapters);
-    auto result = std::make_shared<at::Tensor>();
-    auto lengths = std::make_shared<at::Tensor>();
-    auto detail = std::make_shared<nn::Generated>();
-    return RunAsync(
-        env, {info.This()},
-        [=] {
-          std::lock_guard<std::mutex> lock(state->busy);
-          peft::Selection selection(*state->adapters, adapter);
-          if (state->model->config().task != nn::Task::kSeq2SeqLm) {
-            *detail = nn::generate_detailed(*state->model, ids, mask, g);
-            *result = detail->sequences.contiguous();
-            return;
+    const std::string adapter = AdapterArg(info[4], *state_->adapters);
+    struct Output {
+      at::Tensor data, lengths;
+      nn::Generated detail;
+    };
+    return Queue(
+        info, adapter,
+        [=](State& state) {
+          Output r;
+          if (state.model->config().task != nn::Task::kSeq2SeqLm) {
+            r.detail = nn::generate_detailed(*state.model, ids, mask, g);
+            r.data = r.detail.sequences.contiguous();
+            return r;
           }
           // Encoder-decoder rows differ in length: [B, longest] zero-filled plus each row's length.
-          auto rows = nn::generate_seq2seq(*state->model, ids, mask, g);
+          auto rows = nn::generate_seq2seq(*state.model, ids, mask, g);
           size_t longest = 0;
-          for (const auto& r : rows) longest = std::max(longest, r.size());
-          *result = at::zeros({int64_t(rows.size()), int64_t(longest)}, at::kLong);
-          *lengths = at::empty({int64_t(rows.size())}, at::kLong);
+          for (const auto& row : rows) longest = std::max(longest, row.size());
+          r.data = at::zeros({int64_t(rows.size()), int64_t(longest)}, at::kLong);
+          r.lengths = at::empty({int64_t(rows.size())}, at::kLong);
           for (size_t i = 0; i < rows.size(); ++i) {
-            (*lengths)[int64_t(i)] = int64_t(rows[i].size());
-            if (!rows[i].empty()) (*result)[int64_t(i)].narrow(0, 0, int64_t(rows[i].size())).copy_(at::tensor(rows[i], at::kLong));
+            r.lengths[int64_t(i)] = int64_t(rows[i].size());
+            if (!rows[i].empty()) r.data[int64_t(i)].narrow(0, 0, int64_t(rows[i].size())).copy_(at::tensor(rows[i], at::kLong));
           }
+          return r;
         },
-        [=](Napi::Env e) -> Napi::Value {
+        [](Napi::Env e, const Output& r) -> Napi::Value {
           Napi::Object out = Napi::Object::New(e);
-          out.Set("data", TensorToJs(e, result->to(at::kInt)));
-          out.Set("shape", ShapeToJs(e, result->sizes()));
-          if (lengths->defined()) out.Set("lengths", TensorToJs(e, lengths->to(at::kInt)));
-          if (detail->logprobs.defined()) {
-            out.Set("logprobs", TensorToJs(e, detail->logprobs.contiguous()));
-            out.Set("topIds", TensorToJs(e, detail->top_ids.to(at::kInt).contiguous()));
-            out.Set("topLogprobs", TensorToJs(e, detail->top_logprobs.contiguous()));
+          out.Set("data", TensorToJs(e, r.data.to(at::kInt)));
+          out.Set("shape", ShapeToJs(e, r.data.sizes()));
+          if (r.lengths.defined()) out.Set("lengths", TensorToJs(e, r.lengths.to(at::kInt)));
+          if (r.detail.logprobs.defined()) {
+            out.Set("logprobs", TensorToJs(e, r.detail.logprobs.contiguous()));
+            out.Set("topIds", TensorToJs(e, r.detail.top_ids.to(at::kInt).contiguous()));
+            out.Set("topLogprobs", TensorToJs(e, r.detail.top_logprobs.contiguous()));
           }
           return out;
         });

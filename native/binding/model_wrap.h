@@ -4,8 +4,15 @@
 #include <napi.h>
 #include <torch/optim/optimizer.h>
 
+#include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+#include "binding/async.h"
 
 #include "nn/model.h"
 #include "train/loss_scaler.h"
@@ -66,7 +73,44 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     void rebuild_optimizer();
   };
   std::shared_ptr<State> state_ = std::make_shared<State>();
+
+  // Every slow call has one shape: its arguments are validated and copied on the JavaScript thread (by the
+  // method), then `work(state)` runs on the compute thread under the model's lock, with `adapter` selected
+  // when one is given, and `settle(env, result)` builds the resolved value back on the JavaScript thread from
+  // what `work` returned (`settle(env)` when it returns nothing; no `settle`: resolves undefined). The wrapped
+  // object stays referenced until the Promise settles.
+  template <typename Work, typename Settle>
+  Napi::Value Queue(const Napi::CallbackInfo& info, std::optional<std::string> adapter, Work work, Settle settle);
+  template <typename Work>
+  Napi::Value Queue(const Napi::CallbackInfo& info, std::optional<std::string> adapter, Work work) {
+    return Queue(info, std::move(adapter), std::move(work), [](Napi::Env e) -> Napi::Value { return e.Undefined(); });
+  }
+  // Runs `fn` holding the model's lock, with `adapter` selected when given (compute thread).
+  static void Locked(State& state, const std::optional<std::string>& adapter, const std::function<void()>& fn);
 };
+
+template <typename Work, typename Settle>
+Napi::Value ModelWrap::Queue(const Napi::CallbackInfo& info, std::optional<std::string> adapter, Work work,
+                             Settle settle) {
+  using Result = std::invoke_result_t<Work&, State&>;
+  auto state = state_;
+  if constexpr (std::is_void_v<Result>) {
+    return RunAsync(
+        info.Env(), {info.This()},
+        [state, adapter = std::move(adapter), work = std::move(work)]() mutable {
+          Locked(*state, adapter, [&] { work(*state); });
+        },
+        [settle = std::move(settle)](Napi::Env e) -> Napi::Value { return settle(e); });
+  } else {
+    auto result = std::make_shared<Result>();
+    return RunAsync(
+        info.Env(), {info.This()},
+        [state, result, adapter = std::move(adapter), work = std::move(work)]() mutable {
+          Locked(*state, adapter, [&] { *result = work(*state); });
+        },
+        [result, settle = std::move(settle)](Napi::Env e) -> Napi::Value { return settle(e, *result); });
+  }
+}
 
 // [{ name, shape, dtype, trainable }] for a parameter table (the model's, or an adapter's).
 Napi::Array ParamsToJs(Napi::Env env, const nn::Params& params);

@@ -217,22 +217,19 @@ Napi::Value ModelWrap::SaveTensors(const Napi::CallbackInfo& info) {
       items.emplace_back(o.Get("adapter").IsString() ? o.Get("adapter").As<Napi::String>().Utf8Value() : "",
                          StrArg(o.Get("param"), "item.param"));
     }
-    auto state = state_;
-    auto bytes = std::make_shared<int64_t>(0);
-    return RunAsync(
-        env, {info.This()},
-        [=] {
-          std::lock_guard<std::mutex> lock(state->busy);
-          nn::Params view(state->model->params().dtype(), state->model->params().device());
+    return Queue(
+        info, std::nullopt,
+        [=](State& state) -> int64_t {
+          nn::Params view(state.model->params().dtype(), state.model->params().device());
           std::vector<std::string> names;
           for (size_t i = 0; i < items.size(); ++i) {
             const std::string key = std::to_string(i);
-            view.adopt(key, Table(*state->model, *state->adapters, items[i].first).get(items[i].second));
+            view.adopt(key, Table(*state.model, *state.adapters, items[i].first).get(items[i].second));
             names.push_back(key);
           }
-          *bytes = io::write_safetensors(view, path, header, names);
+          return io::write_safetensors(view, path, header, names);
         },
-        [=](Napi::Env e) -> Napi::Value { return Napi::Number::New(e, double(*bytes)); });
+        [](Napi::Env e, int64_t bytes) -> Napi::Value { return Napi::Number::New(e, double(bytes)); });
   });
 }
 
@@ -256,20 +253,15 @@ Napi::Value ModelWrap::LoadTensors(const Napi::CallbackInfo& info) {
       tables.push_back(o.Get("adapter").IsString() ? o.Get("adapter").As<Napi::String>().Utf8Value() : "");
       entries.push_back(std::move(e));
     }
-    auto state = state_;
-    return RunAsync(
-        env, {info.This()},
-        [=]() mutable {
-          std::lock_guard<std::mutex> lock(state->busy);
-          nn::Params view(state->model->params().dtype(), state->model->params().device());
-          for (size_t i = 0; i < entries.size(); ++i) {
-            const std::string key = std::to_string(i);
-            view.adopt(key, Table(*state->model, *state->adapters, tables[i]).get(entries[i].param));
-            entries[i].param = key;
-          }
-          io::load_tensors(view, entries);
-        },
-        [](Napi::Env e) -> Napi::Value { return e.Undefined(); });
+    return Queue(info, std::nullopt, [=](State& state) mutable {
+      nn::Params view(state.model->params().dtype(), state.model->params().device());
+      for (size_t i = 0; i < entries.size(); ++i) {
+        const std::string key = std::to_string(i);
+        view.adopt(key, Table(*state.model, *state.adapters, tables[i]).get(entries[i].param));
+        entries[i].param = key;
+      }
+      io::load_tensors(view, entries);
+    });
   });
 }
 

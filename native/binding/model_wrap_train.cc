@@ -24,14 +24,7 @@ Napi::Value ModelWrap::SaveOptimizerState(const Napi::CallbackInfo& info) {
   return Guard(env, [&]() -> Napi::Value {
     const std::string file = FileArg(info, "saveOptimizerState");
     if (!state_->optimizer) fail("ERR_STATE", "saveOptimizerState(): no optimizer; call configureOptimizer() first");
-    auto state = state_;
-    return RunAsync(
-        env, {info.This()},
-        [=] {
-          std::lock_guard<std::mutex> lock(state->busy);
-          train::save_optimizer_state(*state->optimizer, file);
-        },
-        [](Napi::Env e) -> Napi::Value { return e.Undefined(); });
+    return Queue(info, std::nullopt, [=](State& state) { train::save_optimizer_state(*state.optimizer, file); });
   });
 }
 
@@ -41,14 +34,7 @@ Napi::Value ModelWrap::LoadOptimizerState(const Napi::CallbackInfo& info) {
   return Guard(env, [&]() -> Napi::Value {
     const std::string file = FileArg(info, "loadOptimizerState");
     if (!state_->optimizer) fail("ERR_STATE", "loadOptimizerState(): no optimizer; call configureOptimizer() first");
-    auto state = state_;
-    return RunAsync(
-        env, {info.This()},
-        [=] {
-          std::lock_guard<std::mutex> lock(state->busy);
-          train::load_optimizer_state(*state->optimizer, file);
-        },
-        [](Napi::Env e) -> Napi::Value { return e.Undefined(); });
+    return Queue(info, std::nullopt, [=](State& state) { train::load_optimizer_state(*state.optimizer, file); });
   });
 }
 
