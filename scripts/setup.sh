@@ -30,13 +30,15 @@ fi
 
 # 3. PostgreSQL's server binaries, for the data-source tests (test/31.data-sources-postgres starts its own server in a
 # temporary folder). Optional: setup goes on without them, and those tests say why they skip.
-if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null; then
+# NODETUNE_SETUP_OPTIONAL=0 skips the optional test tools (3 and 3b): npm run test:libtorch2 sets it in its root.
+optional=${NODETUNE_SETUP_OPTIONAL:-1}
+if [ "$optional" != "0" ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null; then
   ( apt_install postgresql ) || log "PostgreSQL could not be installed (the PostgreSQL data-source tests will skip); install its server package to run them"
 fi
 
 # 3b. Debian's chromium, for the report's browser test (test/46.train-report renders report.html headless and checks
 # the page). Optional, as PostgreSQL above: without it that test says why it skips.
-if ! command -v chromium >/dev/null; then
+if [ "$optional" != "0" ] && ! command -v chromium >/dev/null; then
   ( apt_install chromium ) || log "chromium could not be installed (the report's browser test will skip); install Debian's chromium to run it"
 fi
 

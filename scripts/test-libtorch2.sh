@@ -46,7 +46,7 @@ in_root() {
     fi
     cp -L /etc/resolv.conf "$root/etc/resolv.conf"
     exec chroot "$root" /usr/bin/env -i HOME=/root PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-      LANG=C.UTF-8 CI="${CI:-}" NODETUNE_DEV_CHECKOUT=1 ${OPENBLAS_CORETYPE+OPENBLAS_CORETYPE="$OPENBLAS_CORETYPE"} \
+      LANG=C.UTF-8 CI="${CI:-}" NODETUNE_DEV_CHECKOUT=1 NODETUNE_SETUP_OPTIONAL=0 ${OPENBLAS_CORETYPE+OPENBLAS_CORETYPE="$OPENBLAS_CORETYPE"} \
       ${NODETUNE_ROOT_CA+NODE_EXTRA_CA_CERTS="$NODETUNE_ROOT_CA"} \
       ${NODETUNE_JOBS+NODETUNE_JOBS="$NODETUNE_JOBS"} "$@"
   ' in_root "$root" "$shared_dir" "$@"
