@@ -75,11 +75,16 @@ function writeAtomic(file: string, data: string | Buffer): void {
   fs.renameSync(tmp, file);
 }
 
+/** DejaVu Sans from the dejavu-fonts-ttf package: the PNG's text renders the same on every machine, fonts installed
+ * or not (a server or a minimal container often has none, and resvg then draws no text at all). */
+const FONT_FILES = ['DejaVuSans.ttf', 'DejaVuSans-Bold.ttf'].map((f) => require.resolve(`dejavu-fonts-ttf/ttf/${f}`));
+
 /** The report's loss chart as a PNG (the same SVG, rendered by resvg at 640 pixels wide). */
 export function lossPng(history: LogRecord[], best?: ReportInfo['best']): Buffer | null {
   const svg = lossChart(history, best);
   if (!svg) return null;
-  return new Resvg(svg, { fitTo: { mode: 'width', value: 640 }, background: '#ffffff', font: { loadSystemFonts: true, defaultFontFamily: 'DejaVu Sans' } }).render().asPng();
+  const font = { fontFiles: FONT_FILES, loadSystemFonts: false, defaultFontFamily: 'DejaVu Sans', sansSerifFamily: 'DejaVu Sans' };
+  return new Resvg(svg, { fitTo: { mode: 'width', value: 640 }, background: '#ffffff', font }).render().asPng();
 }
 
 /** Writes the HTML report to `file` and its loss chart as a PNG beside it (`<name>.png`, when there is a loss), each temp + rename. */
