@@ -15,7 +15,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { measureMatmul, runtimeInfo } from '../lib';
-import { measureMatmulInFreshProcess } from '../lib/cli/doctor';
+import { measureMatmulInFreshProcess } from '../lib/runtime';
 import { launch } from '../lib/distributed';
 import { BenchShape, configFor, writeRandomCheckpoint } from './random-checkpoint';
 

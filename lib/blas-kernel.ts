@@ -63,11 +63,6 @@ export function chooseBlasKernel(cpu: CpuFeatures, env: NodeJS.ProcessEnv = proc
   return choice;
 }
 
-/** The decision made at load (undefined before the addon was loaded). */
-export function blasKernelChoice(): BlasKernelChoice | undefined {
-  return choice;
-}
-
 /** Warnings about the kernel OpenBLAS actually loaded (`loaded`: openblas_get_corename(), '' when not OpenBLAS). */
 export function blasKernelWarnings(c: BlasKernelChoice, loaded: string): string[] {
   if (!loaded) return [];

@@ -1,9 +1,11 @@
 /**
  * The runtime nodetune runs on: LibTorch version and build, CUDA devices, BLAS, threads.
  */
+import { spawnSync } from 'child_process';
+import * as path from 'path';
 import { loadNative, native, packageRoot } from './native';
 import { check } from './errors';
-import { blasKernelChoice, blasKernelWarnings, recommendedKernel } from './blas-kernel';
+import { blasKernelWarnings, chooseBlasKernel } from './blas-kernel';
 import { cpuFeatures, CpuFeatures } from './cpu';
 import { defaultThreadSettings as threadDefaults, ThreadSettings } from './threads';
 
@@ -55,7 +57,7 @@ export function runtimeInfo(): RuntimeInfo {
     warnings.push('Could not tell which BLAS LibTorch uses; check matrix-product speed with `nodetune doctor --matmul`.');
   }
   const cpu = cpuFeatures();
-  const choice = blasKernelChoice() ?? { userValue: undefined, setValue: undefined, recommended: recommendedKernel(cpu), setBy: 'openblas' as const };
+  const choice = chooseBlasKernel(cpu); // made once by loadNative() above, before the addon loaded
   warnings.push(...blasKernelWarnings(choice, r.blas.kernel));
   return {
     nodetuneVersion: pkg.version,
@@ -109,6 +111,24 @@ export function measureMatmul(n = 1024, iterations = 10, options: MeasureMatmulO
   const threads = options.threads ?? 0;
   check(Number.isInteger(threads) && threads >= 0 && threads <= 1024, `measureMatmul: threads must be a positive integer, got ${String(options.threads)}`, 'threads');
   return native().measureMatmul(n, iterations, dtype, threads);
+}
+
+/**
+ * fp32 GFLOP/s (n=1024) measured in a fresh process whose environment is this one's with `env` applied (an
+ * undefined value removes the variable): `{ OPENBLAS_CORETYPE: 'Haswell' }` measures that OpenBLAS kernel,
+ * `{ OPENBLAS_CORETYPE: undefined, NODETUNE_BLAS_KERNEL: 'off' }` OpenBLAS's own choice. Undefined when it fails.
+ */
+export function measureMatmulInFreshProcess(env: Record<string, string | undefined>): number | undefined {
+  const runtime = path.join(__dirname, 'runtime.js');
+  const script = `require(${JSON.stringify(runtime)}).measureMatmul(1024, 20).then((g) => console.log(JSON.stringify(g)))`;
+  const childEnv: NodeJS.ProcessEnv = { ...process.env };
+  for (const [k, v] of Object.entries(env)) {
+    if (v === undefined) delete childEnv[k];
+    else childEnv[k] = v;
+  }
+  const child = spawnSync(process.execPath, ['-e', script], { env: childEnv, encoding: 'utf8', timeout: 120_000 });
+  const value = Number(child.stdout?.trim().split('\n').pop());
+  return child.status === 0 && Number.isFinite(value) ? value : undefined;
 }
 
 export { resolvePrecision } from './precision';

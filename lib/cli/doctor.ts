@@ -1,9 +1,7 @@
 /**
  * `nodetune doctor`: what nodetune runs on, and what to fix.
  */
-import { spawnSync } from 'child_process';
-import * as path from 'path';
-import { measureMatmul, runtimeInfo, RuntimeInfo } from '../runtime';
+import { measureMatmul, measureMatmulInFreshProcess, runtimeInfo, RuntimeInfo } from '../runtime';
 
 export interface DoctorReport extends RuntimeInfo {
   /** fp32 n=1024 products, as this process runs them (the BLAS and its kernel). */
@@ -13,24 +11,6 @@ export interface DoctorReport extends RuntimeInfo {
   /** fp32 products in a fresh process with OPENBLAS_CORETYPE set to the recommended kernel, measured when this
    * process runs another kernel (so the two can be compared). */
   recommendedKernelGflops?: number;
-}
-
-/**
- * fp32 GFLOP/s (n=1024) measured in a fresh process whose environment is this one's with `env` applied (an
- * undefined value removes the variable): `{ OPENBLAS_CORETYPE: 'Haswell' }` measures that OpenBLAS kernel,
- * `{ OPENBLAS_CORETYPE: undefined, NODETUNE_BLAS_KERNEL: 'off' }` OpenBLAS's own choice. Undefined when it fails.
- */
-export function measureMatmulInFreshProcess(env: Record<string, string | undefined>): number | undefined {
-  const runtime = path.join(__dirname, '..', 'runtime.js');
-  const script = `require(${JSON.stringify(runtime)}).measureMatmul(1024, 20).then((g) => console.log(JSON.stringify(g)))`;
-  const childEnv: NodeJS.ProcessEnv = { ...process.env };
-  for (const [k, v] of Object.entries(env)) {
-    if (v === undefined) delete childEnv[k];
-    else childEnv[k] = v;
-  }
-  const child = spawnSync(process.execPath, ['-e', script], { env: childEnv, encoding: 'utf8', timeout: 120_000 });
-  const value = Number(child.stdout?.trim().split('\n').pop());
-  return child.status === 0 && Number.isFinite(value) ? value : undefined;
 }
 
 /** Below this share of what the recommended kernel does, fp32 speed gets a warning. */
