@@ -133,6 +133,21 @@ export interface NativeMicroBatch {
 export type NativeAdapterArg = string | null | undefined;
 
 /** A transformer with its task head (native/binding/model_wrap.cc). */
+/** One row's decoding options in a generation session (native/nn/generation_session.h RowOptions). */
+export interface NativeRowOptions {
+  maxNewTokens: number; temperature: number; topK: number; topP: number; repetitionPenalty: number;
+  presencePenalty: number; frequencyPenalty: number; penaltyContext: number;
+  biasTokens: Int32Array; biasValues: Float32Array; stopTokens: Int32Array; seed: number; logprobs: number;
+}
+
+/** One generated token of a session row; `reason` is '' until the row finished. */
+export interface NativeStepToken {
+  row: number; token: number; finished: boolean; reason: '' | 'stop' | 'length';
+  logprob?: number; topIds?: number[]; topLogprobs?: number[];
+}
+
+export interface NativeStepResult { tokens: NativeStepToken[]; rows: number; length: number; capacity: number }
+
 export interface NativeModel {
   parameters(): NativeParameterInfo[];
   headNames(): string[];
@@ -160,6 +175,12 @@ export interface NativeModel {
   }, adapter?: NativeAdapterArg): Promise<{ data: Int32Array; shape: number[]; lengths?: Int32Array;
     /** With options.logprobs: [B, steps] chosen tokens', [B, steps, k] best alternatives. */
     logprobs?: Float32Array; topIds?: Int32Array; topLogprobs?: Float32Array }>;
+  /** Generation sessions (native/nn/generation_session.h): a handle per session; add/cancel queue work for the next step. */
+  sessionOpen(): number;
+  sessionAdd(session: number, row: number, ids: Int32Array, options: NativeRowOptions): void;
+  sessionCancel(session: number, row: number): void;
+  sessionStep(session: number, adapter?: NativeAdapterArg): Promise<NativeStepResult>;
+  sessionClose(session: number): void;
   /** A CPU copy of a base parameter, or of an adapter's parameter when `adapter` is given. */
   getParameter(name: string, adapter?: string): NativeTensor;
   setParameter(name: string, value: NativeTensor): void;

@@ -91,8 +91,8 @@ describe('61 serve: HTTP endpoints', function () {
     expect(m.text).to.match(/nodetune_queue_depth 0/);
   });
 
-  it('streams completions and chat completions as server-sent events, in token chunks', async () => {
-    const s = await start({ model: llama, streamChunkTokens: 2 });
+  it('streams completions and chat completions as server-sent events, one per decodable piece of text', async () => {
+    const s = await start({ model: llama });
     const plain = await call(s, 'POST', '/v1/completions', { prompt: 'the cat', max_tokens: 6 });
     const r = await call(s, 'POST', '/v1/completions', { prompt: 'the cat', max_tokens: 6, stream: true });
     expect(r.status).to.equal(200);
@@ -103,6 +103,8 @@ describe('61 serve: HTTP endpoints', function () {
     expect(chunks.map((x) => x.choices[0]!.text).join('')).to.equal(plain.json.choices[0].text);
     expect(chunks[chunks.length - 1]!.choices[0]!.finish_reason).to.equal(plain.json.choices[0].finish_reason);
     if (plain.json.usage.completion_tokens > 2) expect(chunks.length).to.be.greaterThan(2);
+    // At most one event per generated token (plus the finishing one): no chunks of several tokens' worth of re-generation.
+    expect(chunks.length).to.be.at.most(plain.json.usage.completion_tokens + 1);
 
     const chat = await call(s, 'POST', '/v1/chat/completions', { messages: [{ role: 'user', content: 'hi' }], max_tokens: 4, stream: true });
     const cev = events(chat.text) as { object: string; choices: { delta: { role?: string; content?: string } }[] }[];
@@ -111,11 +113,13 @@ describe('61 serve: HTTP endpoints', function () {
     expect(cev[cev.length - 1]).to.equal('[DONE]');
   });
 
-  it('micro-batches concurrent requests into one forward pass, with the same answers as alone', async () => {
+  it('batches concurrent requests into shared decoding steps, with the same answers as alone', async () => {
     const s = await start({ model: llama, maxWaitMs: 100, maxBatch: 8 });
     const prompts = ['the cat', 'a dog sat on the mat', 'sun', 'the little girl'];
     const together = await Promise.all(prompts.map((p) => call(s, 'POST', '/v1/completions', { prompt: p, max_tokens: 4 })));
-    expect(s.stats().batches).to.equal(1);
+    const tokens = together.reduce((a, r) => a + (r.json.usage.completion_tokens as number), 0);
+    expect(s.stats().items).to.equal(4);
+    expect(s.stats().batches).to.be.below(tokens); // rows shared steps
     const alone = await start({ model: llama, maxBatch: 1, maxWaitMs: 0 });
     const gen = await pipeline('text-generation', llama);
     for (const [i, p] of prompts.entries()) {
@@ -191,7 +195,7 @@ describe('61 serve: HTTP endpoints', function () {
     const s = await start({ model: llama, name: 'tiny', adapters: { fr: lora }, maxWaitMs: 100 });
     const body = (model: string) => ({ model, prompt: 'the cat sat on', max_tokens: 8 });
     const [base, fr] = await Promise.all([call(s, 'POST', '/v1/completions', body('tiny')), call(s, 'POST', '/v1/completions', body('tiny:fr'))]);
-    expect(s.stats().batches).to.equal(2); // one per adapter
+    expect(s.stats().items).to.equal(2); // each in its adapter's session (one step serves one adapter)
     const plain = await pipeline('text-generation', llama);
     const tuned = await pipeline('text-generation', llama, { adapter: lora });
     const [pb, pt] = await Promise.all([plain('the cat sat on', { maxNewTokens: 8 }), tuned('the cat sat on', { maxNewTokens: 8 })]);
@@ -242,7 +246,8 @@ describe('61 serve: HTTP endpoints', function () {
   });
 
   it('streams refused before the first chunk get a plain status; chat needs a chat template', async () => {
-    const s = await start({ model: llama, requestTimeoutMs: 30, maxWaitMs: 400 });
+    // Static batching gathers rows for maxWaitMs: the first token comes after the request's deadline.
+    const s = await start({ model: llama, requestTimeoutMs: 30, maxWaitMs: 400, batching: 'static' });
     const r = await call(s, 'POST', '/v1/completions', { prompt: 'the cat', max_tokens: 4, stream: true });
     expect(r.status).to.equal(504);
     expect(r.headers.get('content-type')).to.match(/application\/json/);
@@ -254,9 +259,9 @@ describe('61 serve: HTTP endpoints', function () {
   });
 
   it('a client that disconnects mid-stream stops the generation', async () => {
-    const s = await start({ model: llama, streamChunkTokens: 1, maxWaitMs: 0 });
+    const s = await start({ model: llama, maxWaitMs: 0 });
     const full = await call(s, 'POST', '/v1/completions', { prompt: 'the cat', max_tokens: 50 });
-    expect(full.json.choices[0].finish_reason).to.equal('length'); // so an uninterrupted stream would take 50 chunks
+    expect(full.json.choices[0].finish_reason).to.equal('length'); // so an uninterrupted stream would take 50 steps
     const before = s.stats().batches;
     const abort = new AbortController();
     const r = await fetch(`${s.url}/v1/completions`, {
@@ -271,6 +276,7 @@ describe('61 serve: HTTP endpoints', function () {
     await new Promise((res) => setTimeout(res, 100));
     expect(s.stats().batches, 'generation went on after the client left').to.equal(after);
     expect(after - before).to.be.below(50);
+    expect(s.stats().running, 'the row was freed').to.equal(false);
     // Nothing the aborted client left behind holds up shutdown.
     const t0 = Date.now();
     await s.close();
@@ -278,10 +284,10 @@ describe('61 serve: HTTP endpoints', function () {
   });
 
   it('graceful shutdown waits for a stream in flight to finish', async () => {
-    const s = await startServer({ model: llama, port: 0, maxWaitMs: 1000, streamChunkTokens: 2 });
+    const s = await startServer({ model: llama, port: 0, maxWaitMs: 1000 });
     const pending = call(s, 'POST', '/v1/completions', { prompt: 'the cat', max_tokens: 6, stream: true, stop: null });
     const t0 = Date.now();
-    while (s.stats().pending === 0) {
+    while (s.stats().pending === 0 && s.stats().items === 0) {
       if (Date.now() - t0 > 5000) throw new Error('the request never reached the queue');
       await new Promise((r) => setTimeout(r, 5));
     }
@@ -292,8 +298,8 @@ describe('61 serve: HTTP endpoints', function () {
     expect(ev[ev.length - 1]).to.equal('[DONE]');
     const last = ev[ev.length - 2] as { choices: { finish_reason: string }[]; usage: { completion_tokens: number } };
     expect(last.choices[0]!.finish_reason).to.be.oneOf(['stop', 'length']);
-    // Each 2-token chunk was a batch, run at once while draining rather than after a 1 s wait window.
-    expect(s.stats().batches).to.be.at.least(Math.ceil(last.usage.completion_tokens / 2));
+    // One decoding step per token, run at once rather than after a 1 s wait window.
+    expect(s.stats().batches).to.be.at.least(last.usage.completion_tokens);
     expect(Date.now() - t0).to.be.below(1500);
   });
 
@@ -301,7 +307,7 @@ describe('61 serve: HTTP endpoints', function () {
     const s = await startServer({ model: llama, port: 0, maxWaitMs: 2000 });
     const pending = call(s, 'POST', '/v1/completions', { prompt: 'the cat', max_tokens: 3 });
     const t0 = Date.now();
-    while (s.stats().pending === 0) {
+    while (s.stats().pending === 0 && s.stats().items === 0) {
       if (Date.now() - t0 > 5000) throw new Error('the request never reached the queue');
       await new Promise((r) => setTimeout(r, 5));
     }

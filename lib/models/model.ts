@@ -16,7 +16,8 @@ import { decoderInputs, generatedRows, seq2seqLabels } from './seq2seq';
 import { HeaderTensor, SafetensorsDtype, buildHeader, elementSize } from './safetensors';
 import { resolvePrecision } from '../precision';
 
-import { noRowSamplingFor, rowLogprobs, rowSampling } from './sampling';
+import { noRowSamplingFor, rowLogprobs, rowSampling, scalarSampling } from './sampling';
+import { GenerationSession, SessionOptions } from './session';
 import type { DetailedGenerateOptions, GenerateOutput } from './model-types';
 import type { TrainBatch } from './model-types';
 export type { TrainBatch } from './model-types';
@@ -265,14 +266,7 @@ export class Model {
     const ids = this.batch({ inputIds, ...(options.attentionMask !== undefined ? { attentionMask: options.attentionMask } : {}) }, 'generate()', adapter);
     const o = options;
     check(Number.isSafeInteger(o.maxNewTokens) && o.maxNewTokens >= 0, `generate(): maxNewTokens must be a non-negative integer, got ${o.maxNewTokens}`, 'maxNewTokens');
-    const temperature = o.temperature ?? 0;
-    check(typeof temperature === 'number' && temperature >= 0, `generate(): temperature must be >= 0, got ${o.temperature}`, 'temperature');
-    const topK = o.topK ?? 0;
-    check(Number.isSafeInteger(topK) && topK >= 0, `generate(): topK must be a non-negative integer, got ${o.topK}`, 'topK');
-    const topP = o.topP ?? 1;
-    check(typeof topP === 'number' && topP > 0 && topP <= 1, `generate(): topP must be in (0, 1], got ${o.topP}`, 'topP');
-    const rep = o.repetitionPenalty ?? 1;
-    check(typeof rep === 'number' && rep > 0, `generate(): repetitionPenalty must be > 0, got ${o.repetitionPenalty}`, 'repetitionPenalty');
+    const { temperature, topK, topP, repetitionPenalty: rep, seed } = scalarSampling(o, 'generate()');
     const cfgEos = typeof this.config.eos_token_id === 'number' ? this.config.eos_token_id : -1;
     const eos = o.eosTokenId === null ? -1 : o.eosTokenId ?? cfgEos;
     check(Number.isSafeInteger(eos), `generate(): eosTokenId must be an integer, got ${o.eosTokenId}`, 'eosTokenId');
@@ -281,8 +275,6 @@ export class Model {
     const lengthPenalty = o.lengthPenalty ?? 1;
     check(typeof lengthPenalty === 'number' && Number.isFinite(lengthPenalty), `generate(): lengthPenalty must be a number, got ${o.lengthPenalty}`, 'lengthPenalty');
     if (numBeams > 1 && temperature > 0) throw new NodetuneError('ERR_ARGUMENT', 'generate(): beam search is greedy; use temperature 0 with numBeams > 1', { field: 'numBeams' });
-    const seed = o.seed ?? Math.floor(Math.random() * 2 ** 31);
-    check(Number.isSafeInteger(seed) && seed >= 0, `generate(): seed must be a non-negative integer, got ${o.seed}`, 'seed');
     const total = ids.ids.shape[1] + o.maxNewTokens + this.peft.virtualTokens(adapter);
     if (this.resolved.family === 'gpt2' && total > this.resolved.native.maxPositions)
       throw new NodetuneError('ERR_SHAPE', `generate(): ${total} tokens exceed the model's ${this.resolved.native.maxPositions} positions`, { field: 'maxNewTokens' });
@@ -301,6 +293,26 @@ export class Model {
         : null;
       return { sequences, logprobs };
     });
+  }
+
+  /** A generation session over this model (continuous batching; causal-lm decoders): rows join and leave between
+   * steps, each with its own sampling options; every step runs through the model's call queue. */
+  /** Whether createSession() can run with this adapter (a causal-lm model, no prompt-tuning adapter). */
+  canCreateSession(adapter?: string | null): boolean {
+    return this.task === 'causal-lm' && this.peft.virtualTokens(adapter) === 0;
+  }
+
+  createSession(options: SessionOptions = {}): GenerationSession {
+    if (this.task !== 'causal-lm') throw new NodetuneError('ERR_STATE', `createSession(): needs a causal-lm model, this one is ${this.task}`);
+    check(options && typeof options === 'object', 'createSession(options): options must be an object', 'options');
+    checkOptionKeys(options, CALL_KEYS, 'createSession()');
+    const adapter = this.peft.adapterArg(options.adapter, 'createSession()');
+    if (this.peft.virtualTokens(adapter) > 0)
+      throw new NodetuneError('ERR_STATE', 'createSession(): a prompt-tuning adapter cannot run in a session (use generate())', { field: 'adapter' });
+    const eos = typeof this.config.eos_token_id === 'number' ? this.config.eos_token_id : -1;
+    const limit = this.resolved.family === 'gpt2' ? this.resolved.native.maxPositions : Infinity;
+    return new GenerationSession(this.native, { vocabSize: this.resolved.native.vocabSize, eosTokenId: eos, maxPositions: limit, adapter,
+      enqueue: (fn) => this.enqueue(fn) });
   }
 
   /** Which base parameters train: 'full', 'head', 'bitfit', { lastLayers }, { include, exclude } globs;

@@ -114,6 +114,23 @@ export function rowLogprobs(out: { logprobs: Float32Array; topIds: Int32Array; t
   });
 }
 
+/** The scalar decoding options shared by generate() and sessions, validated, with their defaults. */
+export interface ScalarSampling { temperature: number; topK: number; topP: number; repetitionPenalty: number; seed: number }
+
+export function scalarSampling(o: { temperature?: number; topK?: number; topP?: number; repetitionPenalty?: number; seed?: number }, what: string): ScalarSampling {
+  const temperature = o.temperature ?? 0;
+  check(typeof temperature === 'number' && temperature >= 0, `${what}: temperature must be >= 0, got ${o.temperature}`, 'temperature');
+  const topK = o.topK ?? 0;
+  check(Number.isSafeInteger(topK) && topK >= 0, `${what}: topK must be a non-negative integer, got ${o.topK}`, 'topK');
+  const topP = o.topP ?? 1;
+  check(typeof topP === 'number' && topP > 0 && topP <= 1, `${what}: topP must be in (0, 1], got ${o.topP}`, 'topP');
+  const repetitionPenalty = o.repetitionPenalty ?? 1;
+  check(typeof repetitionPenalty === 'number' && repetitionPenalty > 0, `${what}: repetitionPenalty must be > 0, got ${o.repetitionPenalty}`, 'repetitionPenalty');
+  const seed = o.seed ?? Math.floor(Math.random() * 2 ** 31);
+  check(Number.isSafeInteger(seed) && seed >= 0, `${what}: seed must be a non-negative integer, got ${o.seed}`, 'seed');
+  return { temperature, topK, topP, repetitionPenalty, seed };
+}
+
 export function noRowSamplingFor(what: string, n: NativeRowSampling): void {
   if (hasRowSampling(n))
     throw new NodetuneError('ERR_ARGUMENT', `generate(): ${what} takes no presencePenalty, frequencyPenalty, logitBias or logprobs`, { field: Object.keys(n)[0]!.replace(/(Index|Value)$/, '') });

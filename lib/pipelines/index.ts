@@ -48,7 +48,8 @@ export interface TextGenerationPipeline extends PipelineBase {
   (prompt: string, opts?: GenerationOptions): Promise<Generation>;
   (prompts: string[], opts?: GenerationOptions): Promise<Generation[]>;
   /** Streams text pieces (chunks of generated tokens); see TextGenerator.stream. */
-  stream(prompt: string, opts?: GenerationOptions & { chunkTokens?: number }): AsyncGenerator<string, Generation>;
+  /** One piece per decodable piece of text, as the tokens come from the running batch. */
+  stream(prompt: string, opts?: GenerationOptions): AsyncGenerator<string, Generation>;
 }
 
 export interface TokenClassificationPipeline extends PipelineBase {
@@ -162,11 +163,10 @@ export async function pipeline(task: PipelineTask, modelDir: string, opts: Pipel
         const { texts, single } = textsOf(input, 'text-generation');
         return many(texts, single, async (t) => core.submitIds(await core.encodePrompt(t), o), window(core));
       };
-      const stream = async function* (prompt: string, o: GenerationOptions & { chunkTokens?: number } = {}) {
-        const { chunkTokens, ...gen } = o;
-        return yield* core.stream(await core.encodePrompt(prompt), gen, chunkTokens);
+      const stream = async function* (prompt: string, o: GenerationOptions = {}) {
+        return yield* core.stream(await core.encodePrompt(prompt), o);
       };
-      return Object.assign(fn, base(task, core as never), { stream });
+      return Object.assign(fn, base(task, core as never), { stream, stats: () => core.stats() });
     }
     case 'text2text-generation':
     case 'summarization':

@@ -1,7 +1,9 @@
 /**
- * text-generation: prompts → continuations. Concurrent prompts with the same sampling settings are left-padded
- * into one Model.generate call (with the attention mask); each row is then cut to its own max tokens, EOS and
- * stop strings. Streaming generates in chunks of tokens (see stream()).
+ * text-generation: prompts → continuations, by continuous batching (lib/pipelines/continuous.ts): each prompt joins
+ * the running batch of a generation session at a token boundary with its own sampling options, leaves the moment it
+ * ends (EOS, max tokens, a stop string), and streams one piece per decodable piece of text. Adapters that cannot run
+ * in a session (prompt tuning) keep micro-batching: concurrent prompts with the same sampling settings are left-padded
+ * into one Model.generate call, each row cut to its own max tokens, EOS and stop strings.
  */
 import { NodetuneError, check } from '../errors';
 import { rowSampling } from '../models/sampling';
@@ -10,8 +12,15 @@ import { MicroBatcher } from './batcher';
 import { describeLogprobs, logprobsWithin } from './generation-logprobs';
 import type { GeneratedLogprob } from './generation-logprobs';
 export type { GeneratedLogprob } from './generation-logprobs';
-import type { BatcherOptions, Ticket } from './batcher';
+import type { BatchStats, BatcherOptions, Ticket } from './batcher';
 import { Loaded, pad } from './common';
+import { ContinuousScheduler } from './continuous';
+import type { ContinuousOptions } from './continuous';
+import type { SessionRowOptions } from '../models/session';
+import { cutAtStop, rowPieces } from './token-stream';
+import type { RowResult, RowText } from './token-stream';
+import type { RowStream } from './continuous';
+import type { SessionToken } from '../models/session';
 
 export interface GenerationOptions {
   /** Default 16. */
@@ -76,18 +85,37 @@ export interface StreamPiece {
   logprobs?: GeneratedLogprob[];
 }
 
+/** Micro-batching options (the fallback path) plus the scheduler's; `batching: 'static'` admits new rows only into
+ * an empty batch (a batch runs until its last row finishes: the classic static batching, for comparisons). */
+export interface TextGeneratorOptions extends BatcherOptions, Omit<ContinuousOptions, 'maxQueue'> {
+  batching?: 'continuous' | 'static';
+}
+
 export class TextGenerator {
   readonly batcher: MicroBatcher<Item, Generation>;
+  readonly scheduler: ContinuousScheduler;
   /** Token ids run from 0 to vocabSize - 1 (config.json's vocab_size, else the tokenizer's). */
   readonly vocabSize: number;
   private readonly eos: Set<number>;
 
-  constructor(readonly loaded: Loaded, opts: BatcherOptions = {}) {
-    this.batcher = new MicroBatcher((items, key) => this.run(items, JSON.parse(key) as Sampling), opts);
+  constructor(readonly loaded: Loaded, opts: TextGeneratorOptions = {}) {
+    const { batching, maxRows, prefillBudget, ...micro } = opts;
+    this.batcher = new MicroBatcher((items, key) => this.run(items, JSON.parse(key) as Sampling), micro);
+    this.scheduler = new ContinuousScheduler(loaded.model, {
+      maxRows: maxRows ?? (micro.maxBatch !== undefined ? Math.max(micro.maxBatch, 1) : 16), ...(prefillBudget !== undefined ? { prefillBudget } : {}),
+      ...(micro.maxQueue !== undefined ? { maxQueue: micro.maxQueue } : {}), static: batching === 'static', ...(micro.maxWaitMs !== undefined ? { staticWaitMs: micro.maxWaitMs } : {}),
+    });
     const c = loaded.model.config as Record<string, unknown>;
     const ids = [c.eos_token_id, loaded.tokenizer.eosTokenId].flat().filter((x): x is number => typeof x === 'number');
     this.eos = new Set(ids);
     this.vocabSize = typeof c.vocab_size === 'number' ? c.vocab_size : loaded.tokenizer.vocabSize;
+  }
+
+  /** The scheduler's steps as batches and its admitted requests as items, plus the fallback's micro-batches. */
+  stats(): BatchStats {
+    const b = this.batcher.stats();
+    const c = this.scheduler.stats();
+    return { batches: b.batches + c.steps, items: b.items + c.admitted, pending: b.pending + c.waiting, running: b.running || c.running > 0 };
   }
 
   /** Prompt text → token ids (with the tokenizer's special tokens, e.g. BOS), or ids as given. */
@@ -101,7 +129,32 @@ export class TextGenerator {
   /** Validates options and queues one prompt (already tokenized). */
   submitIds(ids: number[], opts: GenerationOptions = {}, priorGenerated = 0): Ticket<Generation> {
     const { item, key } = this.validate(ids, opts, priorGenerated);
-    return this.batcher.submit(item, key);
+    if (!this.loaded.model.canCreateSession(opts.adapter)) return this.batcher.submit(item, key);
+    const row = this.submitRow(item, JSON.parse(key) as Sampling);
+    const promise = (async () => {
+      const it = rowPieces(row, this.rowText(item, false), (t) => t.promise);
+      for (let r = await it.next(); ; r = await it.next()) if (r.done) return this.generation(item, r.value);
+    })();
+    return { promise, cancel: (reason) => (row.cancel(reason), true) };
+  }
+
+  /** A request as a row of the scheduler (it joins the running batch at the next step). */
+  private submitRow(item: Item, s: Sampling): RowStream {
+    const options: SessionRowOptions = {
+      maxNewTokens: item.maxNewTokens, temperature: s.temperature, topP: s.topP, topK: s.topK,
+      seed: s.seed ?? Math.floor(Math.random() * 2 ** 31), stopTokens: [...this.eos].filter((t) => t < this.vocabSize),
+      presencePenalty: item.presencePenalty, frequencyPenalty: item.frequencyPenalty, penaltyContext: item.priorGenerated,
+      ...(item.logitBias ? { logitBias: item.logitBias } : {}), ...(item.logprobs !== undefined ? { logprobs: item.logprobs } : {}),
+    };
+    return this.scheduler.submit(item.ids, options, s.adapter);
+  }
+
+  private rowText(item: Item, pieces: boolean): RowText {
+    return { tokenizer: this.loaded.tokenizer, prompt: item.ids, stop: item.stop, eos: this.eos, logprobs: item.logprobs, pieces };
+  }
+
+  private generation(item: Item, r: RowResult): Generation {
+    return { ...r, promptTokens: item.ids.length, completionTokens: r.tokenIds.length };
   }
 
   /** Checks a request without queueing it (throws ERR_ARGUMENT naming the field). */
@@ -131,61 +184,35 @@ export class TextGenerator {
   }
 
   /**
-   * Streams the continuation in chunks of `chunkTokens` tokens: each chunk is one batched generate call on the
-   * prompt plus what was generated so far (the native generate keeps no cache between calls, so each chunk
-   * re-reads the prefix). Yields text pieces; returns the whole generation. `wait` settles each chunk's ticket
-   * (a server adds its timeout there).
+   * Streams the continuation: one piece per decodable piece of text (held back while it may still change: an
+   * incomplete character, a possible start of a stop string), as the tokens come from the running batch. Returns
+   * the whole generation. `wait` settles each token's ticket (a server adds its deadline there); stopping early
+   * (return(), or a failed wait) frees the row at the next step.
    */
-  async *stream(ids: number[], opts: GenerationOptions = {}, chunkTokens = 8,
-    wait: (t: Ticket<Generation>) => Promise<Generation> = (t) => t.promise): AsyncGenerator<string, Generation> {
-    const it = this.streamPieces(ids, opts, chunkTokens, wait);
-    for (let r = await it.next(); ; r = await it.next()) {
-      if (r.done) return r.value;
-      yield r.value.text;
+  async *stream(ids: number[], opts: GenerationOptions = {}, wait?: (t: Ticket<SessionToken>) => Promise<SessionToken>): AsyncGenerator<string, Generation> {
+    const it = this.streamPieces(ids, opts, wait);
+    try {
+      for (let r = await it.next(); ; r = await it.next()) {
+        if (r.done) return r.value;
+        yield r.value.text;
+      }
+    } finally {
+      await it.return(undefined as never);
     }
   }
 
   /** stream(), yielding each piece with the log-probabilities of the tokens that start in it (with `logprobs`). */
-  async *streamPieces(ids: number[], opts: GenerationOptions = {}, chunkTokens = 8,
-    wait: (t: Ticket<Generation>) => Promise<Generation> = (t) => t.promise): AsyncGenerator<StreamPiece, Generation> {
-    this.validate(ids, opts);
-    check(Number.isSafeInteger(chunkTokens) && chunkTokens >= 1, `text-generation: chunkTokens must be a positive integer, got ${chunkTokens}`, 'chunkTokens');
-    const maxNewTokens = opts.maxNewTokens ?? 16;
-    const generated: number[] = [];
-    const entries: GeneratedLogprob[] = [];
-    let text = '';
-    let whole = '';
-    let sent = 0;
-    let sentEntries = 0;
-    let finishReason: Generation['finishReason'] = 'length';
-    while (generated.length < maxNewTokens) {
-      const n = Math.min(chunkTokens, maxNewTokens - generated.length);
-      // Stop strings are applied to the whole text below, not per chunk; the penalties count earlier chunks' tokens.
-      const r = await wait(this.submitIds([...ids, ...generated], { ...opts, maxNewTokens: n, stop: [] }, generated.length));
-      for (const e of r.logprobs ?? []) entries.push({ ...e, offset: e.offset + whole.length });
-      generated.push(...r.tokenIds);
-      whole = await this.continuation(ids, generated);
-      const cut = cutAtStop(whole, opts.stop ?? []);
-      text = cut.text;
-      const done = cut.stopped || r.finishReason === 'stop' || generated.length >= maxNewTokens;
-      // Hold back what a later chunk may still change: a possible start of a stop string, an incomplete character.
-      const safe = done ? text.length : settledLength(text, opts.stop ?? []);
-      if (safe > sent || (done && sentEntries < entries.length)) {
-        const upTo = done ? logprobsWithin(entries, text.length, cut.stopped).length : entries.findIndex((e) => e.offset >= safe);
-        const fresh = entries.slice(sentEntries, upTo < 0 ? entries.length : upTo);
-        sentEntries += fresh.length;
-        yield { text: text.slice(sent, safe), ...(opts.logprobs !== undefined ? { logprobs: fresh } : {}) };
-        sent = safe;
-      }
-      if (cut.stopped || r.finishReason === 'stop') {
-        finishReason = 'stop';
-        break;
-      }
+  async *streamPieces(ids: number[], opts: GenerationOptions = {},
+    wait: (t: Ticket<SessionToken>) => Promise<SessionToken> = (t) => t.promise): AsyncGenerator<StreamPiece, Generation> {
+    const { item, key } = this.validate(ids, opts);
+    if (!this.loaded.model.canCreateSession(opts.adapter)) {
+      // A prompt-tuning adapter: one micro-batched generation, streamed as one piece.
+      const g = await this.batcher.submit(item, key).promise;
+      if (g.text.length > 0 || g.logprobs) yield { text: g.text, ...(g.logprobs ? { logprobs: g.logprobs } : {}) };
+      return g;
     }
-    return {
-      text, tokenIds: generated, finishReason, promptTokens: ids.length, completionTokens: generated.length,
-      ...(opts.logprobs !== undefined ? { logprobs: logprobsWithin(entries, text.length, finishReason === 'stop') } : {}),
-    };
+    const r = yield* rowPieces(this.submitRow(item, JSON.parse(key) as Sampling), this.rowText(item, true), wait);
+    return this.generation(item, r);
   }
 
   /** The text of `generated` following `prompt` (decoding the whole, so word-initial spaces survive). */
@@ -228,29 +255,4 @@ export class TextGenerator {
   }
 }
 
-/** How much of `text` no later token can change: without a trailing U+FFFD (a character whose bytes are still
- * coming) and without a suffix that begins a stop string. */
-export function settledLength(text: string, stop: string[]): number {
-  let n = text.length;
-  while (n > 0 && text[n - 1] === '\uFFFD') n--;
-  let keep = n;
-  for (const s of stop) {
-    for (let k = Math.min(s.length - 1, n); k > 0; k--) {
-      if (text.endsWith(s.slice(0, k), n)) {
-        keep = Math.min(keep, n - k);
-        break;
-      }
-    }
-  }
-  return keep;
-}
-
-/** Cuts `text` before the earliest stop string. */
-export function cutAtStop(text: string, stop: string[]): { text: string; stopped: boolean } {
-  let at = -1;
-  for (const s of stop) {
-    const i = text.indexOf(s);
-    if (i >= 0 && (at < 0 || i < at)) at = i;
-  }
-  return at < 0 ? { text, stopped: false } : { text: text.slice(0, at), stopped: true };
-}
+export { cutAtStop, settledLength } from './token-stream';

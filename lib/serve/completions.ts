@@ -8,6 +8,7 @@ import type { FastifyReply } from 'fastify';
 import { NodetuneError } from '../errors';
 import { settleAll } from '../pipelines/batcher';
 import type { Generation, GenerationOptions, StreamPiece, TextGenerator } from '../pipelines/text-generation';
+import type { SessionToken } from '../models/session';
 import type { PreTrainedTokenizer } from '../tokenizers';
 import { HttpError, errorBody, toHttpError } from './http-error';
 import type { Metrics } from './metrics';
@@ -19,7 +20,6 @@ import { chatSchema, completionSchema } from './schemas';
 
 export interface CompletionContext extends RouteContext {
   metrics: Metrics;
-  chunkTokens: number;
   /** Most prompts (or choices) in one request. */
   maxChoices: number;
   needGenerator(route: string): TextGenerator;
@@ -44,6 +44,12 @@ function inClientTerms(e: unknown, names: Record<string, string>): unknown {
   return new HttpError(400, 'invalid_request_error', message, param, field === 'maxNewTokens' ? 'context_length_exceeded' : 'invalid_value');
 }
 
+/** Choice i of a request: with a seed, seed + i (each row of a session draws from its own generator, so the n
+ * choices of a seeded request differ, and choice 0 equals the same request with n = 1). */
+function choiceOptions(gen: GenerationOptions, i: number): GenerationOptions {
+  return i === 0 || gen.seed === undefined ? gen : { ...gen, seed: gen.seed + i };
+}
+
 function contentText(c: ChatContent): string {
   return typeof c === 'string' ? c : (c ?? []).map((p) => p.text).join('');
 }
@@ -53,13 +59,14 @@ export function registerCompletionRoutes(ctx: CompletionContext, tokenizer: PreT
 
   const streamChoices = async (reply: FastifyReply, g: TextGenerator, ids: number[], gen: GenerationOptions, body: CompletionBody | ChatBody,
     chat: boolean, n: number, promptChars: number, deadline: number) => {
-    const its = Array.from({ length: n }, () => g.streamPieces(ids, gen, ctx.chunkTokens, ctx.within<Generation>(deadline)));
+    const its = Array.from({ length: n }, (_, i) => g.streamPieces(ids, choiceOptions(gen, i), ctx.within<SessionToken>(deadline)));
     // The first chunks come before the headers, so a refusal (full queue, timeout) is still a plain status.
     const firsts = await Promise.all(its.map((it) => it.next()));
     const res = reply.raw;
     reply.hijack();
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive' });
     let gone = false;
+    // A client that leaves: its rows are cancelled at their next token (freed at the next step).
     res.on('close', () => { gone = !res.writableFinished; });
     const out = new ChunkWriter(chat, name, promptChars);
     const send = (data: unknown) => res.write(`data: ${typeof data === 'string' ? data : JSON.stringify(data)}\n\n`);
@@ -70,7 +77,10 @@ export function registerCompletionRoutes(ctx: CompletionContext, tokenizer: PreT
       let r: IteratorResult<StreamPiece, Generation> = firsts[index]!;
       while (!r.done) {
         send(out.piece(index, r.value.text, r.value.logprobs));
-        if (gone) return false;
+        if (gone) {
+          await its[index]!.return(undefined as never);
+          return false;
+        }
         r = await its[index]!.next();
       }
       done[index] = r.value;
@@ -110,7 +120,7 @@ export function registerCompletionRoutes(ctx: CompletionContext, tokenizer: PreT
         return await streamChoices(reply, g, idsList[0]!, gen, body, chat, n, promptChars[0]!, deadline);
       }
       const rows = idsList.flatMap((ids) => new Array<number[]>(n).fill(ids));
-      const results = await settleAll(rows, (ids) => g.submitIds(ids, gen), ctx.within<Generation>(deadline), 'a sibling prompt failed');
+      const results = await settleAll(rows.map((ids, i) => ({ ids, i })), ({ ids, i }) => g.submitIds(ids, choiceOptions(gen, i % n)), ctx.within<Generation>(deadline), 'a sibling prompt failed');
       for (const r of results) metrics.tokens(r.promptTokens, r.completionTokens), noteTokens(reply.request, r.promptTokens, r.completionTokens);
       return chat ? chatResponse(name, results, n) : completionResponse(name, results, n, promptChars);
     } catch (e) {

@@ -49,8 +49,11 @@ export interface ServeOptions {
   bodyLimit?: number;
   /** One line per request (method, route, status, ms, tokens where known) to this function; default: no request log. */
   log?: (line: string) => void;
-  /** Tokens per streamed chunk. Default 8. */
-  streamChunkTokens?: number;
+  /** causal-lm: 'continuous' (default) admits requests into the running batch at token boundaries; 'static' lets a
+   * batch run until its last row finishes (for comparison). */
+  batching?: 'continuous' | 'static';
+  /** causal-lm: most prompt tokens prefilled per decoding step (running streams keep their pace). Default 512. */
+  prefillBudget?: number;
   device?: string;
 }
 
@@ -86,7 +89,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const timeoutMs = opts.requestTimeoutMs ?? 60_000;
   const maxTokens = opts.maxTokens ?? 256;
   const defaultMaxTokens = Math.min(opts.defaultMaxTokens ?? 16, maxTokens);
-  const chunkTokens = opts.streamChunkTokens ?? 8;
+  check(opts.batching === undefined || opts.batching === 'continuous' || opts.batching === 'static', "serve: batching must be 'continuous' or 'static'", 'batching');
   check(Number.isSafeInteger(timeoutMs) && timeoutMs > 0, 'serve: requestTimeoutMs must be a positive integer', 'requestTimeoutMs');
   check(Number.isSafeInteger(maxTokens) && maxTokens > 0, 'serve: maxTokens must be a positive integer', 'maxTokens');
   check(opts.apiKey === undefined || (typeof opts.apiKey === 'string' && opts.apiKey.length > 0), 'serve: apiKey must be a non-empty string', 'apiKey');
@@ -107,15 +110,19 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const name = opts.name ?? path.basename(path.resolve(opts.model));
   const batching = { maxBatch: opts.maxBatch ?? 8, maxWaitMs: opts.maxWaitMs ?? 5, maxQueue: opts.maxQueue ?? 64 };
   const task = loaded.model.task;
-  const generator = task === 'causal-lm' ? new TextGenerator(loaded, batching) : undefined;
+  const generator = task === 'causal-lm' ? new TextGenerator(loaded, {
+    ...batching, ...(opts.batching !== undefined ? { batching: opts.batching } : {}), ...(opts.prefillBudget !== undefined ? { prefillBudget: opts.prefillBudget } : {}),
+  }) : undefined;
   const classifier = task === 'sequence-classification' ? new TextClassifier(loaded, batching) : undefined;
   const text2text = task === 'seq2seq-lm' ? new Text2TextGenerator(loaded, 'text2text-generation', batching) : undefined;
   const filler = task === 'masked-lm' ? new MaskFiller(loaded, batching) : undefined;
   const batcher = generator?.batcher ?? classifier?.batcher ?? text2text?.batcher ?? filler?.batcher;
   check(batcher, `serve: ${opts.model} is a ${task} model; the server serves causal-lm (completions), sequence-classification (classify), seq2seq-lm (text2text) and masked-lm (fill-mask) models`, 'model');
 
+  const stats = (): BatchStats => generator?.stats() ?? batcher.stats();
   const metrics = new Metrics();
-  metrics.queueDepth = () => batcher.stats().pending;
+  metrics.queueDepth = () => stats().pending;
+  if (generator) generator.scheduler.onStep = (rows, tokens, ms) => metrics.batch(rows, ms, tokens);
   batcher.onBatch = (size: number, ms: number, results: unknown[] | undefined) => {
     const tokens = generator && results ? (results as Generation[]).reduce((a, g) => a + g.completionTokens, 0) : undefined;
     metrics.batch(size, ms, tokens);
@@ -194,7 +201,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
 
   registerCompletionRoutes({
     app, name, task, timeoutMs, maxInputs: batching.maxBatch * 4, maxTokens, defaultMaxTokens, selectModel, within,
-    metrics, chunkTokens, maxChoices: batching.maxBatch * 4, needGenerator,
+    metrics, maxChoices: batching.maxBatch * 4, needGenerator,
   }, loaded.tokenizer);
 
   // OpenAI's model list (created: when this server started): the base model (unless an adapter replaced its head) and "<name>:<adapter>" per adapter.
@@ -220,7 +227,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   registerEncoderRoutes({ app, name, task, timeoutMs, maxInputs: batching.maxBatch * 4, maxTokens, defaultMaxTokens, selectModel, within }, text2text, filler);
 
   app.get('/healthz', async (_req, reply) => {
-    const body = { status: draining ? 'draining' : 'ok', model: name, task, queue: batcher.stats().pending };
+    const body = { status: draining ? 'draining' : 'ok', model: name, task, queue: stats().pending };
     return reply.code(draining ? 503 : 200).send(body);
   });
 
@@ -233,7 +240,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   let closing: Promise<void> | undefined;
   return {
     url, name, task, app,
-    stats: () => batcher.stats(),
+    stats,
     close() {
       if (closing) return closing;
       draining = true;

@@ -4,6 +4,7 @@
  */
 import type { FromPretrainedOptions as ModelLoadOptions } from '../models/auto';
 import type { CallOptions, DetailedGenerateOptions, OptimizerOptions, TrainStepOptions } from '../models/model-types';
+import type { SessionRowOptions } from '../models/session';
 import type { BottleneckOptions, LoraOptions, PromptTuningOptions } from '../peft/methods';
 import type { TrainableOptions } from '../peft/trainable';
 import type { PipelineOptions } from '../pipelines/common';
@@ -17,6 +18,10 @@ export const CALL_KEYS = optionKeys<CallOptions>({ adapter: true });
 export const GENERATE_KEYS = optionKeys<DetailedGenerateOptions>({
   maxNewTokens: true, temperature: true, topK: true, topP: true, repetitionPenalty: true, eosTokenId: true, seed: true, attentionMask: true, numBeams: true,
   lengthPenalty: true, adapter: true, presencePenalty: true, frequencyPenalty: true, logitBias: true, penaltyContext: true, logprobs: true,
+});
+export const SESSION_ROW_KEYS = optionKeys<SessionRowOptions>({
+  maxNewTokens: true, temperature: true, topK: true, topP: true, repetitionPenalty: true, presencePenalty: true, frequencyPenalty: true,
+  penaltyContext: true, logitBias: true, stopTokens: true, seed: true, logprobs: true,
 });
 export const OPTIMIZER_KEYS = optionKeys<OptimizerOptions>({ type: true, lr: true, betas: true, eps: true, weightDecay: true, momentum: true });
 export const TRAIN_STEP_KEYS = optionKeys<TrainStepOptions>({ lr: true, maxGradNorm: true, communicator: true, skipNonFinite: true, precision: true, lossScaling: true });

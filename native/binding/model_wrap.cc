@@ -21,15 +21,6 @@ namespace {
 
 Napi::Value Field(const Napi::Object& o, const char* key) { return o.Get(key); }
 
-double Num(const Napi::Object& o, const char* key, double fallback) {
-  Napi::Value v = o.Get(key);
-  if (v.IsUndefined() || v.IsNull()) return fallback;
-  if (!v.IsNumber()) fail("ERR_ARGUMENT", std::string("native model config: ") + key + " must be a number");
-  return v.As<Napi::Number>().DoubleValue();
-}
-
-int64_t Int(const Napi::Object& o, const char* key, int64_t fallback) { return int64_t(Num(o, key, double(fallback))); }
-
 bool Bool(const Napi::Object& o, const char* key, bool fallback) {
   Napi::Value v = o.Get(key);
   if (v.IsUndefined() || v.IsNull()) return fallback;
@@ -170,14 +161,6 @@ std::vector<train::MicroBatch> WindowFromJs(const Napi::Value& value) {
   return window;
 }
 
-// The adapter a call names: undefined -> the default, null -> none, a string -> that adapter.
-std::string AdapterArg(const Napi::Value& v, const peft::AdapterSet& set) {
-  if (v.IsUndefined()) return set.default_name();
-  if (v.IsNull()) return "";
-  if (!v.IsString()) fail("ERR_ARGUMENT", "adapter must be a string or null");
-  return v.As<Napi::String>().Utf8Value();
-}
-
 nn::Batch ToDevice(nn::Batch b, const c10::Device& device) {
   b.input_ids = b.input_ids.to(device);
   if (b.attention_mask.defined()) b.attention_mask = b.attention_mask.to(device);
@@ -188,6 +171,23 @@ nn::Batch ToDevice(nn::Batch b, const c10::Device& device) {
 }
 
 }  // namespace
+
+double Num(const Napi::Object& o, const char* key, double fallback) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined() || v.IsNull()) return fallback;
+  if (!v.IsNumber()) fail("ERR_ARGUMENT", std::string("native model config: ") + key + " must be a number");
+  return v.As<Napi::Number>().DoubleValue();
+}
+
+int64_t Int(const Napi::Object& o, const char* key, int64_t fallback) { return int64_t(Num(o, key, double(fallback))); }
+
+// The adapter a call names: undefined -> the default, null -> none, a string -> that adapter.
+std::string AdapterArg(const Napi::Value& v, const peft::AdapterSet& set) {
+  if (v.IsUndefined()) return set.default_name();
+  if (v.IsNull()) return "";
+  if (!v.IsString()) fail("ERR_ARGUMENT", "adapter must be a string or null");
+  return v.As<Napi::String>().Utf8Value();
+}
 
 Napi::Function ModelWrap::Define(Napi::Env env) {
   return DefineClass(env, "Model",
@@ -207,6 +207,11 @@ Napi::Function ModelWrap::Define(Napi::Env env) {
                          InstanceMethod<&ModelWrap::SetLossScalerState>("setLossScalerState"),
                          InstanceMethod<&ModelWrap::LossAndGradients>("lossAndGradients"),
                          InstanceMethod<&ModelWrap::Generate>("generate"),
+                         InstanceMethod<&ModelWrap::SessionOpen>("sessionOpen"),
+                         InstanceMethod<&ModelWrap::SessionAdd>("sessionAdd"),
+                         InstanceMethod<&ModelWrap::SessionCancel>("sessionCancel"),
+                         InstanceMethod<&ModelWrap::SessionStep>("sessionStep"),
+                         InstanceMethod<&ModelWrap::SessionClose>("sessionClose"),
                          InstanceMethod<&ModelWrap::GetParameter>("getParameter"),
                          InstanceMethod<&ModelWrap::SetParameter>("setParameter"),
                          InstanceMethod<&ModelWrap::SetTrainable>("setTrainable"),

@@ -5,6 +5,7 @@
 #include <torch/optim/optimizer.h>
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -14,6 +15,7 @@
 
 #include "binding/async.h"
 
+#include "nn/generation_session.h"
 #include "nn/model.h"
 #include "train/loss_scaler.h"
 #include "peft/adapters.h"
@@ -43,6 +45,12 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   Napi::Value SetLossScalerState(const Napi::CallbackInfo& info);
   Napi::Value LossAndGradients(const Napi::CallbackInfo& info);
   Napi::Value Generate(const Napi::CallbackInfo& info);
+  // Generation sessions (model_wrap_session.cc): continuous batching over nn::GenerationSession.
+  Napi::Value SessionOpen(const Napi::CallbackInfo& info);
+  Napi::Value SessionAdd(const Napi::CallbackInfo& info);
+  Napi::Value SessionCancel(const Napi::CallbackInfo& info);
+  Napi::Value SessionStep(const Napi::CallbackInfo& info);
+  Napi::Value SessionClose(const Napi::CallbackInfo& info);
   Napi::Value GetParameter(const Napi::CallbackInfo& info);
   Napi::Value SetParameter(const Napi::CallbackInfo& info);
   // Fine-tuning methods (model_wrap_peft.cc).
@@ -73,6 +81,10 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     void rebuild_optimizer();
   };
   std::shared_ptr<State> state_ = std::make_shared<State>();
+  // Open generation sessions by handle (touched on the JavaScript thread only; a step in flight keeps its own).
+  std::map<int64_t, std::shared_ptr<nn::GenerationSession>> sessions_;
+  int64_t next_session_ = 1;
+  std::shared_ptr<nn::GenerationSession> SessionArg(const Napi::Value& handle);
 
   // Every slow call has one shape: its arguments are validated and copied on the JavaScript thread (by the
   // method), then `work(state)` runs on the compute thread under the model's lock, with `adapter` selected
@@ -111,6 +123,12 @@ Napi::Value ModelWrap::Queue(const Napi::CallbackInfo& info, std::optional<std::
         [result, settle = std::move(settle)](Napi::Env e) -> Napi::Value { return settle(e, *result); });
   }
 }
+
+// Option readers shared by the model's methods: a number field (undefined/null: the fallback), as an integer.
+double Num(const Napi::Object& o, const char* key, double fallback);
+int64_t Int(const Napi::Object& o, const char* key, int64_t fallback);
+// The adapter a call names: undefined -> the default, null -> none, a string -> that adapter.
+std::string AdapterArg(const Napi::Value& v, const peft::AdapterSet& set);
 
 // [{ name, shape, dtype, trainable }] for a parameter table (the model's, or an adapter's).
 Napi::Array ParamsToJs(Napi::Env env, const nn::Params& params);

@@ -64,11 +64,11 @@ at::Tensor generate_beams(const Model& model, const at::Tensor& ids, at::Tensor 
   const int64_t nb = o.num_beams, batch = ids.size(0);
   mask = mask.repeat_interleave(nb, 0);
   KvCache cache;
+  cache.reserve = ids.size(1) + o.max_new_tokens;
   Batch step{ids.to(at::kLong).repeat_interleave(nb, 0).to(device), mask.to(device), {}};
   BeamStep fn = [&](const at::Tensor& tokens, const at::Tensor& origin) {
     if (tokens.defined()) {
-      for (auto* list : {&cache.k, &cache.v})
-        for (auto& t : *list) t = t.index_select(0, origin.to(t.device()));
+      cache.select_rows(origin);
       mask = at::cat({mask.index_select(0, origin), at::ones({batch * nb, 1}, mask.options())}, 1);
       step = Batch{tokens.unsqueeze(1).to(device), mask.to(device), {}};
     }
@@ -136,6 +136,7 @@ Generated generate_detailed(const Model& model, const at::Tensor& ids, const at:
   at::Tensor counts;  // generated tokens per row and vocabulary entry, when penalties need them
   std::vector<at::Tensor> chosen, top_ids, top_lps;
   KvCache cache;
+  cache.reserve = ids.size(1) + o.max_new_tokens;  // one allocation per layer, written in place per token
   Batch step{ids.to(device).to(at::kLong), mask.to(device), {}};
   for (int64_t i = 0; i < o.max_new_tokens; ++i) {
     at::Tensor h = model.hidden(step, &cache);

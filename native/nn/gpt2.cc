@@ -1,5 +1,6 @@
 // GPT-2: learned positions, pre-LN blocks, Conv1D weights stored [in, out], tied LM head.
 #include <cmath>
+#include <tuple>
 
 #include "nn/checkpoint.h"
 #include "nn/layers.h"
@@ -46,7 +47,6 @@ at::Tensor gpt2_hidden(const Model& m, const Batch& b, KvCache* cache) {
   x = x + at::embedding(p.get(m.base("wpe.weight")), positions);
   x = at::dropout(x, c.embd_dropout, m.training && c.embd_dropout > 0);
   at::Tensor mask = additive_mask(b.attention_mask, batch, t, past, true, 0, x.scalar_type(), x.device());
-  if (cache) cache->k.resize(c.num_layers), cache->v.resize(c.num_layers);
   const bool ckpt = m.checkpointing(cache);
   for (int64_t i = 0; i < c.num_layers; ++i) {
     // By value: with checkpointing the block runs again in backward, after this function returned.
@@ -56,10 +56,7 @@ at::Tensor gpt2_hidden(const Model& m, const Batch& b, KvCache* cache) {
       at::Tensor a = layer_norm(p, l + "ln_1", x, c.norm_eps);
       auto qkv = conv1d(p, l + "attn.c_attn", a).view({batch, t, 3, nh, hd}).permute({2, 0, 3, 1, 4});
       at::Tensor q = qkv[0], k = qkv[1], v = qkv[2];
-      if (cache) {
-        if (cache->k[i].defined()) k = at::cat({cache->k[i], k}, 2), v = at::cat({cache->v[i], v}, 2);
-        cache->k[i] = k, cache->v[i] = v;
-      }
+      if (cache) std::tie(k, v) = cache->append(size_t(i), k, v);
       double scale = 1.0 / std::sqrt(double(hd));
       if (c.scale_attn_by_inverse_layer_idx) scale /= double(i + 1);
       at::Tensor o = attend(q, k, v, mask, scale, c.attn_dropout, m.training);
@@ -73,6 +70,7 @@ at::Tensor gpt2_hidden(const Model& m, const Batch& b, KvCache* cache) {
     };
     x = ckpt ? checkpointed(block, x) : block(x);
   }
+  if (cache) cache->advance(t);
   return layer_norm(p, m.base("ln_f"), x, c.norm_eps);
 }
 

@@ -1,5 +1,6 @@
 // Llama family (llama, mistral, qwen2): RMSNorm, rotary embeddings, grouped-query attention, SwiGLU.
 #include <cmath>
+#include <tuple>
 
 #include "nn/checkpoint.h"
 #include "nn/layers.h"
@@ -44,7 +45,6 @@ at::Tensor llama_hidden(const Model& m, const Batch& b, KvCache* cache) {
                              : at::arange(past, past + t, b.input_ids.options()).unsqueeze(0).expand({batch, t});
   auto [cos, sin] = rope_cos_sin(c, positions, x.scalar_type());
   at::Tensor mask = additive_mask(b.attention_mask, batch, t, past, true, c.sliding_window, x.scalar_type(), x.device());
-  if (cache) cache->k.resize(c.num_layers), cache->v.resize(c.num_layers);
   const double scale = 1.0 / std::sqrt(double(hd));
   const bool ckpt = m.checkpointing(cache);
   for (int64_t i = 0; i < c.num_layers; ++i) {
@@ -58,10 +58,7 @@ at::Tensor llama_hidden(const Model& m, const Batch& b, KvCache* cache) {
       at::Tensor v = qkv[2].view({batch, t, nkv, hd}).transpose(1, 2);
       q = apply_rope(q, cos, sin);
       k = apply_rope(k, cos, sin);
-      if (cache) {
-        if (cache->k[i].defined()) k = at::cat({cache->k[i], k}, 2), v = at::cat({cache->v[i], v}, 2);
-        cache->k[i] = k, cache->v[i] = v;
-      }
+      if (cache) std::tie(k, v) = cache->append(size_t(i), k, v);
       at::Tensor o = attend(q, k, v, mask, scale, c.attn_dropout, m.training);
       o = linear(p, l + "self_attn.o_proj", o.transpose(1, 2).reshape({batch, t, nh * hd}), c.o_bias);
       at::Tensor h = x + sublayer(p, l + "attention", o);
@@ -72,6 +69,7 @@ at::Tensor llama_hidden(const Model& m, const Batch& b, KvCache* cache) {
     };
     x = ckpt ? checkpointed(block, x) : block(x);
   }
+  if (cache) cache->advance(t);
   return rms_norm(p, m.base("norm"), x, c.norm_eps);
 }
 

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "nn/config.h"
+#include "nn/kv_cache.h"
 #include "nn/params.h"
 
 namespace nodetune::nn {
@@ -21,14 +22,6 @@ struct Batch {
   at::Tensor decoder_attention_mask;
 };
 
-// Keys and values per layer, [B, Hkv, S, D]. Encoder-decoders also keep the encoder output and the
-// cross-attention keys/values (computed once from it).
-struct KvCache {
-  std::vector<at::Tensor> k, v;
-  std::vector<at::Tensor> cross_k, cross_v;
-  at::Tensor encoder_out;
-  int64_t past() const { return k.empty() || !k[0].defined() ? 0 : k[0].size(2); }
-};
 
 class Model {
  public:

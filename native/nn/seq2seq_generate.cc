@@ -8,17 +8,6 @@
 #include "nn/generate.h"
 
 namespace nodetune::nn {
-namespace {
-
-void reorder(KvCache& cache, const at::Tensor& origin) {
-  for (auto* list : {&cache.k, &cache.v, &cache.cross_k, &cache.cross_v})
-    for (auto& t : *list)
-      if (t.defined()) t = t.index_select(0, origin.to(t.device()));
-  if (cache.encoder_out.defined()) cache.encoder_out = cache.encoder_out.index_select(0, origin.to(cache.encoder_out.device()));
-}
-
-}  // namespace
-
 std::vector<std::vector<int64_t>> generate_seq2seq(const Model& model, const at::Tensor& ids, const at::Tensor& attention_mask,
                                                    const GenerateOptions& o) {
   const auto& c = model.config();
@@ -36,7 +25,7 @@ std::vector<std::vector<int64_t>> generate_seq2seq(const Model& model, const at:
     b.decoder_input_ids = at::full({batch * nb, 1}, start, at::TensorOptions().dtype(at::kLong).device(device));
     BeamStep step = [&](const at::Tensor& tokens, const at::Tensor& origin) {
       if (tokens.defined()) {
-        reorder(cache, origin);
+        cache.select_rows(origin);
         b.decoder_input_ids = tokens.to(device).unsqueeze(1);
       }
       at::Tensor logits = model.forward(b, &cache);

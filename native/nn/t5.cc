@@ -227,6 +227,7 @@ at::Tensor t5_decode(const Model& m, const Batch& b, const at::Tensor& enc, KvCa
     };
     x = checkpointed(layer, at::cat({x, enc}, 1)).narrow(1, 0, t);
   }
+  if (cache) cache->advance(t);  // self-attention keys/values: exact-size tensors, concatenated per step
   return drop(m, rms_norm(p, "decoder.final_layer_norm", x, c.norm_eps), c.embd_dropout);
 }
 
