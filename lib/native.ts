@@ -234,6 +234,7 @@ export interface NativeBinding {
   setNumThreads(torchThreads: number, blasThreads: number): void;
   /** GFLOP/s of n x n products in dtype; threads > 0: with that many LibTorch intra-op threads, 0: as set. */
   measureMatmul(n: number, iterations: number, dtype: 'float32' | 'bfloat16', threads: number): Promise<number>;
+  measureReadBandwidth(bytes: number, iterations: number): Promise<number>;
   /** [major, minor] compute capability of a CUDA device, [0, 0] where it cannot be asked. */
   cudaComputeCapability(index: number): [number, number];
   manualSeed(seed: number): void;

@@ -113,6 +113,14 @@ export function measureMatmul(n = 1024, iterations = 10, options: MeasureMatmulO
   return native().measureMatmul(n, iterations, dtype, threads);
 }
 
+/** LibTorch's memory read rate in GB/s: `iterations` sums over `bytes` (default 1 GiB) of float32. Batch-1 decoding
+ * reads every weight once per token, so weight bytes / this rate bounds its tokens/s. */
+export function measureReadBandwidth(bytes = 2 ** 30, iterations = 5): Promise<number> {
+  check(Number.isSafeInteger(bytes) && bytes >= 4, 'measureReadBandwidth: bytes must be an integer >= 4', 'bytes');
+  check(Number.isInteger(iterations) && iterations > 0, 'measureReadBandwidth: iterations must be a positive integer', 'iterations');
+  return native().measureReadBandwidth(bytes, iterations);
+}
+
 /**
  * fp32 GFLOP/s (n=1024) measured in a fresh process whose environment is this one's with `env` applied (an
  * undefined value removes the variable): `{ OPENBLAS_CORETYPE: 'Haswell' }` measures that OpenBLAS kernel,

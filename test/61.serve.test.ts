@@ -113,8 +113,8 @@ describe('61 serve: HTTP endpoints', function () {
     expect(cev[cev.length - 1]).to.equal('[DONE]');
   });
 
-  it('batches concurrent requests into shared decoding steps, with the same answers as alone', async () => {
-    const s = await start({ model: llama, maxWaitMs: 100, maxBatch: 8 });
+  it('static batching: concurrent requests share decoding steps, with the same answers as alone', async () => {
+    const s = await start({ model: llama, maxWaitMs: 100, maxBatch: 8, batching: 'static' });
     const prompts = ['the cat', 'a dog sat on the mat', 'sun', 'the little girl'];
     const together = await Promise.all(prompts.map((p) => call(s, 'POST', '/v1/completions', { prompt: p, max_tokens: 4 })));
     const tokens = together.reduce((a, r) => a + (r.json.usage.completion_tokens as number), 0);
@@ -131,8 +131,35 @@ describe('61 serve: HTTP endpoints', function () {
       expect(together[i]!.json.choices[0].text).to.equal(one.json.choices[0].text);
     }
     const m = await call(s, 'GET', '/metrics');
+    // Rows per decoding step: every step of the gathered batch had the four rows (or fewer once some ended).
     expect(m.text).to.match(/nodetune_batch_size_bucket\{le="2"\} 0/);
-    expect(m.text).to.match(/nodetune_batch_size_bucket\{le="4"\} 1/);
+  });
+
+  it('continuous batching: a request joins a running stream at a token boundary; the queue limit holds', async () => {
+    const s = await start({ model: llama, maxWaitMs: 0, maxBatch: 2, maxQueue: 1 });
+    const long = await fetch(`${s.url}/v1/completions`, {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt: 'the cat', max_tokens: 60, stream: true }),
+    });
+    const reader = long.body!.getReader();
+    await reader.read(); // the stream is running
+    const joined = await call(s, 'POST', '/v1/completions', { prompt: 'a dog sat on the mat', max_tokens: 4 });
+    const running = s.stats().running;
+    expect(joined.status).to.equal(200);
+    const alone = await pipeline('text-generation', llama, { maxBatch: 1 });
+    expect(joined.json.choices[0].text).to.equal((await alone('a dog sat on the mat', { maxNewTokens: 4 })).text);
+    // It ran beside the stream (steps decoded both rows) rather than after it.
+    expect(running, 'the stream still runs after the joined request finished').to.equal(true);
+    const m = (await call(s, 'GET', '/metrics')).text;
+    const one = Number(/nodetune_batch_size_bucket\{le="1"\} (\d+)/.exec(m)![1]);
+    const steps = Number(/nodetune_batch_size_count (\d+)/.exec(m)![1]);
+    expect(steps - one, 'steps with two rows').to.be.at.least(joined.json.usage.completion_tokens - 1);
+    let text = '';
+    for (let r = await reader.read(); !r.done; r = await reader.read()) text += new TextDecoder().decode(r.value);
+    expect(text).to.match(/\[DONE\]/);
+    // Two rows run (maxBatch 2), one waits (maxQueue 1): a fourth request is refused with 503.
+    const body = JSON.stringify({ prompt: 'the cat', max_tokens: 60 });
+    const rs = await Promise.all([0, 1, 2, 3].map(() => fetch(`${s.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body })));
+    expect(rs.map((r) => r.status).sort()).to.deep.equal([200, 200, 200, 503]);
   });
 
   it('answers bad requests with 4xx errors that name the problem', async () => {

@@ -149,12 +149,12 @@ describe('66 serve: the official openai client', function () {
     expect(r.choices[0]!.text).to.not.equal(await textOf(greedy));
   });
 
-  it('presence and frequency penalties per request, in one micro-batch, as OpenAI defines them', async () => {
+  it('presence and frequency penalties per request, rows of one running batch, as OpenAI defines them', async () => {
     const settings = [{ presence: 1.5, frequency: 0 }, { presence: 0, frequency: 2 }, {}];
     const refs = await Promise.all(settings.map((p) => reference(model, promptIds, 12, p)));
-    const before = server.stats().batches;
+    const before = server.stats().items;
     const rs = await Promise.all(settings.map((p) => client.completions.create({ model: 'tiny', prompt, max_tokens: 12, presence_penalty: p.presence ?? 0, frequency_penalty: p.frequency ?? 0 })));
-    expect(server.stats().batches - before, 'one micro-batch').to.equal(1);
+    expect(server.stats().items - before, 'three rows').to.equal(3);
     for (const [i, r] of rs.entries()) expect(r.choices[0]!.text, `request ${i}`).to.equal(await textOf(refs[i]!));
     for (const i of [0, 1]) expect(rs[i]!.choices[0]!.text, 'the penalties change the text').to.not.equal(rs[2]!.choices[0]!.text);
   });

@@ -85,8 +85,8 @@ export class ContinuousScheduler {
   private looping = false;
   private steps = 0;
   private tokens = 0;
-  /** Called after each step with its running rows, tokens and duration (ms). */
-  onStep: ((rows: number, tokens: number, ms: number) => void) | undefined;
+  /** Called after each step with the rows it decoded (one token each) and its duration (ms). */
+  onStep: ((rows: number, ms: number) => void) | undefined;
 
   constructor(private readonly model: Model, opts: ContinuousOptions = {}) {
     this.maxRows = positiveInt(opts.maxRows, 'maxRows', 16);
@@ -209,7 +209,7 @@ export class ContinuousScheduler {
             if (t.finish) s.rows.delete(t.row);
             deliver(e, t);
           }
-          this.onStep?.(out.rows, out.tokens.length, Date.now() - started);
+          this.onStep?.(out.tokens.length, Date.now() - started);
         } catch (err) {
           // A failed step fails its rows; the session is dropped (a fresh one serves later requests).
           for (const e of s.rows.values()) fail(e, err);

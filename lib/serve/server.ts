@@ -122,7 +122,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const stats = (): BatchStats => generator?.stats() ?? batcher.stats();
   const metrics = new Metrics();
   metrics.queueDepth = () => stats().pending;
-  if (generator) generator.scheduler.onStep = (rows, tokens, ms) => metrics.batch(rows, ms, tokens);
+  if (generator) generator.scheduler.onStep = (rows, ms) => metrics.batch(rows, ms, rows);
   batcher.onBatch = (size: number, ms: number, results: unknown[] | undefined) => {
     const tokens = generator && results ? (results as Generation[]).reduce((a, g) => a + g.completionTokens, 0) : undefined;
     metrics.batch(size, ms, tokens);

@@ -57,6 +57,18 @@ Napi::Value MeasureMatmulJs(const Napi::CallbackInfo& info) {
       [=](Napi::Env e) -> Napi::Value { return Napi::Number::New(e, *gflops); });
 }
 
+// measureReadBandwidth(bytes, iterations) -> Promise<number> (GB/s)
+Napi::Value MeasureReadJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsNumber() || !info[1].IsNumber()) ThrowArgument(env, "measureReadBandwidth(bytes, iterations) expects two numbers");
+  const int64_t bytes = info[0].As<Napi::Number>().Int64Value();
+  const int64_t iterations = info[1].As<Napi::Number>().Int64Value();
+  auto gbps = std::make_shared<double>(0);
+  return RunAsync(
+      env, {}, [=] { *gbps = measure_read_gbps(bytes, iterations); },
+      [=](Napi::Env e) -> Napi::Value { return Napi::Number::New(e, *gbps); });
+}
+
 // cudaComputeCapability(index) -> [major, minor]; [0, 0] where it cannot be asked
 Napi::Value CudaComputeCapabilityJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -84,6 +96,7 @@ void DefineRuntime(Napi::Env env, Napi::Object exports) {
   exports.Set("runtimeInfo", Napi::Function::New<RuntimeInfoJs>(env, "runtimeInfo"));
   exports.Set("setNumThreads", Napi::Function::New<SetNumThreadsJs>(env, "setNumThreads"));
   exports.Set("measureMatmul", Napi::Function::New<MeasureMatmulJs>(env, "measureMatmul"));
+  exports.Set("measureReadBandwidth", Napi::Function::New<MeasureReadJs>(env, "measureReadBandwidth"));
   exports.Set("cudaComputeCapability", Napi::Function::New<CudaComputeCapabilityJs>(env, "cudaComputeCapability"));
   exports.Set("buildInfo", BuildInfo(env));
 }

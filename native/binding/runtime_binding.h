@@ -1,4 +1,4 @@
-// runtimeInfo(), setNumThreads(), measureMatmul(): the process-wide runtime, exposed to JS.
+// runtimeInfo(), setNumThreads(), measureMatmul(), measureReadBandwidth(): the process-wide runtime, exposed to JS.
 #pragma once
 #include <napi.h>
 

@@ -135,4 +135,15 @@ double measure_matmul_gflops(int64_t n, int64_t iterations, const std::string& d
   return 2.0 * static_cast<double>(n) * n * n * iterations / seconds / 1e9;
 }
 
+double measure_read_gbps(int64_t bytes, int64_t iterations) {
+  if (bytes < 4 || iterations <= 0) fail("ERR_ARGUMENT", "measureReadBandwidth: bytes (>= 4) and iterations must be positive");
+  at::Tensor t = at::ones({bytes / 4}, at::kFloat);  // every page touched before timing
+  at::Tensor sum = t.sum();                           // warm-up: thread pool
+  auto start = std::chrono::steady_clock::now();
+  for (int64_t i = 0; i < iterations; ++i) sum = t.sum();
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (sum.item<double>() != double(bytes / 4)) fail("ERR_STATE", "measureReadBandwidth: the sum came out wrong");
+  return double(bytes / 4 * 4) * double(iterations) / seconds / 1e9;
+}
+
 }  // namespace nodetune

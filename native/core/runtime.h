@@ -43,4 +43,8 @@ void set_num_threads(int torch_threads, int blas_threads);
 // LibTorch intra-op threads (restored afterwards); otherwise with the current setting.
 double measure_matmul_gflops(int64_t n, int64_t iterations, const std::string& dtype, int threads);
 
+// Measures how fast LibTorch reads memory: `iterations` sums over a float32 tensor of `bytes` (the current thread
+// setting). GB/s (1e9 bytes). The ceiling of batch-1 decoding, which reads every weight once per token.
+double measure_read_gbps(int64_t bytes, int64_t iterations);
+
 }  // namespace nodetune
