@@ -195,7 +195,15 @@ async function main(): Promise<void> {
     results.tokenization = await mod.benchTokenize({ quick });
     console.log('tokenization + collation:', JSON.stringify(results.tokenization));
   }
-  // Server: requests/s with and without micro-batching (loopback, bounded; bench/serve.ts).
+  // Decoding against its bandwidth ceiling (0.5B Qwen2 shape, bf16), TTFT, 16 rows in one session (bench/decode.ts).
+  const decodeBench = path.join(__dirname, 'decode.js');
+  if (fs.existsSync(decodeBench)) {
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    const mod = require(decodeBench) as { benchDecode(o: { quick: boolean }): Promise<Record<string, unknown>> };
+    results.decode = await mod.benchDecode({ quick });
+    console.log('decode:', JSON.stringify(results.decode));
+  }
+  // Server: streaming clients, batch 1 vs 16 clients with static and continuous batching (loopback; bench/serve.ts).
   const serveBench = path.join(__dirname, 'serve.js');
   if (fs.existsSync(serveBench)) {
     // eslint-disable-next-line @typescript-eslint/no-var-requires
