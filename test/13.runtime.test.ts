@@ -1,12 +1,20 @@
 import { expect } from 'chai';
 import { spawnSync } from 'child_process';
 import * as path from 'path';
-import { defaultThreadSettings, runtimeInfo, setNumThreads } from '../lib';
+import { defaultThreadSettings, measureReadBandwidth, runtimeInfo, setNumThreads } from '../lib';
 import { main } from '../lib/cli/main';
 import { defaultThreadSettings as rule, startupThreadSettings } from '../lib/threads';
 import { repoRoot, throws } from './helpers';
 
 describe('13 runtime info, threads and `nodetune doctor`', () => {
+  it('measureReadBandwidth: a positive read rate in GB/s; bad arguments are refused', async () => {
+    const gbps = await measureReadBandwidth(1 << 22, 2);
+    expect(gbps).to.be.a('number').and.to.be.above(0);
+    expect(Number.isFinite(gbps)).to.equal(true);
+    expect(() => measureReadBandwidth(2, 1)).to.throw(/bytes/);
+    expect(() => measureReadBandwidth(1 << 20, 0)).to.throw(/iterations/);
+  });
+
   it('reports BLAS, CUDA and threads', () => {
     const info = runtimeInfo();
     expect(['openblas', 'mkl', 'reference', 'blis', 'unknown']).to.include(info.blas.name);

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { AutoModel } from '../lib/models';
 import type { GenerationSession, SessionToken } from '../lib/models/session';
+import { expectClose } from './helpers';
 import { TIE_MARGIN, expected, fixture, greedyLead } from './models-helpers';
 
 /** Steps until every row finished; the tokens per row in order. */
@@ -29,6 +30,23 @@ describe('21 models: generation sessions (continuous batching)', () => {
       }
     });
   }
+
+  it('qwen2 bfloat16: the decoding product of a few rows (native/nn/decode_linear) agrees with LibTorch\'s over many', async () => {
+    const model = await AutoModel.fromPretrained(fixture('qwen2'), { quiet: true, dtype: 'bfloat16' });
+    const ids = expected('qwen2').inputIds[0]!.slice(0, 6);
+    // One row per position: 1 row takes the decoding kernel (on CPUs with AVX2), 6 rows LibTorch's product.
+    const few = await model.forward({ inputIds: [ids.slice(0, 1)] });
+    const many = await model.forward({ inputIds: ids.map((t) => [t]) });
+    const v = few.shape[2]!;
+    // bfloat16 activations: both accumulate in float32, rounding the same inputs once per product.
+    expectClose(few.logits, many.logits.subarray(0, v), { rtol: 3e-2, atol: 3e-2 }, 'logits');
+    // A bfloat16 session row equals generate() (both decode through the same kernel).
+    const want = (await model.generate([ids], { maxNewTokens: 5, eosTokenId: null }))[0]!.slice(6);
+    const session = model.createSession();
+    const row = session.add(ids, { maxNewTokens: 5, stopTokens: null });
+    expect((await drain(session)).get(row)!.map((t) => t.token)).to.deep.equal(want);
+    session.close();
+  });
 
   it('llama: rows joining and leaving mid-generation give the same tokens as each alone', async () => {
     const model = await AutoModel.fromPretrained(fixture('llama'), { quiet: true });

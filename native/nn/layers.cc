@@ -6,12 +6,14 @@
 #include <torch/version.h>
 
 #include "core/error.h"
+#include "nn/decode_linear.h"
 
 namespace nodetune::nn {
 
 at::Tensor linear(const Params& p, const std::string& name, const at::Tensor& x, bool bias) {
   const at::Tensor& w = p.get(name + ".weight");
-  at::Tensor y = bias ? at::linear(x, w, p.get(name + ".bias")) : at::linear(x, w);
+  at::Tensor b = bias ? p.get(name + ".bias") : at::Tensor();
+  at::Tensor y = decode_linear_applies(x, w) ? decode_linear(x, w, b) : bias ? at::linear(x, w, b) : at::linear(x, w);
   return p.hooks() ? p.hooks()->linear(name, x, y) : y;
 }
 

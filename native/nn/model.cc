@@ -7,6 +7,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "nn/decode_linear.h"
 #include "nn/layers.h"
 #include "nn/linear_cross_entropy.h"
 
@@ -222,7 +223,8 @@ const at::Tensor& Model::lm_head_weight() const {
 }
 
 at::Tensor Model::lm_logits(const at::Tensor& h) const {
-  at::Tensor y = at::linear(h, lm_head_weight());
+  const at::Tensor& w = lm_head_weight();
+  at::Tensor y = decode_linear_applies(h, w) ? decode_linear(h, w, at::Tensor()) : at::linear(h, w);
   // Adapters apply to an untied lm_head only (the tied head is the embedding matrix, not a linear layer).
   return !cfg_.tie_word_embeddings && params_.hooks() ? params_.hooks()->linear("lm_head", h, y) : y;
 }

@@ -1,0 +1,97 @@
+#include "nn/decode_linear.h"
+
+#include <ATen/Parallel.h>
+#include <ATen/core/grad_mode.h>
+
+#include <cstdint>
+#include <cstring>
+
+#if defined(__x86_64__) || defined(_M_X64)
+#include <immintrin.h>
+#define NODETUNE_X86 1
+#endif
+
+namespace nodetune::nn {
+namespace {
+
+constexpr int64_t kMaxRows = 4;  // more rows: the weights are no longer the cost; oneDNN's GEMM was faster at 16
+
+#ifdef NODETUNE_X86
+bool cpu_has_avx2_fma() {
+  static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return yes;
+}
+
+__attribute__((target("avx2,fma"))) inline float hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+  return _mm_cvtss_f32(s);
+}
+
+__attribute__((target("avx2,fma"))) inline __m256 widen(const uint16_t* p) {
+  __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(raw), 16));
+}
+
+inline float widen1(uint16_t b) {
+  uint32_t bits = uint32_t(b) << 16;
+  float f;
+  std::memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
+// y[m, j] = sum_k x[m, k] * w[j, k] for output columns j in [begin, end), m < rows; x float32 [rows, K].
+__attribute__((target("avx2,fma"))) void gemv_rows(const uint16_t* w, const float* x, float* y, int64_t rows, int64_t k,
+                                                    int64_t n, int64_t begin, int64_t end) {
+  const int64_t body = k - k % 8;
+  for (int64_t j = begin; j < end; ++j) {
+    const uint16_t* wr = w + j * k;
+    for (int64_t m0 = 0; m0 < rows; m0 += 4) {
+      const int64_t mb = rows - m0 < 4 ? rows - m0 : 4;
+      __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+      for (int64_t i = 0; i < body; i += 8) {
+        const __m256 wv = widen(wr + i);
+        for (int64_t m = 0; m < mb; ++m) acc[m] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + (m0 + m) * k + i), acc[m]);
+      }
+      for (int64_t m = 0; m < mb; ++m) {
+        float s = hsum(acc[m]);
+        for (int64_t i = body; i < k; ++i) s += widen1(wr[i]) * x[(m0 + m) * k + i];
+        y[(m0 + m) * n + j] = s;
+      }
+    }
+  }
+}
+#endif
+
+}  // namespace
+
+bool decode_linear_applies(const at::Tensor& x, const at::Tensor& w) {
+#ifdef NODETUNE_X86
+  if (!cpu_has_avx2_fma()) return false;
+  if (w.scalar_type() != at::kBFloat16 || !w.device().is_cpu() || w.dim() != 2 || !w.is_contiguous()) return false;
+  if (!x.device().is_cpu() || x.dim() < 1 || x.size(-1) != w.size(1) || x.numel() / w.size(1) > kMaxRows) return false;
+  return !(at::GradMode::is_enabled() && (x.requires_grad() || w.requires_grad()));
+#else
+  (void)x, (void)w;
+  return false;
+#endif
+}
+
+at::Tensor decode_linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias) {
+  const int64_t k = w.size(1), n = w.size(0), rows = x.numel() / k;
+  at::Tensor xf = x.reshape({rows, k}).to(at::kFloat).contiguous();
+  at::Tensor y = at::empty({rows, n}, at::kFloat);
+#ifdef NODETUNE_X86
+  const uint16_t* wp = reinterpret_cast<const uint16_t*>(w.data_ptr<at::BFloat16>());
+  const float* xp = xf.data_ptr<float>();
+  float* yp = y.data_ptr<float>();
+  at::parallel_for(0, n, 256, [&](int64_t begin, int64_t end) { gemv_rows(wp, xp, yp, rows, k, n, begin, end); });
+#endif
+  if (bias.defined()) y.add_(bias.to(at::kFloat));
+  auto sizes = x.sizes().vec();
+  sizes.back() = n;
+  return y.to(w.scalar_type()).view(sizes);
+}
+
+}  // namespace nodetune::nn
