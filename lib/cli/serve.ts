@@ -1,4 +1,5 @@
 /** `nodetune serve`: the HTTP server on a model directory, until SIGINT/SIGTERM (then it drains and exits 0). */
+import { NodetuneError } from '../errors';
 import { parseCliArgs } from './args';
 import { startServer } from '../serve';
 import type { ServeOptions } from '../serve';
@@ -17,8 +18,10 @@ Options:
   --port N             port (default 8080; 0 picks a free one)
   --api-key KEY        require "Authorization: Bearer KEY" (default: $NODETUNE_API_KEY, else no auth)
   --name NAME          the model's name in requests and responses (default: the directory's name)
-  --max-batch N        most requests per forward pass (default 8)
-  --max-wait-ms N      longest a request waits for a batch to fill (default 5)
+  --max-batch N        most requests per forward pass; causal-lm: most rows decoding together (default 8)
+  --max-wait-ms N      longest a request waits for a batch to fill (default 5; causal-lm: static batching only)
+  --batching MODE      causal-lm: continuous (default: requests join the running batch at token boundaries) or static
+  --prefill-budget N   causal-lm: most prompt tokens prefilled per decoding step (default 512)
   --max-queue N        waiting requests beyond this are answered 503 (default 64)
   --timeout-ms N       per-request timeout, answered 504 (default 60000)
   --max-tokens N       largest max_tokens accepted (default 256)
@@ -47,7 +50,7 @@ export async function serve(argv: string[], out: (s: string) => void): Promise<n
     args: argv,
     options: {
       model: { type: 'string' }, adapter: { type: 'string', multiple: true }, host: { type: 'string' }, port: { type: 'string' },
-      'api-key': { type: 'string' }, name: { type: 'string' }, 'max-batch': { type: 'string' }, 'max-wait-ms': { type: 'string' },
+      'api-key': { type: 'string' }, name: { type: 'string' }, 'max-batch': { type: 'string' }, 'max-wait-ms': { type: 'string' }, batching: { type: 'string' }, 'prefill-budget': { type: 'string' },
       'max-queue': { type: 'string' }, 'timeout-ms': { type: 'string' }, 'max-tokens': { type: 'string' }, 'body-limit': { type: 'string' },
       device: { type: 'string' }, quiet: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
     },
@@ -74,6 +77,10 @@ export async function serve(argv: string[], out: (s: string) => void): Promise<n
   set('maxBatch', int(values['max-batch'], 'max-batch', 1));
   set('maxWaitMs', int(values['max-wait-ms'], 'max-wait-ms', 0));
   set('maxQueue', int(values['max-queue'], 'max-queue', 1));
+  if (values.batching !== undefined && values.batching !== 'continuous' && values.batching !== 'static')
+    throw new NodetuneError('ERR_ARGUMENT', `--batching must be continuous or static, got ${JSON.stringify(values.batching)}`, { field: 'batching' });
+  set('batching', values.batching as 'continuous' | 'static' | undefined);
+  set('prefillBudget', int(values['prefill-budget'], 'prefill-budget', 1));
   set('requestTimeoutMs', int(values['timeout-ms'], 'timeout-ms', 1));
   set('maxTokens', int(values['max-tokens'], 'max-tokens', 1));
   set('bodyLimit', int(values['body-limit'], 'body-limit', 1));

@@ -61,7 +61,14 @@ export function registerCompletionRoutes(ctx: CompletionContext, tokenizer: PreT
     chat: boolean, n: number, promptChars: number, deadline: number) => {
     const its = Array.from({ length: n }, (_, i) => g.streamPieces(ids, choiceOptions(gen, i), ctx.within<SessionToken>(deadline)));
     // The first chunks come before the headers, so a refusal (full queue, timeout) is still a plain status.
-    const firsts = await Promise.all(its.map((it) => it.next()));
+    const settled = await Promise.allSettled(its.map((it) => it.next()));
+    const refused = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (refused) {
+      // The choices that did start leave the running batch.
+      await Promise.all(its.map((it) => it.return(undefined as never).catch(() => undefined)));
+      throw refused.reason;
+    }
+    const firsts = settled.map((r) => (r as PromiseFulfilledResult<IteratorResult<StreamPiece, Generation>>).value);
     const res = reply.raw;
     reply.hijack();
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive' });

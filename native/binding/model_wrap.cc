@@ -181,6 +181,15 @@ double Num(const Napi::Object& o, const char* key, double fallback) {
 
 int64_t Int(const Napi::Object& o, const char* key, int64_t fallback) { return int64_t(Num(o, key, double(fallback))); }
 
+void ReadSampling(const Napi::Object& o, nn::SamplingOptions& s) {
+  s.max_new_tokens = Int(o, "maxNewTokens", 16);
+  s.temperature = Num(o, "temperature", 0.0);
+  s.top_k = Int(o, "topK", 0);
+  s.top_p = Num(o, "topP", 1.0);
+  s.repetition_penalty = Num(o, "repetitionPenalty", 1.0);
+  s.seed = uint64_t(Num(o, "seed", 0));
+}
+
 // The adapter a call names: undefined -> the default, null -> none, a string -> that adapter.
 std::string AdapterArg(const Napi::Value& v, const peft::AdapterSet& set) {
   if (v.IsUndefined()) return set.default_name();
@@ -459,14 +468,9 @@ Napi::Value ModelWrap::Generate(const Napi::CallbackInfo& info) {
     if (!info[3].IsObject()) fail("ERR_ARGUMENT", "generate(): options must be an object");
     auto o = info[3].As<Napi::Object>();
     nn::GenerateOptions g;
-    g.max_new_tokens = Int(o, "maxNewTokens", 16);
-    g.temperature = Num(o, "temperature", 0.0);
-    g.top_k = Int(o, "topK", 0);
-    g.top_p = Num(o, "topP", 1.0);
-    g.repetition_penalty = Num(o, "repetitionPenalty", 1.0);
+    ReadSampling(o, g);
     g.eos_token_id = Int(o, "eosTokenId", -1);
     g.pad_token_id = Int(o, "padTokenId", -1);
-    g.seed = uint64_t(Num(o, "seed", 0));
     g.num_beams = Int(o, "numBeams", 1);
     g.length_penalty = Num(o, "lengthPenalty", 1.0);
     if (g.num_beams < 1) fail("ERR_ARGUMENT", "generate(): numBeams must be >= 1");

@@ -127,6 +127,8 @@ Napi::Value ModelWrap::Queue(const Napi::CallbackInfo& info, std::optional<std::
 // Option readers shared by the model's methods: a number field (undefined/null: the fallback), as an integer.
 double Num(const Napi::Object& o, const char* key, double fallback);
 int64_t Int(const Napi::Object& o, const char* key, int64_t fallback);
+// maxNewTokens, temperature, topK, topP, repetitionPenalty and seed of an options object.
+void ReadSampling(const Napi::Object& o, nn::SamplingOptions& s);
 // The adapter a call names: undefined -> the default, null -> none, a string -> that adapter.
 std::string AdapterArg(const Napi::Value& v, const peft::AdapterSet& set);
 

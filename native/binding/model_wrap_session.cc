@@ -24,18 +24,13 @@ nn::RowOptions RowOptionsFromJs(const Napi::Value& value) {
   if (!value.IsObject()) fail("ERR_ARGUMENT", "session.add(): options must be an object");
   auto o = value.As<Napi::Object>();
   nn::RowOptions r;
-  r.max_new_tokens = Int(o, "maxNewTokens", 16);
-  r.temperature = Num(o, "temperature", 0.0);
-  r.top_k = Int(o, "topK", 0);
-  r.top_p = Num(o, "topP", 1.0);
-  r.repetition_penalty = Num(o, "repetitionPenalty", 1.0);
+  ReadSampling(o, r);
   r.presence_penalty = Num(o, "presencePenalty", 0.0);
   r.frequency_penalty = Num(o, "frequencyPenalty", 0.0);
   r.penalty_context = Int(o, "penaltyContext", 0);
   r.bias_tokens = Numbers<int64_t>(o, "biasTokens", at::kLong);
   r.bias_values = Numbers<float>(o, "biasValues", at::kFloat);
   r.stop_tokens = Numbers<int64_t>(o, "stopTokens", at::kLong);
-  r.seed = uint64_t(Num(o, "seed", 0));
   r.logprobs = Int(o, "logprobs", -1);
   return r;
 }

@@ -11,15 +11,19 @@
 
 namespace nodetune::nn {
 
-struct GenerateOptions {
+// The decoding settings generate() and a generation session's rows share.
+struct SamplingOptions {
   int64_t max_new_tokens = 16;
   double temperature = 0.0;  // 0: greedy
   int64_t top_k = 0;         // 0: off
   double top_p = 1.0;        // 1: off
   double repetition_penalty = 1.0;
+  uint64_t seed = 0;
+};
+
+struct GenerateOptions : SamplingOptions {
   int64_t eos_token_id = -1;  // -1: none
   int64_t pad_token_id = -1;  // fills finished rows; -1: use eos
-  uint64_t seed = 0;
   int64_t num_beams = 1;        // > 1: beam search (nn/beam_search.h), greedy only
   double length_penalty = 1.0;  // beam scores: sum log-prob / length ** length_penalty
   // Per row (undefined: off), as OpenAI defines them over the tokens generated so far:

@@ -15,10 +15,7 @@ namespace {
 // The shared processing and draw (nn/generate.h) configured for one row (its logits are row 0).
 GenerateOptions row_generate_options(const RowOptions& r) {
   GenerateOptions o;
-  o.temperature = r.temperature;
-  o.top_k = r.top_k;
-  o.top_p = r.top_p;
-  o.repetition_penalty = r.repetition_penalty;
+  static_cast<SamplingOptions&>(o) = r;
   if (r.frequency_penalty != 0) o.frequency_penalty = at::full({1}, r.frequency_penalty, at::kFloat);
   if (r.presence_penalty != 0) o.presence_penalty = at::full({1}, r.presence_penalty, at::kFloat);
   if (!r.bias_tokens.empty()) {

@@ -11,23 +11,18 @@
 #include <string>
 #include <vector>
 
+#include "nn/generate.h"
 #include "nn/model.h"
 
 namespace nodetune::nn {
 
-struct RowOptions {
-  int64_t max_new_tokens = 16;
-  double temperature = 0.0;  // 0: greedy
-  int64_t top_k = 0;
-  double top_p = 1.0;
-  double repetition_penalty = 1.0;
+struct RowOptions : SamplingOptions {
   double presence_penalty = 0.0;  // OpenAI's, over the generated tokens (and the last penalty_context prompt tokens)
   double frequency_penalty = 0.0;
   int64_t penalty_context = 0;
   std::vector<int64_t> bias_tokens;  // logit bias: logits[bias_tokens[i]] += bias_values[i]
   std::vector<float> bias_values;
   std::vector<int64_t> stop_tokens;  // generating one finishes the row (it is reported)
-  uint64_t seed = 0;
   int64_t logprobs = -1;  // >= 0: the chosen token's log-probability and this many alternatives
 };
 
