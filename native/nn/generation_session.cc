@@ -116,27 +116,41 @@ void GenerationSession::keep(const std::vector<bool>& keep_row) {
   }
 }
 
-// Prefills one row alone (exactly as generate() with a batch of one), draws its first token, and joins its
-// keys/values to the batch's cache.
-void GenerationSession::admit(const Model& model, Row row, StepResult& out) {
+// Prefills the joining rows in one forward pass (left-padded to the longest prompt; one row alone: exactly as
+// generate() with a batch of one), draws their first tokens, and joins their keys/values to the batch's cache.
+void GenerationSession::admit(const Model& model, std::vector<Row>& joining, StepResult& out) {
   const auto device = model.params().device();
-  const int64_t t = int64_t(row.tokens.size());
+  const int64_t j = int64_t(joining.size());
+  int64_t t = 0, reserve = cache_.capacity();
+  for (const Row& r : joining) {
+    t = std::max<int64_t>(t, int64_t(r.tokens.size()));
+    reserve = std::max<int64_t>(reserve, int64_t(r.tokens.size()) + r.options.max_new_tokens);
+  }
+  at::Tensor ids = at::zeros({j, t}, at::kLong), mask = at::zeros({j, t}, at::kLong);
+  for (int64_t i = 0; i < j; ++i) {
+    const auto& tokens = joining[size_t(i)].tokens;
+    const int64_t n = int64_t(tokens.size());
+    ids[i].narrow(0, t - n, n).copy_(at::tensor(tokens, at::kLong));
+    mask[i].narrow(0, t - n, n).fill_(1);
+  }
   KvCache cache;
-  cache.reserve = std::max<int64_t>(cache_.capacity(), t + row.options.max_new_tokens);
-  at::Tensor ids = ids_tensor(row.tokens);
-  Batch b{ids.to(device), at::ones({1, t}, at::kLong).to(device), {}};
+  cache.reserve = reserve;
+  Batch b{ids.to(device), mask.to(device), {}};
   at::Tensor h = model.hidden(b, &cache);
   at::Tensor logits = model.lm_logits(h.select(1, t - 1)).to(at::kFloat).cpu();
-  StepToken token = choose(row, logits);
-  out.tokens.push_back(token);
-  if (token.finished) return;
-  const int64_t len = std::max(cache_.length, t);
-  at::Tensor mask = at::zeros({int64_t(rows_.size()) + 1, len}, at::kLong);
-  if (!rows_.empty()) mask.narrow(0, 0, int64_t(rows_.size())).narrow(1, len - cache_.length, cache_.length).copy_(mask_);
-  mask[int64_t(rows_.size())].narrow(0, len - t, t).fill_(1);
+  std::vector<bool> running(rows_.size(), true);
+  for (int64_t i = 0; i < j; ++i) {
+    out.tokens.push_back(choose(joining[size_t(i)], logits.narrow(0, i, 1)));
+    running.push_back(!out.tokens.back().finished);
+  }
+  const int64_t len = std::max(cache_.length, t), r = int64_t(rows_.size());
+  at::Tensor joined = at::zeros({r + j, len}, at::kLong);
+  if (r > 0) joined.narrow(0, 0, r).narrow(1, len - cache_.length, cache_.length).copy_(mask_);
+  joined.narrow(0, r, j).narrow(1, len - t, t).copy_(mask);
   cache_.join(cache);
-  mask_ = mask;
-  rows_.push_back(std::move(row));
+  mask_ = joined;
+  for (auto& row : joining) rows_.push_back(std::move(row));
+  keep(running);  // rows finished by their first token leave at once
 }
 
 StepResult GenerationSession::step(const Model& model) {
@@ -175,7 +189,7 @@ StepResult GenerationSession::step(const Model& model) {
     }
     keep(running);
   }
-  for (auto& row : joining) admit(model, std::move(row), out);
+  if (!joining.empty()) admit(model, joining, out);
   out.rows = int64_t(rows_.size());
   out.length = cache_.length;
   out.capacity = cache_.capacity();

@@ -1,5 +1,6 @@
-// Incremental decoding over a changing batch (continuous batching): rows join with their prompt (prefilled alone,
-// then their keys/values join the batch's KV cache right-aligned, the attention mask hiding the gap), every step
+// Incremental decoding over a changing batch (continuous batching): rows join with their prompt (the rows joining at
+// one step prefilled together, left-padded; then their keys/values join the batch's KV cache right-aligned, the
+// attention mask hiding the gaps), every step
 // decodes one token for each running row, finished or cancelled rows leave at once (their cache rows are freed).
 // Sampling options are per row, so different requests share a step. Decoder-only causal LMs (Llama family,
 // GPT-2); prompt-tuning adapters are refused (their virtual tokens sit at the front of every row).
@@ -69,7 +70,7 @@ class GenerationSession {
 
   StepToken choose(Row& row, const at::Tensor& logits);  // logits [1, V] float32 CPU
   void keep(const std::vector<bool>& keep_row);
-  void admit(const Model& model, Row row, StepResult& out);
+  void admit(const Model& model, std::vector<Row>& joining, StepResult& out);
 
   int64_t vocab_;
   std::mutex inbox_mutex_;
