@@ -16,6 +16,7 @@ export type {
   ForwardOutput, GenerateOptions, Labels, LoadReport, ModelDtype, ModelInputs, OptimizerOptions, Task, IdsInput,
 } from './models';
 export type { TrainBatch } from './models';
+export type { GenerationSession, SessionOptions, SessionRowOptions, SessionStep, SessionToken } from './models';
 export { AutoTokenizer, PreTrainedTokenizer } from './tokenizers';
 export type { EncodeOptions, Encoded, DecodeOptions, SpecialTokens, ChatMessage, ChatTemplateOptions } from './tokenizers';
 export type { FromPretrainedOptions as TokenizerFromPretrainedOptions } from './tokenizers';

@@ -5,6 +5,7 @@ export type { CallOptions, ForwardOutput, GenerateOptions, Labels, LoadReport, T
 export type { DetailedGenerateOptions, GenerateOutput } from './model';
 export type { TrainBatch } from './model';
 export type { LogitBias, RowSamplingOptions, TokenLogprob } from './sampling';
+export type { GenerationSession, SessionOptions, SessionRowOptions, SessionStep, SessionToken } from './session';
 export type { Task } from './config';
 export type { IdsInput } from './inputs';
 export { hubCacheDir, resolveModelDir } from './hub';

@@ -62,7 +62,7 @@ StepToken GenerationSession::choose(Row& row, const at::Tensor& logits) {
     // As generate(): the last penalty_context prompt tokens count as generated.
     row.counts = at::zeros({1, logits.size(1)}, at::kFloat);
     const int64_t n = std::min<int64_t>(r.penalty_context, int64_t(row.tokens.size()));
-    for (int64_t j = int64_t(row.tokens.size()) - n; j < int64_t(row.tokens.size()); ++j) row.counts[0][row.tokens[j]] += 1;
+    for (int64_t j = int64_t(row.tokens.size()) - n; j < int64_t(row.tokens.size()); ++j) row.counts.select(1, row.tokens[size_t(j)]).add_(1);
   }
   at::Tensor processed = process_logits(logits, ids_tensor(row.tokens), row.counts, o);
   const int64_t next = sample_next(processed, o, row.generator).item<int64_t>();
@@ -78,7 +78,7 @@ StepToken GenerationSession::choose(Row& row, const at::Tensor& logits) {
     out.top_logprobs.assign(v.data_ptr<float>(), v.data_ptr<float>() + v.numel());
     out.top_ids.assign(i.data_ptr<int64_t>(), i.data_ptr<int64_t>() + i.numel());
   }
-  if (row.counts.defined()) row.counts[0][next] += 1;
+  if (row.counts.defined()) row.counts.select(1, next).add_(1);
   row.tokens.push_back(next);
   row.generated += 1;
   if (std::find(r.stop_tokens.begin(), r.stop_tokens.end(), next) != r.stop_tokens.end()) {
