@@ -107,7 +107,8 @@ export class ContinuousScheduler {
     if (this.waiting.length >= this.maxQueue) throw new QueueFullError(this.maxQueue);
     const e: Entry & { since?: number } = { since: Date.now(), ids, options, adapter, row: undefined, session: undefined, buffered: [], waiter: undefined, error: undefined, done: false };
     this.waiting.push(e);
-    void this.loop();
+    // From a microtask: the requests submitted in the same tick join (and are prefilled in) the same step.
+    queueMicrotask(() => void this.loop());
     return {
       next: () => {
         const t = e.buffered.shift();
