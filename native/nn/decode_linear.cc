@@ -41,25 +41,52 @@ inline float widen1(uint16_t b) {
   return f;
 }
 
+// out[m] = sum_k x[m * k + i] * wr[i] for MB input rows (accumulators in registers: MB is a constant). One row: four
+// independent accumulators, so the loads, not the fused multiply-add's latency, set the pace.
+template <int MB>
+__attribute__((target("avx2,fma"))) inline void dot_rows(const uint16_t* wr, const float* x, int64_t k, float* out) {
+  if constexpr (MB == 1) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 32 <= k; i += 32) {
+      a0 = _mm256_fmadd_ps(widen(wr + i), _mm256_loadu_ps(x + i), a0);
+      a1 = _mm256_fmadd_ps(widen(wr + i + 8), _mm256_loadu_ps(x + i + 8), a1);
+      a2 = _mm256_fmadd_ps(widen(wr + i + 16), _mm256_loadu_ps(x + i + 16), a2);
+      a3 = _mm256_fmadd_ps(widen(wr + i + 24), _mm256_loadu_ps(x + i + 24), a3);
+    }
+    for (; i + 8 <= k; i += 8) a0 = _mm256_fmadd_ps(widen(wr + i), _mm256_loadu_ps(x + i), a0);
+    float s = hsum(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+    for (; i < k; ++i) s += widen1(wr[i]) * x[i];
+    out[0] = s;
+  } else {
+    __m256 acc[MB];
+    for (int m = 0; m < MB; ++m) acc[m] = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 8 <= k; i += 8) {
+      const __m256 wv = widen(wr + i);
+      for (int m = 0; m < MB; ++m) acc[m] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + m * k + i), acc[m]);
+    }
+    for (int m = 0; m < MB; ++m) {
+      float s = hsum(acc[m]);
+      for (int64_t t = i; t < k; ++t) s += widen1(wr[t]) * x[m * k + t];
+      out[m] = s;
+    }
+  }
+}
+
 // y[m, j] = sum_k x[m, k] * w[j, k] for output columns j in [begin, end), m < rows; x float32 [rows, K].
 __attribute__((target("avx2,fma"))) void gemv_rows(const uint16_t* w, const float* x, float* y, int64_t rows, int64_t k,
                                                     int64_t n, int64_t begin, int64_t end) {
-  const int64_t body = k - k % 8;
+  float out[4];
   for (int64_t j = begin; j < end; ++j) {
     const uint16_t* wr = w + j * k;
-    for (int64_t m0 = 0; m0 < rows; m0 += 4) {
-      const int64_t mb = rows - m0 < 4 ? rows - m0 : 4;
-      __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-      for (int64_t i = 0; i < body; i += 8) {
-        const __m256 wv = widen(wr + i);
-        for (int64_t m = 0; m < mb; ++m) acc[m] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + (m0 + m) * k + i), acc[m]);
-      }
-      for (int64_t m = 0; m < mb; ++m) {
-        float s = hsum(acc[m]);
-        for (int64_t i = body; i < k; ++i) s += widen1(wr[i]) * x[(m0 + m) * k + i];
-        y[(m0 + m) * n + j] = s;
-      }
+    switch (rows) {
+      case 1: dot_rows<1>(wr, x, k, out); break;
+      case 2: dot_rows<2>(wr, x, k, out); break;
+      case 3: dot_rows<3>(wr, x, k, out); break;
+      default: dot_rows<4>(wr, x, k, out); break;
     }
+    for (int64_t m = 0; m < rows; ++m) y[m * n + j] = out[m];
   }
 }
 #endif
