@@ -124,6 +124,11 @@ describe('66 serve: the official openai client', function () {
     expect(last.usage).to.deep.equal(plain.usage);
     expect(chunks.slice(0, -1).every((ch) => !ch.usage)).to.equal(true);
     expect(chunks.flatMap((ch) => ch.choices.map((x) => x.text)).join('')).to.equal(plain.choices[0]!.text);
+    // One event per decodable piece as the tokens come (continuous batching), not chunks of several tokens' text.
+    const pieces = chunks.filter((ch) => ch.choices.some((x) => x.text.length > 0)).length;
+    const generated = plain.usage!.completion_tokens;
+    expect(pieces).to.be.at.most(generated);
+    if (generated >= 4) expect(pieces, 'text pieces').to.be.at.least(Math.ceil(generated / 2));
 
     const chatPlain = await client.chat.completions.create({ model: 'tiny', messages: [{ role: 'user', content: prompt }], max_tokens: 6 });
     const chatStream = await client.chat.completions.create({ model: 'tiny', messages: [{ role: 'user', content: prompt }], max_tokens: 6, stream: true, stream_options: { include_usage: true } });
