@@ -149,7 +149,7 @@ export interface NativeModel {
   /** One optimizer step on a window of micro-batches (one: a plain step; more: gradient accumulation). */
   trainStep(window: NativeMicroBatch[], lr: number | null, maxGradNorm: number | null, adapter?: NativeAdapterArg,
     communicator?: NativeCommunicator | null, skipNonFinite?: boolean, precision?: 'fp32' | 'bf16' | 'fp16',
-    lossScaling?: boolean): Promise<{ loss: number; gradNorm: number; skipped: boolean }>;
+    lossScaling?: boolean, torchThreads?: number): Promise<{ loss: number; gradNorm: number; skipped: boolean }>;
   lossAndGradients(ids: NativeIds, shape: number[], mask: NativeIds | null, tokenTypes: NativeIds | NativeSeq2SeqInputs | null, labels: NativeIds | Float32Array,
     labelsShape: number[], names: string[], adapter?: NativeAdapterArg): Promise<{ loss: number; grads: (NativeTensor | null)[] }>;
   generate(ids: NativeIds, shape: number[], mask: NativeIds | null, options: {
