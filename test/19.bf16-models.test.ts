@@ -67,6 +67,40 @@ describe('19 bfloat16 models: fromConfig, float32 adapters over a bfloat16 base,
     expect(last).to.be.lessThan(first);
   });
 
+  it('a bfloat16 model\'s causal-LM loss with gradients (the fused head in bfloat16) equals the loss from its logits; gradients near the float32 twin\'s', async () => {
+    const config = { ...small, tie_word_embeddings: true, vocab_size: 300 };  // tied: the head's gradient comes from the fused loss
+    const rows = [[1, 5, 9, 13, 17, 21, 25, 29, 33, 37, 41, 45, 49, 53, 57, 61, 65, 69, 73, 77]];
+    const labels = [rows[0]!.map((x, i) => (i === 3 ? -100 : x))];
+    const names = ['model.embed_tokens.weight', 'model.layers.0.mlp.up_proj.weight', 'model.norm.weight'];
+    const b16 = await AutoModel.fromConfig(config, { seed: 4, dtype: 'bfloat16' });
+    const f32 = await AutoModel.fromConfig(config, { seed: 4 });
+    const fused = await b16.lossAndGradients({ inputIds: rows, labels }, names);
+    // The loss from the logits forward() returns (bfloat16 products as in the fused head, log-softmax here in float64).
+    const logits = (await b16.forward({ inputIds: rows })).logits as Float32Array;
+    const v = config.vocab_size;
+    let sum = 0, count = 0;
+    for (let t = 0; t + 1 < rows[0]!.length; t++) {
+      const y = labels[0]![t + 1]!;
+      if (y === -100) continue;
+      const row = logits.subarray(t * v, (t + 1) * v);
+      const max = Math.max(...row);
+      let z = 0;
+      for (const x of row) z += Math.exp(x - max);
+      sum += max + Math.log(z) - row[y]!;
+      count++;
+    }
+    expect(Math.abs(fused.loss - sum / count) / (sum / count)).to.be.below(1e-4);
+    const reference = await f32.lossAndGradients({ inputIds: rows, labels }, names);
+    for (const [k, name] of names.entries()) {
+      const g = (await fused.grads[k]!.to(null, 'float32')).data() as Float32Array;
+      const r = reference.grads[k]!.data() as Float32Array;
+      let diff = 0, norm = 0;
+      for (let i = 0; i < r.length; i++) diff += (g[i]! - r[i]!) ** 2, norm += r[i]! ** 2;
+      expect(norm, name).to.be.greaterThan(0);
+      expect(Math.sqrt(diff / norm), name).to.be.below(0.05);
+    }
+  });
+
   it('the thread rule for a step: every core when its products are bfloat16, unless the user chose the threads', () => {
     const facts = { blas: { name: 'openblas' }, hardwareThreads: 4 };
     expect(stepTorchThreads(facts, true, false, {})).to.equal(4);
