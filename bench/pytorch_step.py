@@ -103,9 +103,9 @@ def main():
         forward = lambda: reference.llama(c, W, ids, mask, lora=lora)  # noqa: E731
     autocast = args.get("precision") == "bf16"
     opt = torch.optim.AdamW(trainable, lr=1e-4, weight_decay=0.0)
-    times, losses = [], []
+    times, cpu_times, losses = [], [], []
     for i in range(args["warmup"] + args["steps"]):
-        s = time.perf_counter()
+        s, cpu = time.perf_counter(), time.process_time()
         with torch.autocast("cpu", dtype=torch.bfloat16) if autocast else nullcontext():
             h = forward()
             logits = h[:, :-1] @ head.T
@@ -117,10 +117,11 @@ def main():
         ms = (time.perf_counter() - s) * 1000
         if i >= args["warmup"]:
             times.append(ms)
+            cpu_times.append((time.process_time() - cpu) * 1000)
         losses.append(value)
     params = sum(v.numel() for v in W.values())
     print(json.dumps({"loadMs": load_ms, "params": params, "trainable": sum(t.numel() for t in trainable), "times": times,
-                      "losses": losses, "rssBeforeLoadKb": rss_before, "rssAfterLoadKb": rss_load,
+                      "cpuTimes": cpu_times, "losses": losses, "rssBeforeLoadKb": rss_before, "rssAfterLoadKb": rss_load,
                       "peakRssKb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
                       "threads": torch.get_num_threads()}))
 

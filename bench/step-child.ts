@@ -37,6 +37,9 @@ async function main(): Promise<void> {
   const loadMs = Number(process.hrtime.bigint() - t0) / 1e6;
   const rssAfterLoad = process.resourceUsage().maxRSS;
   const times: number[] = [];
+  // CPU time of the process per step (user + system, all threads): under contention from other processes it moves
+  // less than wall time, so it is the steadier figure for A/B comparisons at one thread.
+  const cpuTimes: number[] = [];
   const losses: number[] = [];
   if (args.mode === 'train') {
     const r = args.loraRank ?? 8;
@@ -44,9 +47,11 @@ async function main(): Promise<void> {
     model.configureOptimizer({ type: 'adamw', lr: 1e-4, weightDecay: 0 });
     for (let i = 0; i < args.warmup + args.steps; i++) {
       const s = process.hrtime.bigint();
+      const cpu = process.cpuUsage();
       const { loss } = await model.trainStep({ inputIds: batch.inputIds, labels: batch.inputIds }, { precision: args.precision ?? 'fp32' });
       const ms = Number(process.hrtime.bigint() - s) / 1e6;
-      if (i >= args.warmup) times.push(ms);
+      const used = process.cpuUsage(cpu);
+      if (i >= args.warmup) times.push(ms), cpuTimes.push((used.user + used.system) / 1000);
       losses.push(loss);
     }
   } else {
@@ -61,7 +66,7 @@ async function main(): Promise<void> {
   const summary = model.parameterSummary();
   const params = summary.total;
   process.stdout.write(JSON.stringify({
-    loadMs, params, trainable: summary.trainable, times, losses, rssBeforeLoadKb: rssBefore, rssAfterLoadKb: rssAfterLoad,
+    loadMs, params, trainable: summary.trainable, times, cpuTimes, losses, rssBeforeLoadKb: rssBefore, rssAfterLoadKb: rssAfterLoad,
     peakRssKb: process.resourceUsage().maxRSS,
   }) + '\n');
 }

@@ -4,7 +4,7 @@ import * as path from 'path';
 import { AutoModel } from '../lib/models';
 import { readSafetensorsHeader } from '../lib/models/safetensors';
 import { stepTorchThreads } from '../lib/threads';
-import { tempDir } from './helpers';
+import { expectClose, tempDir } from './helpers';
 
 // bfloat16 models (issue 15): built without the slow per-element draws, frozen weights kept in bfloat16 while the
 // trainable adapter weights are float32, and the thread rule for steps whose products are bfloat16.
@@ -98,6 +98,19 @@ describe('19 bfloat16 models: fromConfig, float32 adapters over a bfloat16 base,
       for (let i = 0; i < r.length; i++) diff += (g[i]! - r[i]!) ** 2, norm += r[i]! ** 2;
       expect(norm, name).to.be.greaterThan(0);
       expect(Math.sqrt(diff / norm), name).to.be.below(0.05);
+    }
+  });
+
+  it('a frozen base multiplies q/k/v and gate/up from their shared block (64+ rows) as the separate products do', async () => {
+    const m = await AutoModel.fromConfig({ ...small, attention_bias: true }, { seed: 6 });
+    m.addLora({ r: 4, alpha: 8, targetModules: ['q_proj', 'up_proj'], seed: 1 });
+    expect(m.parameters().find((p) => p.name === 'model.layers.0.self_attn.k_proj.weight')!.trainable).to.equal(false);
+    const rows = Array.from({ length: 5 }, (_, b) => Array.from({ length: 16 }, (_, t) => (b * 7 + t * 3) % 64));
+    const together = (await m.forward({ inputIds: rows })).logits as Float32Array;  // 80 rows: one product over the block
+    const v = small.vocab_size;
+    for (const [b, row] of rows.entries()) {
+      const alone = (await m.forward({ inputIds: [row] })).logits as Float32Array;  // 16 rows: separate products
+      expectClose(alone, together.subarray(b * 16 * v, (b + 1) * 16 * v), { atol: 1e-5, rtol: 1e-4 }, `row ${b}`);
     }
   });
 

@@ -17,6 +17,36 @@ void Params::add(const std::string& name, std::vector<int64_t> shape, Init init)
   init_.emplace(name, init);
 }
 
+at::Tensor Params::block(std::vector<int64_t> shape) const {
+  return at::empty(shape, at::TensorOptions().dtype(dtype_).device(device_));
+}
+
+void Params::add_view(const std::string& name, const at::Tensor& view, Init init) {
+  if (map_.count(name)) fail("ERR_CONFIG", "parameter registered twice: " + name);
+  at::Tensor t = view;  // a leaf: the block needs no gradient
+  t.set_requires_grad(true);
+  names_.push_back(name);
+  map_.emplace(name, t);
+  init_.emplace(name, init);
+}
+
+at::Tensor Params::rows_view(const std::vector<at::Tensor>& tensors) const {
+  if (tensors.empty()) return {};
+  const at::Tensor& first = tensors.front();
+  int64_t rows = 0, next = first.storage_offset();
+  for (const auto& t : tensors) {
+    if (t.requires_grad() || !t.is_contiguous() || t.dim() != first.dim() || t.scalar_type() != first.scalar_type() ||
+        !t.storage().is_alias_of(first.storage()) || t.storage_offset() != next ||
+        t.sizes().slice(1) != first.sizes().slice(1))
+      return {};
+    next += t.numel();
+    rows += t.size(0);
+  }
+  std::vector<int64_t> shape = first.sizes().vec();
+  shape[0] = rows;
+  return first.as_strided(shape, first.strides());
+}
+
 void Params::adopt(const std::string& name, const at::Tensor& tensor) {
   if (map_.count(name)) fail("ERR_CONFIG", "parameter registered twice: " + name);
   names_.push_back(name);
