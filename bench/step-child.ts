@@ -23,6 +23,8 @@ interface ChildArgs {
   /** The weights' dtype (default float32) and the step's precision (default fp32). */
   dtype?: 'float32' | 'bfloat16';
   precision?: Precision;
+  /** Recompute each block's activations in backward instead of keeping them. */
+  gradientCheckpointing?: boolean;
 }
 
 async function main(): Promise<void> {
@@ -44,6 +46,7 @@ async function main(): Promise<void> {
   if (args.mode === 'train') {
     const r = args.loraRank ?? 8;
     if (args.loraTargets) model.addLora({ r, alpha: 2 * r, targetModules: args.loraTargets, seed: 1 });
+    if (args.gradientCheckpointing) model.setGradientCheckpointing(true);
     model.configureOptimizer({ type: 'adamw', lr: 1e-4, weightDecay: 0 });
     for (let i = 0; i < args.warmup + args.steps; i++) {
       const s = process.hrtime.bigint();

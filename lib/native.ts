@@ -5,7 +5,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { NodetuneError } from './errors';
-import { startupThreadSettings } from './threads';
+import { setOmpWaitPolicy, startupThreadSettings } from './threads';
 import { chooseBlasKernel } from './blas-kernel';
 import { cpuFeatures } from './cpu';
 
@@ -272,6 +272,8 @@ export function loadNative(): LoadedBinding {
   }
   // OpenBLAS reads OPENBLAS_CORETYPE when the addon's libraries load: decide it first (lib/blas-kernel.ts).
   chooseBlasKernel(cpuFeatures());
+  // OpenMP reads its wait policy when it loads, with the addon (lib/threads.ts).
+  setOmpWaitPolicy();
   let binding: NativeBinding;
   try {
     // eslint-disable-next-line @typescript-eslint/no-var-requires

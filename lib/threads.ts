@@ -54,3 +54,17 @@ export function stepTorchThreads(facts: ThreadFacts, bf16Products: boolean, pinn
   if (!bf16Products || pinned || (env.NODETUNE_NUM_THREADS ?? '') !== '') return undefined;
   return Math.max(1, facts.hardwareThreads);
 }
+
+/**
+ * Sets OMP_WAIT_POLICY=PASSIVE for this process (read by LibTorch's OpenMP runtime when the addon loads) unless
+ * the user set OMP_WAIT_POLICY or GOMP_SPINCOUNT. With 2+ LibTorch threads (bf16 steps, stepTorchThreads) OpenMP's
+ * idle threads otherwise spin between the thousands of small parallel regions of a step: measured on the
+ * Qwen2.5-0.5B LoRA bf16 step (2 shared vCPUs), 2 threads took 14-16 s of CPU time per step against 3.8 s at one
+ * thread; with PASSIVE 3.9 s, and the step's wall time no longer above one thread's (docs/PERFORMANCE.md). Child
+ * processes inherit it, as they inherit OPENBLAS_CORETYPE. Returns whether it set the variable.
+ */
+export function setOmpWaitPolicy(env: NodeJS.ProcessEnv = process.env): boolean {
+  if ((env.OMP_WAIT_POLICY ?? '') !== '' || (env.GOMP_SPINCOUNT ?? '') !== '') return false;
+  env.OMP_WAIT_POLICY = 'PASSIVE';
+  return true;
+}

@@ -3,8 +3,9 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { AutoModel } from '../lib/models';
 import { readSafetensorsHeader } from '../lib/models/safetensors';
-import { stepTorchThreads } from '../lib/threads';
-import { expectClose, tempDir } from './helpers';
+import { setOmpWaitPolicy, stepTorchThreads } from '../lib/threads';
+import { spawnSync } from 'child_process';
+import { expectClose, repoRoot, tempDir } from './helpers';
 
 // bfloat16 models (issue 15): built without the slow per-element draws, frozen weights kept in bfloat16 while the
 // trainable adapter weights are float32, and the thread rule for steps whose products are bfloat16.
@@ -120,5 +121,26 @@ describe('19 bfloat16 models: fromConfig, float32 adapters over a bfloat16 base,
     expect(stepTorchThreads(facts, false, false, {})).to.equal(undefined);
     expect(stepTorchThreads(facts, true, true, {})).to.equal(undefined);
     expect(stepTorchThreads(facts, true, false, { NODETUNE_NUM_THREADS: '1' })).to.equal(undefined);
+  });
+
+  it('OpenMP waits passively unless the user chose a policy; LibTorch\'s OpenMP runtime takes it at load', () => {
+    const env: NodeJS.ProcessEnv = {};
+    expect(setOmpWaitPolicy(env)).to.equal(true);
+    expect(env.OMP_WAIT_POLICY).to.equal('PASSIVE');
+    expect(setOmpWaitPolicy({ OMP_WAIT_POLICY: 'ACTIVE' })).to.equal(false);
+    expect(setOmpWaitPolicy({ GOMP_SPINCOUNT: '10000' })).to.equal(false);
+    // OMP_DISPLAY_ENV makes GNU OpenMP print the settings it read when it loaded (other OpenMP runtimes print
+    // nothing, and then there is nothing to check).
+    const script = `require(${JSON.stringify(path.join(repoRoot, 'dist', 'lib'))}).runtimeInfo()`;
+    for (const [user, expected] of [[undefined, 'PASSIVE'], ['ACTIVE', 'ACTIVE']] as const) {
+      const env2: NodeJS.ProcessEnv = { ...process.env, OMP_DISPLAY_ENV: 'TRUE' };
+      delete env2.OMP_WAIT_POLICY;
+      delete env2.GOMP_SPINCOUNT;
+      if (user) env2.OMP_WAIT_POLICY = user;
+      const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', env: env2 });
+      expect(r.status, r.stderr).to.equal(0);
+      const m = /OMP_WAIT_POLICY = '(\w+)'/.exec(r.stderr);
+      if (m) expect(m[1], `user value ${String(user)}`).to.equal(expected);
+    }
   });
 });
