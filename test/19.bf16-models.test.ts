@@ -115,6 +115,23 @@ describe('19 bfloat16 models: fromConfig, float32 adapters over a bfloat16 base,
     }
   });
 
+  it('gradient checkpointing with LoRA over a frozen, tied base (nothing before the blocks needs a gradient): the same updates', async () => {
+    const config = { ...small, tie_word_embeddings: true };
+    const run = async (checkpointing: boolean) => {
+      const m = await AutoModel.fromConfig(config, { seed: 9 });
+      m.addLora({ r: 4, alpha: 8, targetModules: 'all-linear', seed: 1 });
+      m.setGradientCheckpointing(checkpointing);
+      m.configureOptimizer({ type: 'adamw', lr: 0.01 });
+      const losses: number[] = [];
+      for (let i = 0; i < 3; i++) losses.push((await m.trainStep({ inputIds: ids, labels: ids })).loss);
+      return { losses, b: m.getParameter('model.layers.1.mlp.down_proj.lora_B.weight', 'default').data() as Float32Array };
+    };
+    const plain = await run(false), recomputed = await run(true);
+    expectClose(recomputed.losses, plain.losses, { atol: 1e-6 }, 'losses');
+    expect(plain.losses[2]!).to.be.lessThan(plain.losses[0]!);
+    expectClose(recomputed.b, plain.b, { atol: 1e-6 }, 'lora_B');
+  });
+
   it('the thread rule for a step: every core when its products are bfloat16, unless the user chose the threads', () => {
     const facts = { blas: { name: 'openblas' }, hardwareThreads: 4 };
     expect(stepTorchThreads(facts, true, false, {})).to.equal(4);
