@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [--out FILE]`: every performance figure nodetune claims, measured side by side
+ * `npm run bench [-- --quick] [--no-real-size | --only-real-size] [--out FILE]`: every performance figure nodetune claims, measured side by side
  * in one run. Results go to stdout as a table and to FILE (default bench-results.json) as JSON.
  *
  * - the machine's fp32 matmul peak (the yardstick for achieved FLOP/s)
@@ -7,6 +7,9 @@
  *   tokens/s, achieved FLOP/s (6 x parameters x tokens), peak RSS, model load time — nodetune, and PyTorch
  *   eager from Python on the same LibTorch when `/usr/bin/python3 -c 'import torch'` works, interleaved
  *   round by round, at PyTorch's default threads and at nodetune's
+ * - real-size steps (bench/real-size.ts): Qwen2.5-0.5B and Llama-3.2-1B shapes, LoRA r 16 on every linear layer
+ *   in bf16 and fp32, full fine-tuning of the 0.5B shape in bf16 mixed precision, against PyTorch eager; step time,
+ *   tokens/s, share of the bf16 (or fp32) matmul peak of this run, peak RSS (`--quick`: the 0.5B LoRA bf16 case)
  * - generation tokens/s with the KV cache, batch 1 and 8
  * - tokenization + collation throughput (bench/tokenize.ts)
  */
@@ -18,6 +21,7 @@ import { measureMatmul, runtimeInfo } from '../lib';
 import { measureMatmulInFreshProcess } from '../lib/runtime';
 import { launch } from '../lib/distributed';
 import { BenchShape, configFor, writeRandomCheckpoint } from './random-checkpoint';
+import { benchRealSize } from './real-size';
 
 interface ChildResult {
   loadMs: number;
@@ -77,6 +81,18 @@ async function main(): Promise<void> {
   const bf16Peak = await measureMatmul(1024, quick ? 5 : 20, { dtype: 'bfloat16', threads: os.cpus().length });
   results.bf16MatmulPeakGflops = bf16Peak;
   console.log(`bf16 matmul peak: ${bf16Peak.toFixed(1)} GFLOP/s (1024x1024, LibTorch's kernels, ${os.cpus().length} thread(s))`);
+
+  if (process.argv.includes('--only-real-size')) {
+    const work = fs.mkdtempSync(path.join(os.tmpdir(), 'nodetune-bench-'));
+    try {
+      results.realSize = benchRealSize({ quick, fp32Peak: peak, bf16Peak, python: pythonTorch() ? PYTHON : undefined, runChild, median }, work);
+    } finally {
+      fs.rmSync(work, { recursive: true, force: true });
+    }
+    fs.writeFileSync(outFile, JSON.stringify(results, null, 2) + '\n');
+    console.log(`results: ${outFile}`);
+    return;
+  }
 
   const shapes: BenchShape[] = [
     { name: 'gpt2-4x256-v8k', family: 'gpt2', layers: 4, hidden: 256, heads: 8, vocab: 8192, seq: 128 },
@@ -146,6 +162,10 @@ async function main(): Promise<void> {
       console.log(line);
     }
     results.training = training;
+
+    if (!process.argv.includes('--no-real-size')) {
+      results.realSize = benchRealSize({ quick, fp32Peak: peak, bf16Peak, python: withPython ? PYTHON : undefined, runChild, median }, work);
+    }
 
     // Generation with the KV cache on the small Llama shape.
     const gen = shapes[1]!;

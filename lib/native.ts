@@ -5,7 +5,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { NodetuneError } from './errors';
-import { startupThreadSettings } from './threads';
+import { setOmpWaitPolicy, startupThreadSettings } from './threads';
 import { chooseBlasKernel } from './blas-kernel';
 import { cpuFeatures } from './cpu';
 
@@ -164,7 +164,7 @@ export interface NativeModel {
   /** One optimizer step on a window of micro-batches (one: a plain step; more: gradient accumulation). */
   trainStep(window: NativeMicroBatch[], lr: number | null, maxGradNorm: number | null, adapter?: NativeAdapterArg,
     communicator?: NativeCommunicator | null, skipNonFinite?: boolean, precision?: 'fp32' | 'bf16' | 'fp16',
-    lossScaling?: boolean): Promise<{ loss: number; gradNorm: number; skipped: boolean }>;
+    lossScaling?: boolean, torchThreads?: number): Promise<{ loss: number; gradNorm: number; skipped: boolean }>;
   lossAndGradients(ids: NativeIds, shape: number[], mask: NativeIds | null, tokenTypes: NativeIds | NativeSeq2SeqInputs | null, labels: NativeIds | Float32Array,
     labelsShape: number[], names: string[], adapter?: NativeAdapterArg): Promise<{ loss: number; grads: (NativeTensor | null)[] }>;
   generate(ids: NativeIds, shape: number[], mask: NativeIds | null, options: {
@@ -294,6 +294,8 @@ export function loadNative(): LoadedBinding {
   }
   // OpenBLAS reads OPENBLAS_CORETYPE when the addon's libraries load: decide it first (lib/blas-kernel.ts).
   chooseBlasKernel(cpuFeatures());
+  // OpenMP reads its wait policy when it loads, with the addon (lib/threads.ts).
+  setOmpWaitPolicy();
   let binding: NativeBinding;
   try {
     // eslint-disable-next-line @typescript-eslint/no-var-requires

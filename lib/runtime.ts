@@ -7,7 +7,7 @@ import { loadNative, native, packageRoot } from './native';
 import { check } from './errors';
 import { blasKernelWarnings, chooseBlasKernel } from './blas-kernel';
 import { cpuFeatures, CpuFeatures } from './cpu';
-import { defaultThreadSettings as threadDefaults, ThreadSettings } from './threads';
+import { defaultThreadSettings as threadDefaults, stepTorchThreads, ThreadFacts, ThreadSettings } from './threads';
 
 export type { ThreadSettings };
 
@@ -92,6 +92,19 @@ export function setNumThreads(settings: ThreadSettings | number): void {
     check(v === undefined || (Number.isInteger(v) && v > 0 && v <= 1024), `setNumThreads: ${key} must be a positive integer, got ${String(v)}`, key);
   }
   native().setNumThreads(s.torch ?? 0, s.blas ?? 0);
+  if (s.torch !== undefined) torchThreadsPinned = true;
+}
+
+// Set by setNumThreads({ torch }): the user's choice then holds for every step, bf16 included.
+let torchThreadsPinned = false;
+let threadFacts: ThreadFacts | undefined;
+
+/** LibTorch intra-op threads for a training step (lib/threads.ts: every core when its products are bfloat16 on
+ * the CPU); undefined keeps the current setting. */
+export function trainStepThreads(device: string, precision: string, dtype: string): number | undefined {
+  if (device !== 'cpu') return undefined;
+  threadFacts ??= native().runtimeInfo();
+  return stepTorchThreads(threadFacts, precision === 'bf16' || dtype === 'bfloat16', torchThreadsPinned);
 }
 
 export interface MeasureMatmulOptions {

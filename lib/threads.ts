@@ -3,6 +3,10 @@
  * matrix products itself over every core, one LibTorch intra-op thread is fastest; raising it to 2 made a
  * training step about 2x slower because both pools fight for the cores. Without such a BLAS, LibTorch
  * threads = cores. NODETUNE_NUM_THREADS / NODETUNE_BLAS_THREADS override.
+ *
+ * bfloat16 products do not go through the BLAS: LibTorch runs them in oneDNN on its own intra-op threads, so the
+ * one-thread rule would leave every other core idle. A training step whose products are bfloat16 (precision
+ * 'bf16', or a bfloat16 model) runs with LibTorch threads = cores, for that step only (stepTorchThreads).
  */
 export interface ThreadSettings {
   /** LibTorch intra-op threads (elementwise ops, reductions; its own GEMM when no BLAS does it). */
@@ -39,4 +43,28 @@ export function startupThreadSettings(facts: ThreadFacts, env: NodeJS.ProcessEnv
     torch: fromEnv(env.NODETUNE_NUM_THREADS, 'NODETUNE_NUM_THREADS') ?? d.torch,
     blas: fromEnv(env.NODETUNE_BLAS_THREADS, 'NODETUNE_BLAS_THREADS') ?? d.blas,
   };
+}
+
+/**
+ * LibTorch intra-op threads for one training step, or undefined to keep the current setting: every core when
+ * the step's matrix products are bfloat16 on the CPU, unless the user chose the threads (NODETUNE_NUM_THREADS, or
+ * setNumThreads({ torch }): `pinned`).
+ */
+export function stepTorchThreads(facts: ThreadFacts, bf16Products: boolean, pinned: boolean, env: NodeJS.ProcessEnv = process.env): number | undefined {
+  if (!bf16Products || pinned || (env.NODETUNE_NUM_THREADS ?? '') !== '') return undefined;
+  return Math.max(1, facts.hardwareThreads);
+}
+
+/**
+ * Sets OMP_WAIT_POLICY=PASSIVE for this process (read by LibTorch's OpenMP runtime when the addon loads) unless
+ * the user set OMP_WAIT_POLICY or GOMP_SPINCOUNT. With 2+ LibTorch threads (bf16 steps, stepTorchThreads) OpenMP's
+ * idle threads otherwise spin between the thousands of small parallel regions of a step: measured on the
+ * Qwen2.5-0.5B LoRA bf16 step (2 shared vCPUs), 2 threads took 14-16 s of CPU time per step against 3.8 s at one
+ * thread; with PASSIVE 3.9 s, and the step's wall time no longer above one thread's (docs/PERFORMANCE.md). Child
+ * processes inherit it, as they inherit OPENBLAS_CORETYPE. Returns whether it set the variable.
+ */
+export function setOmpWaitPolicy(env: NodeJS.ProcessEnv = process.env): boolean {
+  if ((env.OMP_WAIT_POLICY ?? '') !== '' || (env.GOMP_SPINCOUNT ?? '') !== '') return false;
+  env.OMP_WAIT_POLICY = 'PASSIVE';
+  return true;
 }

@@ -15,6 +15,7 @@ import { IdsInput, Matrix, expectShape, toMatrix } from './inputs';
 import { decoderInputs, generatedRows, seq2seqLabels } from './seq2seq';
 import { HeaderTensor, SafetensorsDtype, buildHeader, elementSize } from './safetensors';
 import { resolvePrecision } from '../precision';
+import { trainStepThreads } from '../runtime';
 
 import { noRowSamplingFor, rowLogprobs, rowSampling, scalarSampling } from './sampling';
 import { GenerationSession, SessionOptions } from './session';
@@ -238,7 +239,8 @@ export class Model {
     const precision = resolvePrecision(options.precision ?? 'fp32', this.device);
     return this.enqueue(async () => {
       const r = await this.native.trainStep(window, options.lr ?? null, options.maxGradNorm ?? null, undefined,
-        options.communicator ? options.communicator.handle : null, options.skipNonFinite === true, precision, options.lossScaling === true);
+        options.communicator ? options.communicator.handle : null, options.skipNonFinite === true, precision, options.lossScaling === true,
+        trainStepThreads(this.device, precision, this.dtype) ?? 0);
       return { loss: r.loss, gradNorm: r.gradNorm, skipped: r.skipped };
     });
   }

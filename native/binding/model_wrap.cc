@@ -11,6 +11,7 @@
 #include "binding/errors.h"
 #include "binding/tensor_wrap.h"
 #include "core/device.h"
+#include "core/runtime.h"
 #include "io/safetensors.h"
 #include "nn/generate.h"
 #include "train/autocast.h"
@@ -377,8 +378,8 @@ Napi::Value ModelWrap::ConfigureOptimizer(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// trainStep(window, lr, maxGradNorm, adapter?, communicator?, skipNonFinite?, precision?, lossScaling?)
-//   -> Promise<{ loss, gradNorm, skipped }>
+// trainStep(window, lr, maxGradNorm, adapter?, communicator?, skipNonFinite?, precision?, lossScaling?, torchThreads?)
+//   -> Promise<{ loss, gradNorm, skipped }>; torchThreads > 0: LibTorch's intra-op threads for this step only.
 // window: [{ ids, shape, mask, tokenTypes, labels, labelsShape }, ...], one optimizer step (train/step.h).
 Napi::Value ModelWrap::TrainStep(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -397,9 +398,11 @@ Napi::Value ModelWrap::TrainStep(const Napi::CallbackInfo& info) {
     const c10::ScalarType autocast = train::parse_precision(OptionalString(info[6], "trainStep(): precision").value_or("fp32"));
     // Loss scaling: always for float16, or when asked (info[7]).
     const bool scale_loss = autocast == at::kHalf || (info.Length() > 7 && info[7].IsBoolean() && info[7].As<Napi::Boolean>().Value());
+    const int torch_threads = info.Length() > 8 && info[8].IsNumber() ? info[8].As<Napi::Number>().Int32Value() : 0;
     return Queue(
         info, adapter,
         [=](State& state) {
+          nodetune::IntraOpThreads threads(torch_threads);
           auto& m = *state.model;
           state.scaler.enabled = scale_loss;
           std::vector<train::MicroBatch> on_device = window;

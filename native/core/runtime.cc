@@ -111,6 +111,16 @@ void set_num_threads(int torch_threads, int blas_threads) {
   }
 }
 
+IntraOpThreads::IntraOpThreads(int threads) {
+  if (threads <= 0 || threads == at::get_num_threads()) return;
+  previous_ = at::get_num_threads();
+  at::set_num_threads(threads);
+}
+
+IntraOpThreads::~IntraOpThreads() {
+  if (previous_ > 0) at::set_num_threads(previous_);
+}
+
 double measure_matmul_gflops(int64_t n, int64_t iterations, const std::string& dtype, int threads) {
   if (n <= 0 || iterations <= 0) fail("ERR_ARGUMENT", "measureMatmul: n and iterations must be positive");
   if (dtype != "float32" && dtype != "bfloat16")
@@ -119,19 +129,11 @@ double measure_matmul_gflops(int64_t n, int64_t iterations, const std::string& d
   const auto type = dtype == "bfloat16" ? at::kBFloat16 : at::kFloat;
   auto a = at::randn({n, n}).to(type);
   auto b = at::randn({n, n}).to(type);
-  const int previous = at::get_num_threads();
-  if (threads > 0) at::set_num_threads(threads);
-  double seconds = 0;
-  try {
-    auto c = at::mm(a, b);  // warm-up: thread pools, page faults
-    auto start = std::chrono::steady_clock::now();
-    for (int64_t i = 0; i < iterations; ++i) at::mm_out(c, a, b);
-    seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  } catch (...) {
-    if (threads > 0) at::set_num_threads(previous);
-    throw;
-  }
-  if (threads > 0) at::set_num_threads(previous);
+  IntraOpThreads scope(threads);
+  auto c = at::mm(a, b);  // warm-up: thread pools, page faults
+  auto start = std::chrono::steady_clock::now();
+  for (int64_t i = 0; i < iterations; ++i) at::mm_out(c, a, b);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return 2.0 * static_cast<double>(n) * n * n * iterations / seconds / 1e9;
 }
 

@@ -38,6 +38,21 @@ std::pair<int, int> cuda_compute_capability(int64_t index);
 // (a value <= 0 leaves that one alone).
 void set_num_threads(int torch_threads, int blas_threads);
 
+// LibTorch's intra-op threads for one task, restored at the end of the scope (threads <= 0: unchanged). The
+// setting is per calling thread under OpenMP (each thread's own ICV), so it must be made on the thread that runs
+// the work: the compute thread (core/compute_thread.h). bf16 products run in oneDNN on these threads, not on the
+// BLAS's (lib/threads.ts has the rule per precision).
+class IntraOpThreads {
+ public:
+  explicit IntraOpThreads(int threads);
+  ~IntraOpThreads();
+  IntraOpThreads(const IntraOpThreads&) = delete;
+  IntraOpThreads& operator=(const IntraOpThreads&) = delete;
+
+ private:
+  int previous_ = 0;
+};
+
 // Measures the matrix-product rate in `dtype` (float32: the BLAS; bfloat16: LibTorch's own kernels, oneDNN
 // where it has them): `iterations` products of two n x n matrices. GFLOP/s. threads > 0 runs it with that many
 // LibTorch intra-op threads (restored afterwards); otherwise with the current setting.

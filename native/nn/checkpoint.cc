@@ -54,7 +54,10 @@ struct CheckpointFunction : public torch::autograd::Function<CheckpointFunction>
 
 at::Tensor checkpointed(Block block, const at::Tensor& input) {
   static thread_local at::Tensor anchor;
-  if (!anchor.defined()) anchor = at::zeros({}, at::TensorOptions().requires_grad(true));
+  if (!anchor.defined()) {
+    anchor = at::zeros({});
+    anchor.set_requires_grad(true);  // at:: factories leave requires_grad in their options unset
+  }
   auto holder = c10::make_intrusive<BlockHolder>(std::move(block));
   return CheckpointFunction::apply(input, anchor, holder)[0];
 }

@@ -33,7 +33,9 @@ std::vector<at::Tensor> fused_linear(const Params& p, const std::vector<std::str
     if (bias) biases.push_back(p.get(name + ".bias"));
     sizes.push_back(weights.back().size(0));
   }
-  at::Tensor y = bias ? at::linear(x, at::cat(weights, 0), at::cat(biases, 0)) : at::linear(x, at::cat(weights, 0));
+  at::Tensor w = p.rows_view(weights);  // a frozen base registered with add_rows: no copy
+  if (!w.defined()) w = at::cat(weights, 0);
+  at::Tensor y = bias ? at::linear(x, w, at::cat(biases, 0)) : at::linear(x, w);
   std::vector<at::Tensor> parts = y.split_with_sizes(sizes, -1);
   if (p.hooks())
     for (size_t i = 0; i < parts.size(); ++i) parts[i] = p.hooks()->linear(names[i], x, parts[i]);

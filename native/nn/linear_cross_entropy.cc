@@ -1,5 +1,6 @@
 #include "nn/linear_cross_entropy.h"
 
+#include <c10/core/impl/LocalDispatchKeySet.h>
 #include <torch/csrc/autograd/custom_function.h>
 
 #include <algorithm>
@@ -14,31 +15,40 @@ int64_t chunk_rows(int64_t vocab) { return std::max<int64_t>(128, (int64_t(4) <<
 
 struct LinearCrossEntropy : public torch::autograd::Function<LinearCrossEntropy> {
   static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& h, const at::Tensor& w,
-                            const at::Tensor& labels) {
+                            const at::Tensor& labels, c10::ScalarType compute) {
+    // The dtypes below are chosen here: autocast would only recast what is already cast.
+    c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
     const int64_t n = h.size(0), step = chunk_rows(w.size(0));
+    const bool same = compute == h.scalar_type();
+    at::Tensor hx = h.to(compute), wx = w.to(compute);  // no copies in float32
     at::Tensor valid = labels != -100;
     at::Tensor scale = valid.to(at::kFloat) / valid.sum().to(at::kFloat);  // 1/count on counted rows, else 0
     at::Tensor target = labels.clamp_min(0).unsqueeze(1);
     const bool need_h = h.requires_grad(), need_w = w.requires_grad();
     at::Tensor grad_h = need_h ? at::empty_like(h) : at::Tensor();
     at::Tensor grad_w = need_w ? at::zeros_like(w) : at::Tensor();
-    at::Tensor total = at::zeros({}, h.options());
+    at::Tensor total = at::zeros({}, h.options().dtype(at::kFloat));
     for (int64_t start = 0; start < n; start += step) {
       const int64_t len = std::min(step, n - start);
-      at::Tensor hc = h.narrow(0, start, len), tc = target.narrow(0, start, len), sc = scale.narrow(0, start, len);
-      // Log-probabilities in one fused pass (logsumexp would take four), then the logits are gone.
-      at::Tensor logits = at::_log_softmax(at::mm(hc, w.t()), 1, false);  // [len, V]
+      at::Tensor hc = hx.narrow(0, start, len), tc = target.narrow(0, start, len), sc = scale.narrow(0, start, len);
+      // Log-probabilities in float32 in one fused pass (logsumexp would take four), then the logits are gone.
+      at::Tensor logits = at::_log_softmax(at::mm(hc, wx.t()).to(at::kFloat), 1, false);  // [len, V]
       total -= (logits.gather(1, tc).squeeze(1) * sc).sum();
       if (!need_h && !need_w) continue;
       // d loss / d logits = (softmax - one_hot) * scale, built in the log-probabilities' memory.
       logits.exp_();
       logits.scatter_add_(1, tc, at::full({len, 1}, -1.0, logits.options()));
       logits.mul_(sc.unsqueeze(1));
+      at::Tensor g = logits.to(compute);
       if (need_h) {
         at::Tensor out = grad_h.narrow(0, start, len);
-        at::mm_out(out, logits, w);
+        if (same) at::mm_out(out, g, wx);
+        else out.copy_(at::mm(g, wx));
       }
-      if (need_w) grad_w.addmm_(logits.t(), hc);
+      if (need_w) {
+        if (compute == w.scalar_type()) grad_w.addmm_(g.t(), hc);
+        else grad_w.add_(at::mm(g.t(), hc));
+      }
     }
     ctx->saved_data["grad_h"] = grad_h;
     ctx->saved_data["grad_w"] = grad_w;
@@ -49,14 +59,16 @@ struct LinearCrossEntropy : public torch::autograd::Function<LinearCrossEntropy>
                                                  torch::autograd::variable_list grads) {
     const at::Tensor& g = grads[0];
     at::Tensor grad_h = ctx->saved_data["grad_h"].toTensor(), grad_w = ctx->saved_data["grad_w"].toTensor();
-    return {grad_h.defined() ? grad_h * g : at::Tensor(), grad_w.defined() ? grad_w * g : at::Tensor(), at::Tensor()};
+    return {grad_h.defined() ? grad_h * g : at::Tensor(), grad_w.defined() ? grad_w * g : at::Tensor(), at::Tensor(),
+            at::Tensor()};
   }
 };
 
 }  // namespace
 
-at::Tensor linear_cross_entropy(const at::Tensor& h, const at::Tensor& w, const at::Tensor& labels) {
-  return LinearCrossEntropy::apply(h, w, labels);
+at::Tensor linear_cross_entropy(const at::Tensor& h, const at::Tensor& w, const at::Tensor& labels,
+                                c10::ScalarType compute) {
+  return LinearCrossEntropy::apply(h, w, labels, compute);
 }
 
 }  // namespace nodetune::nn

@@ -8,8 +8,11 @@
 
 namespace nodetune::nn {
 
-// h [N, H], w [V, H] (float32), labels [N] int64. Gradients flow to h and w when they require them. With every
-// label -100 the loss is NaN, as cross_entropy's mean over no targets is. No host synchronisation.
-at::Tensor linear_cross_entropy(const at::Tensor& h, const at::Tensor& w, const at::Tensor& labels);
+// h [N, H], w [V, H], labels [N] int64; the products run in `compute` (float32, or bfloat16 for a bfloat16 model
+// or under autocast: h and w are cast to it once), the log-softmax and the loss in float32. The loss is float32;
+// the gradients have the dtypes of h and w and flow to them when they require them. With every label -100 the
+// loss is NaN, as cross_entropy's mean over no targets is. No host synchronisation.
+at::Tensor linear_cross_entropy(const at::Tensor& h, const at::Tensor& w, const at::Tensor& labels,
+                                c10::ScalarType compute = at::kFloat);
 
 }  // namespace nodetune::nn

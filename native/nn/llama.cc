@@ -15,16 +15,20 @@ void register_llama(Model& m) {
   p.add(m.base("embed_tokens.weight"), {c.vocab_size, h}, Init::kNormal);
   for (int64_t i = 0; i < c.num_layers; ++i) {
     const std::string l = m.base("layers." + std::to_string(i) + ".");
-    auto proj = [&](const std::string& name, int64_t out, int64_t in, bool bias) {
-      p.add(l + name + ".weight", {out, in}, Init::kNormal);
+    // rows: the weight as a view of a shared block (q/k/v, gate/up: a frozen base multiplies them together without
+    // a copy, see fused_linear).
+    auto proj = [&](const std::string& name, int64_t out, int64_t in, bool bias, const at::Tensor& rows = {}) {
+      if (rows.defined()) p.add_view(l + name + ".weight", rows, Init::kNormal);
+      else p.add(l + name + ".weight", {out, in}, Init::kNormal);
       if (bias) p.add(l + name + ".bias", {out}, Init::kZeros);
     };
-    proj("self_attn.q_proj", q, h, c.qkv_bias);
-    proj("self_attn.k_proj", kv, h, c.qkv_bias);
-    proj("self_attn.v_proj", kv, h, c.qkv_bias);
+    at::Tensor qkv = p.block({q + 2 * kv, h}), gate_up = p.block({2 * c.intermediate_size, h});
+    proj("self_attn.q_proj", q, h, c.qkv_bias, qkv.narrow(0, 0, q));
+    proj("self_attn.k_proj", kv, h, c.qkv_bias, qkv.narrow(0, q, kv));
+    proj("self_attn.v_proj", kv, h, c.qkv_bias, qkv.narrow(0, q + kv, kv));
     proj("self_attn.o_proj", h, q, c.o_bias);
-    proj("mlp.gate_proj", c.intermediate_size, h, c.mlp_bias);
-    proj("mlp.up_proj", c.intermediate_size, h, c.mlp_bias);
+    proj("mlp.gate_proj", c.intermediate_size, h, c.mlp_bias, gate_up.narrow(0, 0, c.intermediate_size));
+    proj("mlp.up_proj", c.intermediate_size, h, c.mlp_bias, gate_up.narrow(0, c.intermediate_size, c.intermediate_size));
     proj("mlp.down_proj", h, c.intermediate_size, c.mlp_bias);
     p.add(l + "input_layernorm.weight", {h}, Init::kOnes);
     p.add(l + "post_attention_layernorm.weight", {h}, Init::kOnes);

@@ -194,13 +194,20 @@ at::Tensor Model::causal_lm_loss(const at::Tensor& h, const at::Tensor& labels) 
   const int64_t t = h.size(1);
   if (labels.size(1) != t) fail("ERR_SHAPE", "causal-lm labels must have the shape of inputIds");
   at::Tensor shifted = labels.narrow(1, 1, t - 1).reshape({-1});
-  // Gradients in float32 without an adapter on the head: the fused head + loss (nn/linear_cross_entropy.h).
+  // Gradients without an adapter on the head: the fused head + loss (nn/linear_cross_entropy.h), its products in
+  // float32, or in bfloat16 under CPU autocast or for a bfloat16 model (chunked all the same: at a 152k vocabulary
+  // the [N, V] logits, their float32 copy, log-probabilities and gradient are never all kept).
   const at::Tensor& w = lm_head_weight();
   const bool adapted = !cfg_.tie_word_embeddings && params_.hooks() && params_.hooks()->adapts("lm_head");
-  if (at::GradMode::is_enabled() && !adapted && h.scalar_type() == at::kFloat && w.scalar_type() == at::kFloat &&
-      !at::autocast::is_enabled() && !at::autocast::is_cpu_enabled()) {
+  const bool cpu_autocast = at::autocast::is_cpu_enabled() && h.device().is_cpu();
+  c10::ScalarType compute = c10::ScalarType::Undefined;
+  if (cpu_autocast && at::autocast::get_autocast_cpu_dtype() == at::kBFloat16) compute = at::kBFloat16;
+  else if (!cpu_autocast && !at::autocast::is_enabled() && h.scalar_type() == w.scalar_type() &&
+           (h.scalar_type() == at::kFloat || h.scalar_type() == at::kBFloat16))
+    compute = h.scalar_type();
+  if (at::GradMode::is_enabled() && !adapted && compute != c10::ScalarType::Undefined) {
     at::Tensor rows = h.narrow(1, 0, t - 1).reshape({-1, h.size(-1)});
-    return linear_cross_entropy(rows, w, shifted);
+    return linear_cross_entropy(rows, w, shifted, compute);
   }
   at::Tensor logits = lm_logits(h.narrow(1, 0, t - 1));
   return at::cross_entropy_loss(logits.reshape({-1, logits.size(-1)}).to(at::kFloat), shifted, {}, at::Reduction::Mean, -100);

@@ -19,6 +19,13 @@ class Params {
 
   // Registers an uninitialised parameter (storage allocated, values set by initialize() or a load).
   void add(const std::string& name, std::vector<int64_t> shape, Init init);
+  // Storage for several parameters registered as views of its rows (add_view): q/k/v, gate/up in one allocation,
+  // so products over all of them can use them together without copying (rows_view()).
+  at::Tensor block(std::vector<int64_t> shape) const;
+  void add_view(const std::string& name, const at::Tensor& view, Init init);
+  // The parameters `tensors` as one [sum of rows, ...] tensor without a copy, when they still lie in order in one
+  // storage (block + add_view) and none requires a gradient (a frozen base); undefined otherwise.
+  at::Tensor rows_view(const std::vector<at::Tensor>& tensors) const;
   const at::Tensor& get(const std::string& name) const;
   bool has(const std::string& name) const { return map_.count(name) > 0; }
   const std::vector<std::string>& names() const { return names_; }

@@ -1,5 +1,6 @@
 #include "peft/adapters.h"
 
+#include <ATen/autocast_mode.h>
 #include <ATen/core/grad_mode.h>
 #include <cmath>
 
@@ -24,12 +25,22 @@ at::Tensor add_param(Adapter& a, const std::string& name, std::vector<int64_t> s
   return t;
 }
 
+// An activation for a product with an adapter weight: cast to the weight's dtype (a float32 adapter over a
+// bfloat16 base) unless autocast is on, which casts both operands itself.
+at::Tensor in_dtype(const at::Tensor& x, const at::Tensor& w) {
+  if (x.scalar_type() == w.scalar_type() || at::autocast::is_cpu_enabled() || at::autocast::is_enabled()) return x;
+  return x.to(w.scalar_type());
+}
+
 }  // namespace
 
 Adapter& AdapterSet::create(const std::string& name, Kind kind, const nn::Params& base) {
   if (name.empty()) fail("ERR_ARGUMENT", "an adapter name must not be empty");
   if (adapters_.count(name)) fail("ERR_STATE", "an adapter named '" + name + "' exists already");
-  auto a = std::make_unique<Adapter>(kind, base.dtype(), base.device());
+  // Trainable weights in float32 over a bfloat16/float16 base (PEFT's autocast_adapter_dtype): AdamW's updates
+  // and state need float32, and they are a small share of the model.
+  const bool reduced = base.dtype() == at::kBFloat16 || base.dtype() == at::kHalf;
+  auto a = std::make_unique<Adapter>(kind, reduced ? at::kFloat : base.dtype(), base.device());
   Adapter& ref = *a;
   adapters_.emplace(name, std::move(a));
   if (default_.empty()) default_ = name;  // the first adapter becomes the active one (as PEFT)
@@ -205,17 +216,19 @@ at::Tensor AdapterSet::linear(const std::string& module, const at::Tensor& x, co
   auto it = active_->targets.find(module);
   if (it == active_->targets.end()) return y;
   const bool train = training_ && *training_;
+  const at::Tensor& a = active_->params.get(module + ".lora_A.weight");
   at::Tensor in = active_->dropout > 0 ? at::dropout(x, active_->dropout, train) : x;
-  at::Tensor low = at::linear(in, active_->params.get(module + ".lora_A.weight"));
-  return y + at::linear(low, active_->params.get(module + ".lora_B.weight")) * active_->scale;
+  at::Tensor low = at::linear(in_dtype(in, a), a);
+  return y + (at::linear(low, active_->params.get(module + ".lora_B.weight")) * active_->scale).to(y.scalar_type());
 }
 
 at::Tensor AdapterSet::sublayer(const std::string& site, const at::Tensor& h) const {
   if (!active_ || active_->kind != Kind::kBottleneck || !active_->sites.count(site)) return h;
   const auto& p = active_->params;
-  at::Tensor down = at::linear(h, p.get(site + ".adapter_down.weight"), p.get(site + ".adapter_down.bias"));
+  const at::Tensor& w = p.get(site + ".adapter_down.weight");
+  at::Tensor down = at::linear(in_dtype(h, w), w, p.get(site + ".adapter_down.bias"));
   return h + at::linear(nn::activation(active_->act, down), p.get(site + ".adapter_up.weight"),
-                        p.get(site + ".adapter_up.bias"));
+                        p.get(site + ".adapter_up.bias")).to(h.scalar_type());
 }
 
 at::Tensor AdapterSet::prompt() const {

@@ -63,7 +63,7 @@ def ln(x, w, b, eps):
 
 def attention(q, k, v, allowed):  # q [B,H,T,D], allowed [B,1,T,S] bool
     s = q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1])
-    s = s.masked_fill(~allowed, NEG)
+    s = s.masked_fill(~allowed, NEG if s.dtype == torch.float32 else torch.finfo(s.dtype).min)
     return torch.softmax(s, -1) @ v
 
 
@@ -121,7 +121,9 @@ def rms(x, w, eps):
     return w * (x / torch.sqrt((x * x).mean(-1, keepdim=True) + eps))
 
 
-def llama(c, W, ids, mask, p="model."):
+def llama(c, W, ids, mask, p="model.", lora=None):
+    """lora: optional {module name: (A [r, in], B [out, r], scale)}, added to that linear layer's output as
+    (x @ A^T) @ B^T * scale (PEFT's LoRA without dropout)."""
     B, T = ids.shape
     nh, nkv = c["num_attention_heads"], c.get("num_key_value_heads", c["num_attention_heads"])
     d = c.get("head_dim") or c["hidden_size"] // nh
@@ -138,11 +140,15 @@ def llama(c, W, ids, mask, p="model."):
 
     def lin(x, name, b):
         y = x @ W[name + ".weight"].T
+        if lora and name in lora:
+            a_w, b_w, scale = lora[name]
+            y = y + (x @ a_w.T) @ b_w.T * scale
         return y + W[name + ".bias"] if b else y
 
     window = c.get("sliding_window") if c["model_type"] == "mistral" else 0
     allowed = causal_allowed(mask, T, window or 0)
     x = W[p + "embed_tokens.weight"][ids]
+    cos, sin = cos.to(x.dtype), sin.to(x.dtype)  # as transformers does (a no-op in float32)
     for i in range(c["num_hidden_layers"]):
         l = f"{p}layers.{i}."
         a = rms(x, W[l + "input_layernorm.weight"], eps)
