@@ -104,7 +104,11 @@ export class ContinuousScheduler {
 
   /** Queues one prompt (token ids, validated by the caller's session options); its tokens come through the stream. */
   submit(ids: number[], options: SessionRowOptions, adapter: string | null | undefined): RowStream {
-    if (this.waiting.length >= this.maxQueue) throw new QueueFullError(this.maxQueue);
+    // Rows free at the next token boundary do not count against the queue: waiting + running <= maxQueue + maxRows,
+    // however the requests' arrival interleaves with the steps.
+    const running = this.stats().running;
+    const free = this.static && running > 0 ? 0 : Math.max(0, this.maxRows - running);
+    if (this.waiting.length >= this.maxQueue + free) throw new QueueFullError(this.maxQueue);
     const e: Entry & { since?: number } = { since: Date.now(), ids, options, adapter, row: undefined, session: undefined, buffered: [], waiter: undefined, error: undefined, done: false };
     this.waiting.push(e);
     // From a microtask: the requests submitted in the same tick join (and are prefilled in) the same step.
