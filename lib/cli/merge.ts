@@ -52,6 +52,7 @@ export async function merge(argv: string[], out: (s: string) => void): Promise<n
   if (labels) Object.assign(model.config, new LabelMap(labels).toConfig());
   await model.savePretrained(output);
   copyTokenizerFiles(resolveTokenizerDir(fs.existsSync(path.join(adapter, 'tokenizer.json')) ? adapter : base), output);
-  out(`merged model written to ${output} (${task}: base ${base} + adapter ${adapter}; the base is unchanged)`);
+  const note = model.quantized ? `; the ${model.quantized} base was dequantized: the checkpoint is ${model.dtype}` : '';
+  out(`merged model written to ${output} (${task}: base ${base} + adapter ${adapter}; the base is unchanged${note})`);
   return 0;
 }

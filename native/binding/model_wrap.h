@@ -57,6 +57,10 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   Napi::Value UnmergeAdapter(const Napi::CallbackInfo& info);
   Napi::Value SaveTensors(const Napi::CallbackInfo& info);
   Napi::Value LoadTensors(const Napi::CallbackInfo& info);
+  // Quantized frozen base weights (model_wrap_quant.cc).
+  Napi::Value Quantize(const Napi::CallbackInfo& info);
+  Napi::Value LoadQuantized(const Napi::CallbackInfo& info);
+  Napi::Value QuantizedBytes(const Napi::CallbackInfo& info);
 
   // The state shared with worker threads (kept alive by each queued call).
   struct State {

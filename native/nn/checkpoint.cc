@@ -54,7 +54,9 @@ struct CheckpointFunction : public torch::autograd::Function<CheckpointFunction>
 
 at::Tensor checkpointed(Block block, const at::Tensor& input) {
   static thread_local at::Tensor anchor;
-  if (!anchor.defined()) anchor = at::zeros({}, at::TensorOptions().requires_grad(true));
+  // set_requires_grad: ATen's factories ignore requires_grad in their options (with frozen embeddings, as under LoRA,
+  // the anchor is then the only input that requires grad).
+  if (!anchor.defined()) anchor = at::zeros({}), anchor.set_requires_grad(true);
   auto holder = c10::make_intrusive<BlockHolder>(std::move(block));
   return CheckpointFunction::apply(input, anchor, holder)[0];
 }

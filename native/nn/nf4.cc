@@ -1,0 +1,159 @@
+#include "nn/nf4.h"
+
+#include <ATen/Dispatch.h>
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <cmath>
+
+namespace nodetune::nn {
+
+const std::array<float, 16>& nf4_code() {
+  static const std::array<float, 16> code = {
+      -1.0f, -0.6961928009986877f, -0.5250730514526367f, -0.39491748809814453f, -0.28444138169288635f,
+      -0.18477343022823334f, -0.09105003625154495f, 0.0f, 0.07958029955625534f, 0.16093020141124725f,
+      0.24611230194568634f, 0.33791524171829224f, 0.44070982933044434f, 0.5626170039176941f,
+      0.7229568362236023f, 1.0f};
+  return code;
+}
+
+const std::vector<float>& dynamic_code() {
+  static const std::vector<float> code = [] {
+    // Seven decimal exponents, 10^-6 .. 10^0; exponent i has 2^i fraction values: the midpoints of 2^i + 1
+    // evenly spaced points in [0.1, 1], with both signs. Plus 0 and 1: 2 * 127 + 2 = 256 values.
+    std::vector<float> v;
+    for (int i = 0; i < 7; ++i) {
+      const int points = (1 << i) + 1;
+      std::vector<float> bounds(points);
+      for (int k = 0; k < points; ++k) bounds[k] = 0.1f + (1.0f - 0.1f) * float(k) / float(points - 1);
+      const double scale = std::pow(10.0, double(i - 6));
+      for (int k = 0; k + 1 < points; ++k) {
+        const float mean = (bounds[k] + bounds[k + 1]) / 2.0f;
+        v.push_back(float(scale * mean));
+        v.push_back(float(-scale * mean));
+      }
+    }
+    v.push_back(0.0f);
+    v.push_back(1.0f);
+    std::sort(v.begin(), v.end());
+    return v;
+  }();
+  return code;
+}
+
+int nearest_code(const float* table, int size, float x) {
+  const float* it = std::lower_bound(table, table + size, x);
+  if (it == table) return 0;
+  if (it == table + size) return size - 1;
+  const int hi = int(it - table);
+  return (x - table[hi - 1] <= table[hi] - x) ? hi - 1 : hi;
+}
+
+namespace {
+
+// NF4 index of a value in [-1, 1]: the nearest code (the midpoints between neighbours decide).
+inline uint8_t nf4_index(float x) {
+  const auto& c = nf4_code();
+  return uint8_t(nearest_code(c.data(), 16, x));
+}
+
+}  // namespace
+
+void nf4_quantize_range(const float* src, int64_t first, int64_t n, int64_t blocksize, uint8_t* packed, float* absmax) {
+  const int64_t blocks = (n + blocksize - 1) / blocksize;
+  at::parallel_for(0, blocks, 64, [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) {
+      const int64_t s = b * blocksize, e = std::min(n, s + blocksize);
+      float amax = 0.0f;
+      for (int64_t i = s; i < e; ++i) amax = std::max(amax, std::fabs(src[i]));
+      absmax[(first + s) / blocksize] = amax;
+      const float inv = amax > 0.0f ? 1.0f / amax : 0.0f;
+      for (int64_t i = s; i < e; i += 2) {
+        const uint8_t hi = nf4_index(src[i] * inv);
+        const uint8_t lo = i + 1 < e ? nf4_index(src[i + 1] * inv) : uint8_t(0);
+        packed[(first + i) / 2] = uint8_t(hi << 4 | lo);
+      }
+    }
+  });
+}
+
+void nf4_double_quantize(QuantizedWeight& q, const at::Tensor& absmax) {
+  const int64_t blocks = absmax.numel(), nb = q.nested_blocksize;
+  const float* a = absmax.data_ptr<float>();
+  double sum = 0.0;
+  for (int64_t i = 0; i < blocks; ++i) sum += a[i];
+  const float offset = blocks > 0 ? float(sum / double(blocks)) : 0.0f;
+  const auto& code = dynamic_code();
+  q.offset = offset;
+  q.absmax = at::empty({blocks}, at::kByte);
+  q.nested_absmax = at::empty({(blocks + nb - 1) / nb}, at::kFloat);
+  q.nested_code = at::tensor(code, at::kFloat);
+  uint8_t* out = q.absmax.data_ptr<uint8_t>();
+  float* nested = q.nested_absmax.data_ptr<float>();
+  for (int64_t g = 0; g * nb < blocks; ++g) {
+    const int64_t s = g * nb, e = std::min(blocks, s + nb);
+    float amax = 0.0f;
+    for (int64_t i = s; i < e; ++i) amax = std::max(amax, std::fabs(a[i] - offset));
+    nested[g] = amax;
+    const float inv = amax > 0.0f ? 1.0f / amax : 0.0f;
+    for (int64_t i = s; i < e; ++i) out[i] = uint8_t(nearest_code(code.data(), int(code.size()), (a[i] - offset) * inv));
+  }
+}
+
+void nf4_block_absmax(const QuantizedWeight& q, int64_t b0, int64_t b1, float* out) {
+  if (!q.nested()) {
+    const float* a = q.absmax.data_ptr<float>();
+    std::copy(a + b0, a + b1, out);
+    return;
+  }
+  const uint8_t* a = q.absmax.data_ptr<uint8_t>();
+  const float* code = q.nested_code.data_ptr<float>();
+  const float* nested = q.nested_absmax.data_ptr<float>();
+  const float offset = float(q.offset);
+  for (int64_t b = b0; b < b1; ++b) out[b - b0] = code[a[b]] * nested[b / q.nested_blocksize] + offset;
+}
+
+void nf4_dequantize_range_cpu(const QuantizedWeight& q, int64_t e0, int64_t e1, const at::Tensor& out) {
+  const int64_t bs = q.blocksize;
+  const int64_t b0 = e0 / bs, b1 = (e1 + bs - 1) / bs;
+  std::vector<float> scale(size_t(b1 - b0));
+  nf4_block_absmax(q, b0, b1, scale.data());
+  const uint8_t* packed = q.packed.data_ptr<uint8_t>();
+  const float* code = q.code.data_ptr<float>();
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, out.scalar_type(), "nf4_dequantize", [&] {
+    scalar_t* dst = out.data_ptr<scalar_t>();
+    at::parallel_for(b0, b1, 16, [&](int64_t lo, int64_t hi) {
+      for (int64_t b = lo; b < hi; ++b) {
+        const int64_t s = std::max(e0, b * bs), e = std::min(e1, (b + 1) * bs);
+        const float a = scale[size_t(b - b0)];
+        for (int64_t i = s; i < e; ++i) {
+          const uint8_t byte = packed[i >> 1];
+          const uint8_t idx = (i & 1) ? (byte & 0x0F) : (byte >> 4);
+          dst[i - e0] = scalar_t(code[idx] * a);
+        }
+      }
+    });
+  });
+}
+
+at::Tensor nf4_dequantize_range(const QuantizedWeight& q, int64_t e0, int64_t e1, c10::ScalarType dtype) {
+  const int64_t bs = q.blocksize;
+  const int64_t b0 = e0 / bs, b1 = (e1 + bs - 1) / bs;
+  const int64_t start = b0 * bs;  // even: block sizes are even
+  const int64_t end = std::min(q.numel(), b1 * bs);
+  at::Tensor bytes = q.packed.narrow(0, start / 2, (end + 1) / 2 - start / 2).to(at::kLong);
+  at::Tensor idx = at::stack({bytes.__rshift__(4), bytes.bitwise_and(15)}, 1).reshape({-1});
+  at::Tensor vals = q.code.index_select(0, idx);
+  at::Tensor scale;
+  if (q.nested()) {
+    at::Tensor a = q.absmax.narrow(0, b0, b1 - b0).to(at::kLong);
+    at::Tensor groups = at::arange(b0, b1, a.options()).floor_divide(q.nested_blocksize);
+    scale = q.nested_code.index_select(0, a) * q.nested_absmax.index_select(0, groups) + q.offset;
+  } else {
+    scale = q.absmax.narrow(0, b0, b1 - b0);
+  }
+  at::Tensor per = scale.repeat_interleave(bs).narrow(0, 0, vals.size(0));
+  return (vals * per).narrow(0, e0 - start, e1 - e0).to(dtype);
+}
+
+}  // namespace nodetune::nn
