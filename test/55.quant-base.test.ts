@@ -3,6 +3,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { AutoModel, Model } from '../lib/models';
 import { AutoTokenizer } from '../lib/tokenizers';
+import { loadConfig } from '../lib/cli/config/load';
 import { NodetuneError } from '../lib/errors';
 import { rejects, sharedAssets, tempDir, throws } from './helpers';
 import { expected, fixture, maxAbsDiff, stories260K } from './models-helpers';
@@ -197,5 +198,20 @@ describe('55 quantized base: int8 / NF4 frozen weights under adapters', () => {
     const t5 = await rejects(AutoModel.fromPretrained(fixture('t5-tiny'), { quantize: 'int8', quiet: true }));
     expect(t5.code).to.equal('ERR_CONFIG');
     expect(t5.message).to.match(/quantize supports .* not t5/);
+  });
+
+  it('CLI config: model: { path, quantize } sets the base\'s quantization; an unknown value names model.quantize', () => {
+    const write = (model: string) => {
+      const file = path.join(tempDir(), 'run.yaml');
+      fs.writeFileSync(file, `model: ${model}\ntask: causal-lm\ndata:\n  train: train.txt\n  blockSize: 64\nmethod:\n  kind: lora\n  r: 4\ntraining:\n  epochs: 1\noutput: out\n`);
+      return file;
+    };
+    const c = loadConfig(write('{ path: ./base, quantize: nf4 }'));
+    expect(c.quantize).to.equal('nf4');
+    expect(path.basename(c.model)).to.equal('base');
+    expect(loadConfig(write('./base')).quantize).to.equal(undefined);
+    const e = throws(() => loadConfig(write('{ path: ./base, quantize: int4 }')));
+    expect(e.code).to.equal('ERR_CONFIG');
+    expect(e.message).to.match(/model\.quantize/);
   });
 });

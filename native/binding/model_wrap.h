@@ -14,6 +14,7 @@
 
 #include "binding/async.h"
 
+#include "io/safetensors.h"
 #include "nn/model.h"
 #include "train/loss_scaler.h"
 #include "peft/adapters.h"
@@ -115,6 +116,9 @@ Napi::Value ModelWrap::Queue(const Napi::CallbackInfo& info, std::optional<std::
         [result, settle = std::move(settle)](Napi::Env e) -> Napi::Value { return settle(e, *result); });
   }
 }
+
+// { <nameKey>, file, dtype, shape, offset, length }: one tensor of a safetensors file (model_wrap_peft.cc).
+io::TensorEntry TensorEntryFromJs(const Napi::Object& o, const char* name_key);
 
 // [{ name, shape, dtype, trainable }] for a parameter table (the model's, or an adapter's).
 Napi::Array ParamsToJs(Napi::Env env, const nn::Params& params);

@@ -41,6 +41,17 @@ const nn::Params& Table(nn::Model& model, peft::AdapterSet& set, const std::stri
 
 }  // namespace
 
+io::TensorEntry TensorEntryFromJs(const Napi::Object& o, const char* name_key) {
+  io::TensorEntry e;
+  e.param = StrArg(o.Get(name_key), std::string("entry.") + name_key);
+  e.file = StrArg(o.Get("file"), "entry.file");
+  e.dtype = StrArg(o.Get("dtype"), "entry.dtype");
+  e.shape = ShapeFromJs(o.Get("shape"), "entry shape");
+  e.offset = int64_t(NumField(o, "offset", -1));
+  e.length = int64_t(NumField(o, "length", -1));
+  return e;
+}
+
 std::vector<at::Tensor> ModelWrap::State::trainable() const {
   std::vector<at::Tensor> out;
   for (const auto& t : model->params().tensors())
@@ -240,13 +251,7 @@ Napi::Value ModelWrap::LoadTensors(const Napi::CallbackInfo& info) {
     auto arr = info[0].As<Napi::Array>();
     for (uint32_t i = 0; i < arr.Length(); ++i) {
       auto o = Obj(arr.Get(i), "loadTensors(): entry");
-      io::TensorEntry e;
-      e.param = StrArg(o.Get("param"), "entry.param");
-      e.file = StrArg(o.Get("file"), "entry.file");
-      e.dtype = StrArg(o.Get("dtype"), "entry.dtype");
-      e.shape = ShapeFromJs(o.Get("shape"), "entry shape");
-      e.offset = int64_t(NumField(o, "offset", -1));
-      e.length = int64_t(NumField(o, "length", -1));
+      io::TensorEntry e = TensorEntryFromJs(o, "param");
       tables.push_back(o.Get("adapter").IsString() ? o.Get("adapter").As<Napi::String>().Utf8Value() : "");
       entries.push_back(std::move(e));
     }

@@ -103,16 +103,10 @@ Napi::Value ModelWrap::LoadQuantized(const Napi::CallbackInfo& info) {
       if (!o.Get("parts").IsArray()) fail("ERR_ARGUMENT", "loadQuantized(): item.parts must be an array");
       auto parts = o.Get("parts").As<Napi::Array>();
       for (uint32_t j = 0; j < parts.Length(); ++j) {
+        if (!parts.Get(j).IsObject()) fail("ERR_ARGUMENT", "loadQuantized(): parts must be objects");
         auto p = parts.Get(j).As<Napi::Object>();
-        io::TensorEntry e;
         item.roles.push_back(StringArg(p.Get("role"), "part.role"));
-        e.param = StringArg(p.Get("name"), "part.name");
-        e.file = StringArg(p.Get("file"), "part.file");
-        e.dtype = StringArg(p.Get("dtype"), "part.dtype");
-        e.shape = ShapeFromJs(p.Get("shape"), "part shape");
-        e.offset = int64_t(Number(p, "offset", -1));
-        e.length = int64_t(Number(p, "length", -1));
-        item.parts.push_back(std::move(e));
+        item.parts.push_back(TensorEntryFromJs(p, "name"));
       }
       items.push_back(std::move(item));
     }
