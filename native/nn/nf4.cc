@@ -1,10 +1,11 @@
 #include "nn/nf4.h"
 
 #include <ATen/Dispatch.h>
-#include <ATen/Parallel.h>
 
 #include <algorithm>
 #include <cmath>
+
+#include "core/workers.h"
 
 namespace nodetune::nn {
 
@@ -51,17 +52,30 @@ int nearest_code(const float* table, int size, float x) {
 
 namespace {
 
-// NF4 index of a value in [-1, 1]: the nearest code (the midpoints between neighbours decide).
-inline uint8_t nf4_index(float x) {
-  const auto& c = nf4_code();
-  return uint8_t(nearest_code(c.data(), 16, x));
+// The 15 midpoints between neighbouring NF4 values.
+const std::array<float, 15>& nf4_midpoints() {
+  static const std::array<float, 15> mids = [] {
+    std::array<float, 15> m{};
+    for (int i = 0; i < 15; ++i) m[i] = (nf4_code()[i] + nf4_code()[i + 1]) / 2.0f;
+    return m;
+  }();
+  return mids;
+}
+
+// NF4 index of a value in [-1, 1]: the nearest code, i.e. how many midpoints lie below it (a tie rounds down,
+// as nearest_code does).
+inline uint8_t nf4_index(float x, const std::array<float, 15>& mids) {
+  int idx = 0;
+  for (float m : mids) idx += x > m;
+  return uint8_t(idx);
 }
 
 }  // namespace
 
 void nf4_quantize_range(const float* src, int64_t first, int64_t n, int64_t blocksize, uint8_t* packed, float* absmax) {
   const int64_t blocks = (n + blocksize - 1) / blocksize;
-  at::parallel_for(0, blocks, 64, [&](int64_t b0, int64_t b1) {
+  const auto& mids = nf4_midpoints();
+  parallel_range(0, blocks, 256, [&](int64_t b0, int64_t b1) {
     for (int64_t b = b0; b < b1; ++b) {
       const int64_t s = b * blocksize, e = std::min(n, s + blocksize);
       float amax = 0.0f;
@@ -69,8 +83,8 @@ void nf4_quantize_range(const float* src, int64_t first, int64_t n, int64_t bloc
       absmax[(first + s) / blocksize] = amax;
       const float inv = amax > 0.0f ? 1.0f / amax : 0.0f;
       for (int64_t i = s; i < e; i += 2) {
-        const uint8_t hi = nf4_index(src[i] * inv);
-        const uint8_t lo = i + 1 < e ? nf4_index(src[i + 1] * inv) : uint8_t(0);
+        const uint8_t hi = nf4_index(src[i] * inv, mids);
+        const uint8_t lo = i + 1 < e ? nf4_index(src[i + 1] * inv, mids) : uint8_t(0);
         packed[(first + i) / 2] = uint8_t(hi << 4 | lo);
       }
     }
@@ -122,15 +136,18 @@ void nf4_dequantize_range_cpu(const QuantizedWeight& q, int64_t e0, int64_t e1, 
   const float* code = q.code.data_ptr<float>();
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, out.scalar_type(), "nf4_dequantize", [&] {
     scalar_t* dst = out.data_ptr<scalar_t>();
-    at::parallel_for(b0, b1, 16, [&](int64_t lo, int64_t hi) {
+    parallel_range(b0, b1, 256, [&](int64_t lo, int64_t hi) {
       for (int64_t b = lo; b < hi; ++b) {
         const int64_t s = std::max(e0, b * bs), e = std::min(e1, (b + 1) * bs);
         const float a = scale[size_t(b - b0)];
-        for (int64_t i = s; i < e; ++i) {
+        int64_t i = s;
+        if (i & 1) dst[i - e0] = scalar_t(code[packed[i >> 1] & 0x0F] * a), ++i;
+        for (; i + 1 < e; i += 2) {  // both values of a byte
           const uint8_t byte = packed[i >> 1];
-          const uint8_t idx = (i & 1) ? (byte & 0x0F) : (byte >> 4);
-          dst[i - e0] = scalar_t(code[idx] * a);
+          dst[i - e0] = scalar_t(code[byte >> 4] * a);
+          dst[i + 1 - e0] = scalar_t(code[byte & 0x0F] * a);
         }
+        if (i < e) dst[i - e0] = scalar_t(code[packed[i >> 1] >> 4] * a);
       }
     });
   });

@@ -1,11 +1,13 @@
 #include "nn/quantized_weight.h"
 
+#include <ATen/Dispatch.h>
 #include <ATen/core/grad_mode.h>
 
 #include <cmath>
 #include <numeric>
 
 #include "core/error.h"
+#include "core/workers.h"
 #include "nn/nf4.h"
 
 namespace nodetune::nn {
@@ -52,6 +54,20 @@ void quantize_nf4(QuantizedWeight& q, const at::Tensor& weight) {
   nf4_double_quantize(q, absmax);
 }
 
+// w = q * scale row by row, over the cores (LibTorch's elementwise kernels run on its one intra-op thread here).
+void int8_dequantize_rows_cpu(const QuantizedWeight& q, int64_t r0, int64_t n, const at::Tensor& out) {
+  const int8_t* data = q.data.data_ptr<int8_t>() + r0 * q.cols;
+  const float* scale = q.scale.data_ptr<float>() + r0;
+  const int64_t cols = q.cols;
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, out.scalar_type(), "int8_dequantize", [&] {
+    scalar_t* dst = out.data_ptr<scalar_t>();
+    parallel_range(0, n, 16, [&](int64_t lo, int64_t hi) {
+      for (int64_t r = lo; r < hi; ++r)
+        for (int64_t c = 0; c < cols; ++c) dst[r * cols + c] = scalar_t(float(data[r * cols + c]) * scale[r]);
+    });
+  });
+}
+
 }  // namespace
 
 int64_t QuantizedWeight::nbytes() const {
@@ -91,6 +107,7 @@ std::shared_ptr<QuantizedWeight> quantize_weight(const at::Tensor& weight, Quant
 void dequantize_rows(const QuantizedWeight& q, int64_t r0, int64_t n, const at::Tensor& out) {
   at::NoGradGuard no_grad;
   if (q.format == QuantFormat::kInt8) {
+    if (q.device().is_cpu()) return int8_dequantize_rows_cpu(q, r0, n, out);
     at::Tensor scale = q.scale.narrow(0, r0, n).unsqueeze(1);
     at::mul_out(const_cast<at::Tensor&>(out), q.data.narrow(0, r0, n), scale);
     return;
