@@ -2,7 +2,7 @@
  * A quantized frozen base against a bfloat16 one: LoRA step time, peak RSS and greedy decode tokens/s for the
  * Qwen2.5-0.5B and Llama-3.2-1B shapes (random weights, saved once to a cache folder as bfloat16), each case in
  * its own process (so each peak RSS is that case's alone), bases interleaved round by round.
- *   node dist/bench/quant.js [--shapes 0.5b,1b] [--steps 3] [--seq 64] [--tokens 16] [--rounds 1]
+ *   node dist/bench/quant.js [--shapes 0.5b,1b] [--bases bf16,int8,nf4,int8+head,nf4+head] [--steps 3] [--seq 64] [--tokens 16] [--rounds 1]
  */
 import * as fs from 'fs';
 import * as os from 'os';
@@ -25,7 +25,8 @@ const SHAPES: Record<string, Record<string, unknown>> = {
   },
 };
 
-type Base = 'bf16' | 'int8' | 'nf4';
+// int8+head / nf4+head: quantizeLmHead too (the tied head multiplies by a quantized copy of the embeddings).
+type Base = 'bf16' | 'int8' | 'nf4' | 'int8+head' | 'nf4+head';
 interface Result { base: Base; loadS: number; afterLoadKb: number; peakKb: number; stepMs: number; decodeTps: number; quantizedMb: number }
 
 async function checkpoint(shape: string): Promise<string> {
@@ -39,7 +40,8 @@ async function checkpoint(shape: string): Promise<string> {
 async function child(base: Base, args: string[]): Promise<void> {
   const [dir, steps, seq, tokens] = [args[0]!, Number(args[1]), Number(args[2]), Number(args[3])];
   const t0 = process.hrtime.bigint();
-  const model = await AutoModel.fromPretrained(dir, { dtype: 'bfloat16', quiet: true, ...(base === 'bf16' ? {} : { quantize: base }) });
+  const format = base.replace('+head', '') as 'int8' | 'nf4';
+  const model = await AutoModel.fromPretrained(dir, { dtype: 'bfloat16', quiet: true, ...(base === 'bf16' ? {} : { quantize: format, quantizeLmHead: base.endsWith('+head') }) });
   const loadS = Number(process.hrtime.bigint() - t0) / 1e9;
   const afterLoadKb = process.resourceUsage().maxRSS;
   const vocab = Number(model.config.vocab_size);
@@ -75,7 +77,7 @@ async function main(): Promise<void> {
     const dir = await checkpoint(shape);
     const results = new Map<Base, Result[]>();
     for (let r = 0; r < rounds; r++)
-      for (const base of ['bf16', 'int8', 'nf4'] as const) {
+      for (const base of arg('bases', 'bf16,int8,nf4,int8+head,nf4+head').split(',') as Base[]) {
         const res = runChild<Result>(__filename, base, [dir, steps, seq, tokens]);
         results.set(base, [...(results.get(base) ?? []), res]);
       }

@@ -187,6 +187,8 @@ export interface NativeModel {
     parts: { role: string; name: string; file: string; dtype: string; shape: number[]; offset: number; length: number }[] }[]): Promise<void>;
   /** Bytes held by the quantized weights. */
   quantizedBytes(): number;
+  /** The LM head of a tied model multiplies by a quantized copy of the embeddings. */
+  quantizeTiedHead(format: 'int8' | 'nf4'): void;
 }
 
 export interface NativeModelConstructor {

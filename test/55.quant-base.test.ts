@@ -214,4 +214,26 @@ describe('55 quantized base: int8 / NF4 frozen weights under adapters', () => {
     expect(e.code).to.equal('ERR_CONFIG');
     expect(e.message).to.match(/model\.quantize/);
   });
+
+  it('quantizeLmHead: a tied head multiplies by a quantized copy (the embedding stays), an untied one is quantized itself; both train and decode', async function () {
+    if (!dir) return this.skip();
+    const plain = await AutoModel.fromPretrained(dir, { quantize: 'int8', computeDtype: 'float32' });
+    const head = await AutoModel.fromPretrained(dir, { quantize: 'int8', computeDtype: 'float32', quantizeLmHead: true });
+    expect(head.quantizedBytes() - plain.quantizedBytes()).to.be.within(512 * 64, 512 * 64 + 512 * 4 + 1024);
+    expect(maxAbsDiff(values(head, 'model.embed_tokens.weight'), values(plain, 'model.embed_tokens.weight'))).to.equal(0);
+    const [story] = await plain.generate([[1]], { maxNewTokens: 20 });
+    const a = await logits(head, [story!]), b = await logits(plain, [story!]);
+    expect(maxAbsDiff(a, b)).to.be.above(0);
+    expect(maxAbsDiff(a, b) / Math.max(...b.map(Math.abs))).to.be.below(0.03);
+    const untied = await AutoModel.fromPretrained(fixture('llama'), { quantize: 'nf4', quantizeLmHead: true, computeDtype: 'float32', quiet: true });
+    expect(untied.parameters().find((p) => p.name === 'lm_head.weight')!.quantized).to.equal('nf4');
+    untied.addLora({ r: 2, alpha: 4, targetModules: ['q_proj'], seed: 1 });
+    untied.configureOptimizer({ type: 'adamw', lr: 1e-2 });
+    const ids = [[1, 5, 9, 3, 7, 11]];
+    expect(Number.isFinite((await untied.trainStep({ inputIds: ids, labels: ids })).loss)).to.equal(true);
+    expect((await untied.generate(ids, { maxNewTokens: 3 }))[0]!.length).to.equal(9);
+    const e = await rejects(AutoModel.fromPretrained(dir, { quantizeLmHead: true }));
+    expect(e.code).to.equal('ERR_ARGUMENT');
+    expect(e.message).to.match(/quantizeLmHead needs quantize/);
+  });
 });

@@ -37,6 +37,9 @@ export interface FromPretrainedOptions {
   quantize?: QuantizeFormat;
   /** The dtype of what is not quantized and of the computation (the same as dtype); default with quantize: bfloat16. */
   computeDtype?: ModelDtype;
+  /** With quantize: the LM head too (a quantized copy of tied embeddings, which stay as they are for the lookup).
+   * Decoding then reads the head's bytes in the quantized format as well (default false: the head stays unquantized). */
+  quantizeLmHead?: boolean;
 }
 
 const TASKS = ['causal-lm', 'sequence-classification', 'token-classification', 'question-answering', 'masked-lm', 'seq2seq-lm', 'base'];
@@ -66,6 +69,7 @@ function checkCommon(opts: FromPretrainedOptions, where: string, quantized = fal
   const device = opts.device ?? 'cpu';
   check(typeof device === 'string' && /^(cpu|cuda(:\d+)?|mps)$/.test(device), `device must be 'cpu', 'cuda' or 'cuda:N', got ${JSON.stringify(opts.device)}`, 'device');
   checkQuantizeOption(opts.quantize);
+  if (opts.quantizeLmHead !== undefined) check(typeof opts.quantizeLmHead === 'boolean', `quantizeLmHead must be a boolean, got ${JSON.stringify(opts.quantizeLmHead)}`, 'quantizeLmHead');
   if (opts.computeDtype !== undefined && opts.dtype !== undefined)
     check(opts.computeDtype === opts.dtype, `computeDtype ${JSON.stringify(opts.computeDtype)} and dtype ${JSON.stringify(opts.dtype)} disagree (they name the same thing: give one)`, 'computeDtype');
   const dtype = opts.dtype ?? opts.computeDtype ?? (opts.quantize !== undefined || quantized ? 'bfloat16' : 'float32');
@@ -120,7 +124,11 @@ export class AutoModel {
       tensors.map((t) => t.file));
     const model = new (native().Model)(resolved.native, device, dtype);
     const heads = new Set(model.headNames());
+    if (opts.quantizeLmHead && (quantize === undefined || resolved.task !== 'causal-lm'))
+      throw new NodetuneError('ERR_ARGUMENT', `quantizeLmHead needs quantize and a causal-lm model (here: quantize ${JSON.stringify(quantize ?? null)}, task ${resolved.task})`, { field: 'quantizeLmHead' });
     const picked = quantize ? quantizableWeights(model.parameters(), heads, resolved.family, `${pathOrRepoId}: quantize`) : undefined;
+    const untiedHead = opts.quantizeLmHead === true && resolved.native.tieWordEmbeddings !== true;
+    if (picked && untiedHead) picked.names.push('lm_head.weight');
     const prefix = resolved.native.prefix;
     const tied = resolved.native.tieWordEmbeddings === true;
     const modelName = (n: string, known: Set<string>) => (known.has(n) ? n : known.has(`${prefix}.${n}`) ? `${prefix}.${n}` : undefined);
@@ -211,6 +219,7 @@ export class AutoModel {
     }
     await model.load(entries, newlyInitialized, opts.seed ?? null);
     if (bnbItems.length > 0) await model.loadQuantized(bnbItems);
+    if (opts.quantizeLmHead && !untiedHead) model.quantizeTiedHead(quantize!);
     const report: LoadReport = { newlyInitialized, unexpected, mismatched };
     if (!opts.quiet && (newlyInitialized.length > 0 || unexpected.length > 0)) {
       const parts: string[] = [];

@@ -224,6 +224,7 @@ Napi::Function ModelWrap::Define(Napi::Env env) {
                          InstanceMethod<&ModelWrap::Quantize>("quantize"),
                          InstanceMethod<&ModelWrap::LoadQuantized>("loadQuantized"),
                          InstanceMethod<&ModelWrap::QuantizedBytes>("quantizedBytes"),
+                         InstanceMethod<&ModelWrap::QuantizeTiedHead>("quantizeTiedHead"),
                      });
 }
 

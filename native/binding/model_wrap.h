@@ -62,6 +62,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   Napi::Value Quantize(const Napi::CallbackInfo& info);
   Napi::Value LoadQuantized(const Napi::CallbackInfo& info);
   Napi::Value QuantizedBytes(const Napi::CallbackInfo& info);
+  Napi::Value QuantizeTiedHead(const Napi::CallbackInfo& info);
 
   // The state shared with worker threads (kept alive by each queued call).
   struct State {

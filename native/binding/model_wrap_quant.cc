@@ -126,14 +126,31 @@ Napi::Value ModelWrap::LoadQuantized(const Napi::CallbackInfo& info) {
   });
 }
 
-// quantizedBytes() -> number: bytes held by the quantized weights.
+// quantizedBytes() -> number: bytes held by the quantized weights (the LM head's quantized copy included).
 Napi::Value ModelWrap::QuantizedBytes(const Napi::CallbackInfo& info) {
   std::lock_guard<std::mutex> lock(state_->busy);
   const auto& params = state_->model->params();
   double total = 0;
   for (const auto& n : params.names())
     if (const nn::QuantizedWeight* q = params.quantized(n)) total += double(q->nbytes());
+  if (!params.has("lm_head.weight"))
+    if (const nn::QuantizedWeight* q = params.quantized("lm_head.weight")) total += double(q->nbytes());
   return Napi::Number::New(info.Env(), total);
+}
+
+// quantizeTiedHead(format): the LM head of a model with tied embeddings multiplies by a quantized copy of them
+// (the embedding lookup keeps the table as it is); for decoding, where the head is a large share of the bytes read.
+Napi::Value ModelWrap::QuantizeTiedHead(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Guard(env, [&] {
+    const nn::QuantFormat format = nn::parse_quant_format(StringArg(info[0], "quantizeTiedHead(format)"));
+    std::lock_guard<std::mutex> lock(state_->busy);
+    auto& model = *state_->model;
+    if (!model.config().tie_word_embeddings) fail("ERR_STATE", "quantizeTiedHead(): the model's LM head is not tied");
+    auto& params = model.params();
+    params.set_quantized_extra("lm_head.weight", nn::quantize_weight(model.lm_head_weight().detach(), format, false, params.device()));
+  });
+  return env.Undefined();
 }
 
 }  // namespace nodetune::binding

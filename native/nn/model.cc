@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "nn/layers.h"
 #include "nn/linear_cross_entropy.h"
+#include "nn/quantized_linear.h"
 
 namespace nodetune::nn {
 namespace {
@@ -196,7 +197,8 @@ at::Tensor Model::causal_lm_loss(const at::Tensor& h, const at::Tensor& labels) 
   // Gradients in float32 without an adapter on the head: the fused head + loss (nn/linear_cross_entropy.h).
   const at::Tensor& w = lm_head_weight();
   const bool adapted = !cfg_.tie_word_embeddings && params_.hooks() && params_.hooks()->adapts("lm_head");
-  if (at::GradMode::is_enabled() && !adapted && h.scalar_type() == at::kFloat && w.scalar_type() == at::kFloat &&
+  const bool quantized = params_.quantized("lm_head.weight") != nullptr;
+  if (at::GradMode::is_enabled() && !adapted && !quantized && h.scalar_type() == at::kFloat && w.scalar_type() == at::kFloat &&
       !at::autocast::is_enabled() && !at::autocast::is_cpu_enabled()) {
     at::Tensor rows = h.narrow(1, 0, t - 1).reshape({-1, h.size(-1)});
     return linear_cross_entropy(rows, w, shifted);
@@ -222,7 +224,9 @@ const at::Tensor& Model::lm_head_weight() const {
 }
 
 at::Tensor Model::lm_logits(const at::Tensor& h) const {
-  at::Tensor y = at::linear(h, lm_head_weight());
+  // A quantized head (the option quantizeLmHead; for tied embeddings a quantized copy of them) reads fewer bytes.
+  auto q = params_.quantized_ptr("lm_head.weight");
+  at::Tensor y = q ? quantized_linear(q, h) : at::linear(h, lm_head_weight());
   // Adapters apply to an untied lm_head only (the tied head is the embedding matrix, not a linear layer).
   return !cfg_.tie_word_embeddings && params_.hooks() ? params_.hooks()->linear("lm_head", h, y) : y;
 }

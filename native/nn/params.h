@@ -38,6 +38,10 @@ class Params {
   const QuantizedWeight* quantized(const std::string& name) const;
   std::shared_ptr<const QuantizedWeight> quantized_ptr(const std::string& name) const;
   void set_quantized(const std::string& name, std::shared_ptr<const QuantizedWeight> weight);
+  // A quantized weight that is no parameter of its own: the LM head's quantized copy of tied embeddings.
+  void set_quantized_extra(const std::string& name, std::shared_ptr<const QuantizedWeight> weight) {
+    quantized_[name] = std::move(weight);
+  }
   // Puts the dequantized values back as an ordinary (frozen) parameter in dtype().
   void dequantize(const std::string& name);
   bool any_quantized() const { return !quantized_.empty(); }
