@@ -4,8 +4,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <type_traits>
 
 #include "core/workers.h"
+#include "nn/simd.h"
+
 
 namespace nodetune::nn {
 
@@ -70,7 +74,73 @@ inline uint8_t nf4_index(float x, const std::array<float, 15>& mids) {
   return uint8_t(idx);
 }
 
+#ifdef NODETUNE_X86_KERNELS
+// Eight NF4 values from four bytes (high nibble first): the bytes spread to eight lanes, looked up in the 16-entry
+// code as two 8-entry permutes and a blend.
+__attribute__((target("avx2,fma"))) inline __m256 values8(const uint8_t* bytes, __m256 low, __m256 high) {
+  int32_t four;
+  std::memcpy(&four, bytes, 4);
+  const __m256i v = _mm256_permutevar8x32_epi32(_mm256_cvtepu8_epi32(_mm_cvtsi32_si128(four)), _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3));
+  const __m256i idx = _mm256_and_si256(_mm256_srlv_epi32(v, _mm256_setr_epi32(4, 0, 4, 0, 4, 0, 4, 0)), _mm256_set1_epi32(15));
+  return _mm256_blendv_ps(_mm256_permutevar8x32_ps(low, idx), _mm256_permutevar8x32_ps(high, idx),
+                          _mm256_castsi256_ps(_mm256_cmpgt_epi32(idx, _mm256_set1_epi32(7))));
+}
+
+__attribute__((target("avx2,fma"))) float dot_row_avx2(const float* x, const uint8_t* bytes, const float* code,
+                                                       const float* scale, int64_t k, int64_t bs) {
+  const __m256 low = _mm256_loadu_ps(code), high = _mm256_loadu_ps(code + 8);
+  __m256 total = _mm256_setzero_ps();
+  for (int64_t b = 0; b * bs < k; ++b) {
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t j = 0; j < bs; j += 8)
+      acc = _mm256_fmadd_ps(_mm256_loadu_ps(x + b * bs + j), values8(bytes + (b * bs + j) / 2, low, high), acc);
+    total = _mm256_fmadd_ps(acc, _mm256_set1_ps(scale[b]), total);
+  }
+  return sum8(total);
+}
+
+// `count` (a multiple of 8) values from `bytes`, times `a`, as float32 or (round to nearest even) bfloat16 bits.
+__attribute__((target("avx2,fma"))) void dequantize8_avx2(const uint8_t* bytes, int64_t count, float a, const float* code,
+                                                           float* out_f, uint16_t* out_bf) {
+  const __m256 low = _mm256_loadu_ps(code), high = _mm256_loadu_ps(code + 8), scale = _mm256_set1_ps(a);
+  for (int64_t j = 0; j < count; j += 8) {
+    const __m256 v = _mm256_mul_ps(values8(bytes + j / 2, low, high), scale);
+    if (out_f) {
+      _mm256_storeu_ps(out_f + j, v);
+      continue;
+    }
+    __m256i u = _mm256_castps_si256(v);
+    const __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(1));
+    u = _mm256_srli_epi32(_mm256_add_epi32(u, _mm256_add_epi32(_mm256_set1_epi32(0x7FFF), lsb)), 16);
+    const __m256i packed = _mm256_permute4x64_epi64(_mm256_packus_epi32(u, u), 0x08);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out_bf + j), _mm256_castsi256_si128(packed));
+  }
+}
+#endif
+
+float dot_row(const float* x, const uint8_t* bytes, const float* code, const float* scale, int64_t k, int64_t bs) {
+  float s = 0.0f;
+  for (int64_t b = 0; b * bs < k; ++b) {
+    float acc[2] = {0, 0};
+    const uint8_t* p = bytes + b * bs / 2;
+    const float* xb = x + b * bs;
+    for (int64_t j = 0; j < bs / 2; ++j) {
+      acc[0] += xb[2 * j] * code[p[j] >> 4];
+      acc[1] += xb[2 * j + 1] * code[p[j] & 15];
+    }
+    s += (acc[0] + acc[1]) * scale[b];
+  }
+  return s;
+}
+
 }  // namespace
+
+float nf4_dot_row(const float* x, const uint8_t* bytes, const float* code, const float* scale, int64_t k, int64_t bs) {
+#ifdef NODETUNE_X86_KERNELS
+  if (has_avx2()) return dot_row_avx2(x, bytes, code, scale, k, bs);
+#endif
+  return dot_row(x, bytes, code, scale, k, bs);
+}
 
 void nf4_quantize_range(const float* src, int64_t first, int64_t n, int64_t blocksize, uint8_t* packed, float* absmax) {
   const int64_t blocks = (n + blocksize - 1) / blocksize;
@@ -142,6 +212,17 @@ void nf4_dequantize_range_cpu(const QuantizedWeight& q, int64_t e0, int64_t e1, 
         const float a = scale[size_t(b - b0)];
         int64_t i = s;
         if (i & 1) dst[i - e0] = scalar_t(code[packed[i >> 1] & 0x0F] * a), ++i;
+#ifdef NODETUNE_X86_KERNELS
+        constexpr bool f32 = std::is_same_v<scalar_t, float>, bf16 = std::is_same_v<scalar_t, c10::BFloat16>;
+        if constexpr (f32 || bf16) {
+          const int64_t count = (e - i) / 8 * 8;
+          if (count > 0 && has_avx2()) {
+            dequantize8_avx2(packed + i / 2, count, a, code, f32 ? reinterpret_cast<float*>(dst + (i - e0)) : nullptr,
+                             bf16 ? reinterpret_cast<uint16_t*>(dst + (i - e0)) : nullptr);
+            i += count;
+          }
+        }
+#endif
         for (; i + 1 < e; i += 2) {  // both values of a byte
           const uint8_t byte = packed[i >> 1];
           dst[i - e0] = scalar_t(code[byte >> 4] * a);

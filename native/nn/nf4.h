@@ -29,6 +29,8 @@ void nf4_double_quantize(QuantizedWeight& q, const at::Tensor& absmax);
 void nf4_block_absmax(const QuantizedWeight& q, int64_t b0, int64_t b1, float* out);
 // Elements [e0, e1) of the flat weight into `out` (CPU parts), any float dtype.
 void nf4_dequantize_range_cpu(const QuantizedWeight& q, int64_t e0, int64_t e1, const at::Tensor& out);
+// One row of x times one row of an NF4 weight: whole blocks (k and bs multiples of 8), scale[b] each block's absmax.
+float nf4_dot_row(const float* x, const uint8_t* bytes, const float* code, const float* scale, int64_t k, int64_t bs);
 // The same with tensor operations, on any device.
 at::Tensor nf4_dequantize_range(const QuantizedWeight& q, int64_t e0, int64_t e1, c10::ScalarType dtype);
 

@@ -10,12 +10,9 @@
 
 #include "core/error.h"
 #include "core/workers.h"
+#include "nn/simd.h"
 #include "nn/nf4.h"
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#include <immintrin.h>
-#define NODETUNE_X86_KERNELS 1
-#endif
 
 namespace nodetune::nn {
 namespace {
@@ -80,30 +77,7 @@ float dot_int8(const float* x, const int8_t* w, int64_t k) {
   return s;
 }
 
-// One row of an NF4 weight (whole blocks, bs a multiple of 8): sum over blocks of absmax * sum(x * code).
-float dot_nf4(const float* x, const uint8_t* bytes, const float* code, const float* scale, int64_t k, int64_t bs) {
-  float s = 0.0f;
-  for (int64_t b = 0; b * bs < k; ++b) {
-    float acc[2] = {0, 0};
-    const uint8_t* p = bytes + b * bs / 2;
-    const float* xb = x + b * bs;
-    for (int64_t j = 0; j < bs / 2; ++j) {
-      acc[0] += xb[2 * j] * code[p[j] >> 4];
-      acc[1] += xb[2 * j + 1] * code[p[j] & 15];
-    }
-    s += (acc[0] + acc[1]) * scale[b];
-  }
-  return s;
-}
-
 #ifdef NODETUNE_X86_KERNELS
-__attribute__((target("avx2,fma"))) float sum8(__m256 v) {
-  __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-  h = _mm_add_ss(h, _mm_shuffle_ps(h, h, 1));
-  return _mm_cvtss_f32(h);
-}
-
 __attribute__((target("avx2,fma"))) float dot_int8_avx2(const float* x, const int8_t* w, int64_t k) {
   __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
   int64_t i = 0;
@@ -117,52 +91,15 @@ __attribute__((target("avx2,fma"))) float dot_int8_avx2(const float* x, const in
   return s;
 }
 
-// Eight NF4 values at a time: four bytes spread to eight lanes (high nibble first), looked up in the 16-entry code
-// as two 8-entry permutes and a blend.
-__attribute__((target("avx2,fma"))) float dot_nf4_avx2(const float* x, const uint8_t* bytes, const float* code,
-                                                       const float* scale, int64_t k, int64_t bs) {
-  const __m256 low = _mm256_loadu_ps(code), high = _mm256_loadu_ps(code + 8);
-  const __m256i spread = _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3);
-  const __m256i shifts = _mm256_setr_epi32(4, 0, 4, 0, 4, 0, 4, 0);
-  const __m256i nibble = _mm256_set1_epi32(15), seven = _mm256_set1_epi32(7);
-  __m256 total = _mm256_setzero_ps();
-  for (int64_t b = 0; b * bs < k; ++b) {
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t j = 0; j < bs; j += 8) {
-      int32_t four;
-      std::memcpy(&four, bytes + (b * bs + j) / 2, 4);
-      __m256i v = _mm256_permutevar8x32_epi32(_mm256_cvtepu8_epi32(_mm_cvtsi32_si128(four)), spread);
-      const __m256i idx = _mm256_and_si256(_mm256_srlv_epi32(v, shifts), nibble);
-      const __m256 val = _mm256_blendv_ps(_mm256_permutevar8x32_ps(low, idx), _mm256_permutevar8x32_ps(high, idx),
-                                          _mm256_castsi256_ps(_mm256_cmpgt_epi32(idx, seven)));
-      acc = _mm256_fmadd_ps(_mm256_loadu_ps(x + b * bs + j), val, acc);
-    }
-    total = _mm256_fmadd_ps(acc, _mm256_set1_ps(scale[b]), total);
-  }
-  return sum8(total);
-}
-
-bool has_avx2() {
-  static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return yes;
-}
 #endif
 
 using DotInt8 = float (*)(const float*, const int8_t*, int64_t);
-using DotNf4 = float (*)(const float*, const uint8_t*, const float*, const float*, int64_t, int64_t);
 
 DotInt8 int8_kernel() {
 #ifdef NODETUNE_X86_KERNELS
   if (has_avx2()) return dot_int8_avx2;
 #endif
   return dot_int8;
-}
-
-DotNf4 nf4_kernel() {
-#ifdef NODETUNE_X86_KERNELS
-  if (has_avx2()) return dot_nf4_avx2;
-#endif
-  return dot_nf4;
 }
 
 // y [M, N] (float32) for a few rows of x, reading the quantized bytes (CPU).
@@ -185,14 +122,13 @@ at::Tensor product_direct(const QuantizedWeight& q, const at::Tensor& x) {
   const float* code = q.code.data_ptr<float>();
   const uint8_t* packed = q.packed.data_ptr<uint8_t>();
   const int64_t per_row = k / q.blocksize;
-  const DotNf4 dot = nf4_kernel();
   parallel_range(0, n, 64, [&](int64_t lo, int64_t hi) {
     std::vector<float> scale(size_t(per_row * (hi - lo)));
     nf4_block_absmax(q, lo * per_row, hi * per_row, scale.data());
     for (int64_t o = lo; o < hi; ++o) {
       const float* s = scale.data() + (o - lo) * per_row;
       for (int64_t r = 0; r < m; ++r)
-        yp[r * n + o] = dot(xp + r * k, packed + o * k / 2, code, s, k, q.blocksize);
+        yp[r * n + o] = nf4_dot_row(xp + r * k, packed + o * k / 2, code, s, k, q.blocksize);
     }
   });
   return y;
