@@ -2,6 +2,8 @@
 // already quantized (bitsandbytes' layout). The formats and the math are in native/nn/quantized_weight.h.
 #include <ATen/ATen.h>
 
+#include <algorithm>
+
 #include "binding/async.h"
 #include "binding/convert.h"
 #include "binding/errors.h"

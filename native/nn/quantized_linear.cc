@@ -5,7 +5,6 @@
 #include <torch/custom_class.h>
 
 #include <algorithm>
-#include <cstring>
 #include <vector>
 
 #include "core/error.h"
