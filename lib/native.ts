@@ -117,6 +117,8 @@ export interface NativeParameterInfo {
   shape: number[];
   dtype: NativeDtype;
   trainable: boolean;
+  /** Set for a frozen linear weight kept quantized (its dtype is then the one it dequantizes to). */
+  quantized?: 'int8' | 'nf4';
 }
 
 /** One micro-batch of a native trainStep window. */
@@ -198,6 +200,16 @@ export interface NativeModel {
   /** One safetensors file of base (adapter null) and adapter tensors, in `items` order. */
   saveTensors(path: string, header: string, items: { adapter: string | null; param: string }[]): Promise<number>;
   loadTensors(entries: (NativeTensorEntry & { adapter: string | null })[]): Promise<void>;
+  /** Keeps these frozen linear weights quantized from now on (load() quantizes them tensor by tensor);
+   * `transposed`: those stored [in, out] (Conv1D). */
+  quantize(names: string[], format: 'int8' | 'nf4', transposed?: string[]): void;
+  /** Weights a checkpoint holds quantized (bitsandbytes' layout), checked against their statistics. */
+  loadQuantized(items: { param: string; format: 'int8' | 'nf4'; blocksize?: number; nestedBlocksize?: number; offset?: number;
+    parts: { role: string; name: string; file: string; dtype: string; shape: number[]; offset: number; length: number }[] }[]): Promise<void>;
+  /** Bytes held by the quantized weights. */
+  quantizedBytes(): number;
+  /** The LM head of a tied model multiplies by a quantized copy of the embeddings. */
+  quantizeTiedHead(format: 'int8' | 'nf4'): void;
 }
 
 export interface NativeModelConstructor {

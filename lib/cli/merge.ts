@@ -17,6 +17,8 @@ Loads the base model with the adapter's task (adapter_config.json's task_type), 
 weights into the base weights and writes a plain checkpoint (config.json + model.safetensors + the tokenizer)
 that loads without the adapter. Prompt-tuning adapters cannot be merged (they add inputs, not weights).
 A classification adapter written by \`nodetune train\` carries its label names (labels.json beside it).
+A base saved quantized by bitsandbytes (4-bit / 8-bit) is dequantized: the merged checkpoint is bfloat16, and the
+command says so.
 
 Options:
   --model BASE       the base model folder or cached repo id the adapter was trained on   (required)
@@ -52,6 +54,7 @@ export async function merge(argv: string[], out: (s: string) => void): Promise<n
   if (labels) Object.assign(model.config, new LabelMap(labels).toConfig());
   await model.savePretrained(output);
   copyTokenizerFiles(resolveTokenizerDir(fs.existsSync(path.join(adapter, 'tokenizer.json')) ? adapter : base), output);
-  out(`merged model written to ${output} (${task}: base ${base} + adapter ${adapter}; the base is unchanged)`);
+  const note = model.quantized ? `; the ${model.quantized} base was dequantized: the checkpoint is ${model.dtype}` : '';
+  out(`merged model written to ${output} (${task}: base ${base} + adapter ${adapter}; the base is unchanged${note})`);
   return 0;
 }

@@ -101,7 +101,7 @@ export async function runTraining(config: TrainConfig, o: RunOptions = {}): Prom
     task: MODEL_TASK[c.task], quiet: true, seed,
     ...(labels && c.task === 'classification' ? { numLabels: labels.size } : {}),
     ...(labels && c.task === 'token-classification' ? { numLabels: labels.size } : {}),
-    ...(device ? { device } : {}), ...(c.dtype ? { dtype: c.dtype } : {}),
+    ...(device ? { device } : {}), ...(c.dtype ? { dtype: c.dtype } : {}), ...(c.quantize ? { quantize: c.quantize } : {}),
   });
   if (labels) Object.assign(model.config, labels.toConfig());
   await applyMethod(model, c.method, tokenizer, seed);

@@ -38,6 +38,8 @@ export class Model {
   readonly device: string;
   readonly dtype: ModelDtype;
   readonly loadReport: LoadReport;
+  /** The format the frozen linear weights are kept in ('int8' | 'nf4'), or null (see FromPretrainedOptions.quantize). */
+  readonly quantized: 'int8' | 'nf4' | null;
   private native: NativeModel;
   private resolved: ResolvedConfig;
   /** Calls on one model run one at a time (lib/util/serial.ts). */
@@ -49,8 +51,9 @@ export class Model {
 
   /** @internal Use AutoModel.fromPretrained. */
   constructor(native: NativeModel, resolved: ResolvedConfig, device: string, dtype: ModelDtype,
-    report: Omit<LoadReport, 'mismatched'> & { mismatched?: string[] }, nameOrPath?: string) {
+    report: Omit<LoadReport, 'mismatched'> & { mismatched?: string[] }, nameOrPath?: string, quantized: 'int8' | 'nf4' | null = null) {
     this.native = native;
+    this.quantized = quantized;
     this.resolved = resolved;
     this.task = resolved.task;
     this.modelType = resolved.modelType;
@@ -358,6 +361,14 @@ export class Model {
   /** W += scale * B A for each LoRA target (default: the active adapter). */
   mergeAdapter(name?: string): void {
     this.peft.mergeAdapter(name);
+    if (this.quantized)
+      process.emitWarning(`mergeAdapter(): the ${this.quantized} base weights the adapter changes were dequantized to ${this.dtype} to take the merge; ` +
+        `savePretrained() writes a ${this.dtype} checkpoint (every quantized weight dequantized)`, { code: 'NODETUNE_DEQUANTIZED' });
+  }
+
+  /** Bytes held by the quantized linear weights (0 without quantize). */
+  quantizedBytes(): number {
+    return this.native.quantizedBytes();
   }
 
   unmergeAdapter(): void {
@@ -387,6 +398,8 @@ export class Model {
   dropLayers(spec: number[] | LayerSelection): Promise<void> {
     return this.enqueue(async () => {
       const plan = planLayers(this.resolved.raw, this.resolved.family, this.resolved.native.prefix, spec, 'dropLayers()');
+      if (this.quantized)
+        throw new NodetuneError('ERR_STATE', `dropLayers(): the base is quantized (${this.quantized}); load with keepLayers instead`, { field: 'quantize' });
       if (this.peft.adapters.size > 0)
         throw new NodetuneError('ERR_STATE', `dropLayers(): adapters attached (${[...this.peft.adapters.keys()].join(', ')}); delete them first (a merged LoRA: savePretrained() the merged model and load that)`, { field: 'adapters' });
       const next = reducedConfig(this.resolved, plan);
@@ -399,8 +412,8 @@ export class Model {
     });
   }
 
-  /** Names and shapes of the parameters (Hugging Face names). */
-  parameters(): { name: string; shape: number[]; dtype: string; trainable: boolean }[] {
+  /** Names and shapes of the parameters (Hugging Face names); `quantized` marks a weight kept as int8 / NF4. */
+  parameters(): { name: string; shape: number[]; dtype: string; trainable: boolean; quantized?: 'int8' | 'nf4' }[] {
     return this.native.parameters();
   }
 

@@ -13,7 +13,7 @@ import type { EncodeOptions, PaddedBatchOptions } from '../tokenizers/tokenizer'
 import type { TrainerOptions } from '../train/trainer';
 import { optionKeys } from './options';
 
-export const MODEL_LOAD_KEYS = optionKeys<ModelLoadOptions>({ task: true, device: true, dtype: true, numLabels: true, seed: true, quiet: true, revision: true, keepLayers: true });
+export const MODEL_LOAD_KEYS = optionKeys<ModelLoadOptions>({ task: true, device: true, dtype: true, numLabels: true, seed: true, quiet: true, revision: true, keepLayers: true, quantize: true, computeDtype: true, quantizeLmHead: true });
 export const CALL_KEYS = optionKeys<CallOptions>({ adapter: true });
 export const GENERATE_KEYS = optionKeys<DetailedGenerateOptions>({
   maxNewTokens: true, temperature: true, topK: true, topP: true, repetitionPenalty: true, eosTokenId: true, seed: true, attentionMask: true, numBeams: true,

@@ -177,4 +177,17 @@ std::optional<std::string> OptionalString(const Napi::Value& value, const std::s
   return value.As<Napi::String>().Utf8Value();
 }
 
+std::string StringArg(const Napi::Value& value, const std::string& what) {
+  if (!value.IsString()) fail("ERR_ARGUMENT", what + " must be a string");
+  return value.As<Napi::String>().Utf8Value();
+}
+
+std::vector<std::string> StringsArg(const Napi::Value& value, const std::string& what) {
+  if (!value.IsArray()) fail("ERR_ARGUMENT", what + " must be an array of strings");
+  auto a = value.As<Napi::Array>();
+  std::vector<std::string> out;
+  for (uint32_t i = 0; i < a.Length(); ++i) out.push_back(StringArg(a.Get(i), what + "[]"));
+  return out;
+}
+
 }  // namespace nodetune::binding

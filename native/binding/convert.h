@@ -34,5 +34,8 @@ Napi::Array ShapeToJs(Napi::Env env, at::IntArrayRef sizes);
 
 // Optional string argument: undefined/null -> nullopt; anything else must be a string.
 std::optional<std::string> OptionalString(const Napi::Value& value, const std::string& what);
+// A required string argument, and an array of strings (ERR_ARGUMENT naming `what` otherwise).
+std::string StringArg(const Napi::Value& value, const std::string& what);
+std::vector<std::string> StringsArg(const Napi::Value& value, const std::string& what);
 
 }  // namespace nodetune::binding

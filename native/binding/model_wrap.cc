@@ -14,6 +14,7 @@
 #include "core/runtime.h"
 #include "io/safetensors.h"
 #include "nn/generate.h"
+#include "nn/quantized_weight.h"
 #include "train/autocast.h"
 #include "train/step.h"
 
@@ -235,6 +236,10 @@ Napi::Function ModelWrap::Define(Napi::Env env) {
                          InstanceMethod<&ModelWrap::UnmergeAdapter>("unmergeAdapter"),
                          InstanceMethod<&ModelWrap::SaveTensors>("saveTensors"),
                          InstanceMethod<&ModelWrap::LoadTensors>("loadTensors"),
+                         InstanceMethod<&ModelWrap::Quantize>("quantize"),
+                         InstanceMethod<&ModelWrap::LoadQuantized>("loadQuantized"),
+                         InstanceMethod<&ModelWrap::QuantizedBytes>("quantizedBytes"),
+                         InstanceMethod<&ModelWrap::QuantizeTiedHead>("quantizeTiedHead"),
                      });
 }
 
@@ -272,6 +277,7 @@ Napi::Array ParamsToJs(Napi::Env env, const nn::Params& params) {
     entry.Set("shape", ShapeToJs(env, params.get(name).sizes()));
     entry.Set("dtype", dtype_name(params.get(name).scalar_type()));
     entry.Set("trainable", params.get(name).requires_grad());
+    if (const nn::QuantizedWeight* q = params.quantized(name)) entry.Set("quantized", q->format_name());
     out.Set(i++, entry);
   }
   return out;
@@ -533,7 +539,7 @@ Napi::Value ModelWrap::GetParameter(const Napi::CallbackInfo& info) {
     std::lock_guard<std::mutex> lock(state_->busy);
     const nn::Params& table = info[1].IsString() ? state_->adapters->get(info[1].As<Napi::String>().Utf8Value()).params
                                                  : state_->model->params();
-    return TensorWrap::Wrap(env, table.get(name).detach().to(at::kCPU).clone());
+    return TensorWrap::Wrap(env, table.values(name).detach().to(at::kCPU).clone());
   });
 }
 
@@ -545,10 +551,14 @@ Napi::Value ModelWrap::SetParameter(const Napi::CallbackInfo& info) {
     if (!TensorWrap::IsTensor(env, info[1])) fail("ERR_ARGUMENT", "setParameter(name, tensor): tensor must be a Tensor");
     at::Tensor src = TensorWrap::TensorOf(info[1]);
     std::lock_guard<std::mutex> lock(state_->busy);
-    at::Tensor p = state_->model->params().get(name);
+    auto& params = state_->model->params();
+    at::Tensor p = params.get(name);
     if (src.sizes() != p.sizes()) fail("ERR_SHAPE", "setParameter(" + name + "): shape " + c10::str(src.sizes()) + " != " + c10::str(p.sizes()));
     at::NoGradGuard no_grad;
-    p.copy_(src);
+    if (const nn::QuantizedWeight* q = params.quantized(name))  // new values, quantized as at load
+      params.set_quantized(name, nn::quantize_weight(src, q->format, q->transposed, params.device()));
+    else
+      p.copy_(src);
   });
   return env.Undefined();
 }

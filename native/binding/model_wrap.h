@@ -16,6 +16,7 @@
 #include "binding/async.h"
 
 #include "nn/generation_session.h"
+#include "io/safetensors.h"
 #include "nn/model.h"
 #include "train/loss_scaler.h"
 #include "peft/adapters.h"
@@ -65,6 +66,11 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   Napi::Value UnmergeAdapter(const Napi::CallbackInfo& info);
   Napi::Value SaveTensors(const Napi::CallbackInfo& info);
   Napi::Value LoadTensors(const Napi::CallbackInfo& info);
+  // Quantized frozen base weights (model_wrap_quant.cc).
+  Napi::Value Quantize(const Napi::CallbackInfo& info);
+  Napi::Value LoadQuantized(const Napi::CallbackInfo& info);
+  Napi::Value QuantizedBytes(const Napi::CallbackInfo& info);
+  Napi::Value QuantizeTiedHead(const Napi::CallbackInfo& info);
 
   // The state shared with worker threads (kept alive by each queued call).
   struct State {
@@ -131,6 +137,8 @@ int64_t Int(const Napi::Object& o, const char* key, int64_t fallback);
 void ReadSampling(const Napi::Object& o, nn::SamplingOptions& s);
 // The adapter a call names: undefined -> the default, null -> none, a string -> that adapter.
 std::string AdapterArg(const Napi::Value& v, const peft::AdapterSet& set);
+// { <nameKey>, file, dtype, shape, offset, length }: one tensor of a safetensors file (model_wrap_peft.cc).
+io::TensorEntry TensorEntryFromJs(const Napi::Object& o, const char* name_key);
 
 // [{ name, shape, dtype, trainable }] for a parameter table (the model's, or an adapter's).
 Napi::Array ParamsToJs(Napi::Env env, const nn::Params& params);

@@ -8,14 +8,12 @@
 #include "binding/model_wrap.h"
 #include "core/device.h"
 #include "io/safetensors.h"
+#include "nn/quantized_weight.h"
 
 namespace nodetune::binding {
 namespace {
 
-std::string StrArg(const Napi::Value& v, const std::string& what) {
-  if (!v.IsString()) fail("ERR_ARGUMENT", what + " must be a string");
-  return v.As<Napi::String>().Utf8Value();
-}
+std::string StrArg(const Napi::Value& v, const std::string& what) { return StringArg(v, what); }
 
 double NumField(const Napi::Object& o, const char* key, double fallback) {
   Napi::Value v = o.Get(key);
@@ -24,13 +22,7 @@ double NumField(const Napi::Object& o, const char* key, double fallback) {
   return v.As<Napi::Number>().DoubleValue();
 }
 
-std::vector<std::string> Strings(const Napi::Value& v, const std::string& what) {
-  if (!v.IsArray()) fail("ERR_ARGUMENT", what + " must be an array of strings");
-  auto a = v.As<Napi::Array>();
-  std::vector<std::string> out;
-  for (uint32_t i = 0; i < a.Length(); ++i) out.push_back(StrArg(a.Get(i), what + "[]"));
-  return out;
-}
+std::vector<std::string> Strings(const Napi::Value& v, const std::string& what) { return StringsArg(v, what); }
 
 Napi::Object Obj(const Napi::Value& v, const std::string& what) {
   if (!v.IsObject()) fail("ERR_ARGUMENT", what + " must be an object");
@@ -48,6 +40,17 @@ const nn::Params& Table(nn::Model& model, peft::AdapterSet& set, const std::stri
 }
 
 }  // namespace
+
+io::TensorEntry TensorEntryFromJs(const Napi::Object& o, const char* name_key) {
+  io::TensorEntry e;
+  e.param = StrArg(o.Get(name_key), std::string("entry.") + name_key);
+  e.file = StrArg(o.Get("file"), "entry.file");
+  e.dtype = StrArg(o.Get("dtype"), "entry.dtype");
+  e.shape = ShapeFromJs(o.Get("shape"), "entry shape");
+  e.offset = int64_t(NumField(o, "offset", -1));
+  e.length = int64_t(NumField(o, "length", -1));
+  return e;
+}
 
 std::vector<at::Tensor> ModelWrap::State::trainable() const {
   std::vector<at::Tensor> out;
@@ -73,7 +76,12 @@ Napi::Value ModelWrap::SetTrainable(const Napi::CallbackInfo& info) {
     const bool flag = info[1].ToBoolean().Value();
     std::lock_guard<std::mutex> lock(state_->busy);
     auto& params = state_->model->params();
-    for (const auto& n : names) params.get(n);  // every name checked before any change
+    for (const auto& n : names) {  // every name checked before any change
+      params.get(n);
+      if (flag && params.quantized(n))
+        fail("ERR_STATE", "setTrainable(): " + n + " is quantized (" + params.quantized(n)->format_name() +
+                              "): a quantized base stays frozen; train adapters (LoRA) on it, or load the model without quantize for full fine-tuning");
+    }
     for (const auto& n : names) {
       at::Tensor t = params.get(n);
       t.set_requires_grad(flag);
@@ -243,13 +251,7 @@ Napi::Value ModelWrap::LoadTensors(const Napi::CallbackInfo& info) {
     auto arr = info[0].As<Napi::Array>();
     for (uint32_t i = 0; i < arr.Length(); ++i) {
       auto o = Obj(arr.Get(i), "loadTensors(): entry");
-      io::TensorEntry e;
-      e.param = StrArg(o.Get("param"), "entry.param");
-      e.file = StrArg(o.Get("file"), "entry.file");
-      e.dtype = StrArg(o.Get("dtype"), "entry.dtype");
-      e.shape = ShapeFromJs(o.Get("shape"), "entry shape");
-      e.offset = int64_t(NumField(o, "offset", -1));
-      e.length = int64_t(NumField(o, "length", -1));
+      io::TensorEntry e = TensorEntryFromJs(o, "param");
       tables.push_back(o.Get("adapter").IsString() ? o.Get("adapter").As<Napi::String>().Utf8Value() : "");
       entries.push_back(std::move(e));
     }

@@ -13,6 +13,7 @@
 #include <memory>
 
 #include "core/error.h"
+#include "nn/quantized_weight.h"
 
 namespace nodetune::io {
 namespace {
@@ -22,6 +23,10 @@ c10::ScalarType dtype_of(const TensorEntry& e) {
   if (e.dtype == "F16") return at::kHalf;
   if (e.dtype == "BF16") return at::kBFloat16;
   if (e.dtype == "F64") return at::kDouble;
+  if (e.dtype == "I8") return at::kChar;
+  if (e.dtype == "U8") return at::kByte;
+  if (e.dtype == "I32") return at::kInt;
+  if (e.dtype == "I64") return at::kLong;
   fail("ERR_CHECKPOINT", e.file + ": tensor " + e.param + " has unsupported dtype " + e.dtype);
 }
 
@@ -59,7 +64,48 @@ class Mapping {
   uint8_t* data_ = nullptr;
 };
 
+// Byte count and range of an entry against its dtype, shape and file.
+void check_range(const TensorEntry& e, const Mapping& m) {
+  const auto type = dtype_of(e);
+  int64_t numel = 1;
+  for (auto d : e.shape) numel *= d;
+  if (numel * int64_t(c10::elementSize(type)) != e.length)
+    fail("ERR_CHECKPOINT", e.file + ": tensor " + e.param + " spans " + std::to_string(e.length) +
+                               " bytes, its dtype and shape need " + std::to_string(numel * c10::elementSize(type)));
+  if (e.offset < 0 || e.length < 0 || e.offset + e.length > m.size())
+    fail("ERR_CHECKPOINT", e.file + ": tensor " + e.param + " lies past the end of the file (bytes " +
+                               std::to_string(e.offset) + ".." + std::to_string(e.offset + e.length) + " of " +
+                               std::to_string(m.size()) + ")");
+}
+
+// The entry's bytes as a tensor: a view of the mapping, or a copy when they are not aligned for the dtype.
+at::Tensor stage(const TensorEntry& e, const Mapping& m) {
+  const auto type = dtype_of(e);
+  const uint8_t* src = m.data() + e.offset;
+  if (reinterpret_cast<uintptr_t>(src) % c10::elementSize(type) != 0) {
+    at::Tensor staged = at::empty(e.shape, at::TensorOptions().dtype(type));
+    std::memcpy(staged.data_ptr(), src, e.length);
+    return staged;
+  }
+  return at::from_blob(const_cast<uint8_t*>(src), e.shape, at::TensorOptions().dtype(type));
+}
+
 }  // namespace
+
+std::vector<at::Tensor> read_tensors(const std::vector<TensorEntry>& entries) {
+  std::map<std::string, std::unique_ptr<Mapping>> files;
+  for (const auto& e : entries) {
+    if (!files.count(e.file)) files.emplace(e.file, std::make_unique<Mapping>(e.file));
+    check_range(e, *files.at(e.file));
+  }
+  std::vector<at::Tensor> out;
+  for (const auto& e : entries) {
+    const Mapping& m = *files.at(e.file);
+    out.push_back(stage(e, m).clone());
+    if (e.length > 0) m.release(e.offset, e.length);
+  }
+  return out;
+}
 
 void load_tensors(nn::Params& params, const std::vector<TensorEntry>& entries) {
   std::map<std::string, std::unique_ptr<Mapping>> files;
@@ -68,33 +114,20 @@ void load_tensors(nn::Params& params, const std::vector<TensorEntry>& entries) {
     const Mapping& m = *files.at(e.file);
     if (!params.has(e.param)) fail("ERR_CHECKPOINT", e.file + ": tensor " + e.param + " has no parameter to load into");
     const at::Tensor& p = params.get(e.param);
-    const auto type = dtype_of(e);
-    int64_t numel = 1;
-    for (auto d : e.shape) numel *= d;
     if (e.shape != p.sizes().vec())
       fail("ERR_CHECKPOINT", e.file + ": tensor " + e.param + " has shape " + c10::str(at::IntArrayRef(e.shape)) +
                                  ", the config implies " + c10::str(p.sizes()));
-    if (numel * int64_t(c10::elementSize(type)) != e.length)
-      fail("ERR_CHECKPOINT", e.file + ": tensor " + e.param + " spans " + std::to_string(e.length) +
-                                 " bytes, its dtype and shape need " + std::to_string(numel * c10::elementSize(type)));
-    if (e.offset < 0 || e.length < 0 || e.offset + e.length > m.size())
-      fail("ERR_CHECKPOINT", e.file + ": tensor " + e.param + " lies past the end of the file (bytes " +
-                                 std::to_string(e.offset) + ".." + std::to_string(e.offset + e.length) + " of " +
-                                 std::to_string(m.size()) + ")");
+    check_range(e, m);
   }
   at::NoGradGuard no_grad;
   for (const auto& e : entries) {
     const Mapping& m = *files.at(e.file);
-    const auto type = dtype_of(e);
-    const uint8_t* src = m.data() + e.offset;
-    at::Tensor staged;
-    if (reinterpret_cast<uintptr_t>(src) % c10::elementSize(type) != 0) {
-      staged = at::empty(e.shape, at::TensorOptions().dtype(type));
-      std::memcpy(staged.data_ptr(), src, e.length);
-    } else {
-      staged = at::from_blob(const_cast<uint8_t*>(src), e.shape, at::TensorOptions().dtype(type));
-    }
-    params.get(e.param).copy_(staged);
+    at::Tensor staged = stage(e, m);
+    // A weight kept quantized is quantized from the mapped bytes, one tensor at a time (no full-precision copy).
+    if (const nn::QuantizedWeight* q = params.quantized(e.param))
+      params.set_quantized(e.param, nn::quantize_weight(staged, q->format, q->transposed, params.device()));
+    else
+      params.get(e.param).copy_(staged);
     if (e.length > 0) m.release(e.offset, e.length);
   }
 }
@@ -115,7 +148,7 @@ int64_t write_safetensors(const nn::Params& params, const std::string& path, con
   put(len, 8);
   put(header.data(), header.size());
   for (const auto& name : names) {
-    at::Tensor t = params.get(name).detach().to(at::kCPU).contiguous();
+    at::Tensor t = params.values(name).detach().to(at::kCPU).contiguous();  // a quantized weight: dequantized
     put(t.data_ptr(), t.nbytes());
   }
   if (std::fflush(f.get()) != 0) fail("ERR_IO", path + ": flush failed");

@@ -2,6 +2,8 @@
 // (lib/models/safetensors.ts); this side memory-maps the files, re-checks every range against the
 // file size, and copies each tensor into its parameter (converting dtype, moving device).
 #pragma once
+#include <ATen/ATen.h>
+
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -22,6 +24,10 @@ struct TensorEntry {
 // Validates every entry first (nothing is written on failure), then copies. ERR_CHECKPOINT names the
 // file and tensor.
 void load_tensors(nn::Params& params, const std::vector<TensorEntry>& entries);
+
+// Owned CPU copies of the tensors `entries` describe (validated as load_tensors does, against the entries'
+// own shapes): the parts of a checkpoint that are not parameters themselves (quantization statistics).
+std::vector<at::Tensor> read_tensors(const std::vector<TensorEntry>& entries);
 
 // Writes <8-byte little-endian header length><header><tensor bytes in `names` order> to `path`.
 // The header (already padded) must describe exactly these tensors in this order. Returns bytes written.

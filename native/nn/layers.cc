@@ -7,13 +7,20 @@
 
 #include "core/error.h"
 #include "nn/decode_linear.h"
+#include "nn/quantized_linear.h"
 
 namespace nodetune::nn {
 
 at::Tensor linear(const Params& p, const std::string& name, const at::Tensor& x, bool bias) {
+  at::Tensor y;
+  if (auto q = p.quantized_ptr(name + ".weight")) {
+    y = quantized_linear(q, x);
+    if (bias) y = y + p.get(name + ".bias");
+    return p.hooks() ? p.hooks()->linear(name, x, y) : y;
+  }
   const at::Tensor& w = p.get(name + ".weight");
   at::Tensor b = bias ? p.get(name + ".bias") : at::Tensor();
-  at::Tensor y = decode_linear_applies(x, w) ? decode_linear(x, w, b) : bias ? at::linear(x, w, b) : at::linear(x, w);
+  y = decode_linear_applies(x, w) ? decode_linear(x, w, b) : bias ? at::linear(x, w, b) : at::linear(x, w);
   return p.hooks() ? p.hooks()->linear(name, x, y) : y;
 }
 
@@ -21,7 +28,8 @@ std::vector<at::Tensor> fused_linear(const Params& p, const std::vector<std::str
                                      bool bias) {
   // Concatenating the weights copies them: worth it only when the product is large against that copy, so
   // token-by-token decoding keeps the separate products.
-  if (x.numel() / x.size(-1) < 64) {
+  const bool quantized = p.quantized(names[0] + ".weight") != nullptr;  // its own product per layer
+  if (quantized || x.numel() / x.size(-1) < 64) {
     std::vector<at::Tensor> parts;
     for (const auto& name : names) parts.push_back(linear(p, name, x, bias));
     return parts;
@@ -43,6 +51,10 @@ std::vector<at::Tensor> fused_linear(const Params& p, const std::vector<std::str
 }
 
 at::Tensor conv1d(const Params& p, const std::string& name, const at::Tensor& x) {
+  if (auto q = p.quantized_ptr(name + ".weight")) {
+    at::Tensor y = quantized_linear(q, x) + p.get(name + ".bias");
+    return p.hooks() ? p.hooks()->linear(name, x, y) : y;
+  }
   const at::Tensor& w = p.get(name + ".weight");
   auto sizes = x.sizes().vec();
   sizes.back() = w.size(1);

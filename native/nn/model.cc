@@ -10,6 +10,7 @@
 #include "nn/decode_linear.h"
 #include "nn/layers.h"
 #include "nn/linear_cross_entropy.h"
+#include "nn/quantized_linear.h"
 
 namespace nodetune::nn {
 namespace {
@@ -205,7 +206,8 @@ at::Tensor Model::causal_lm_loss(const at::Tensor& h, const at::Tensor& labels) 
   else if (!cpu_autocast && !at::autocast::is_enabled() && h.scalar_type() == w.scalar_type() &&
            (h.scalar_type() == at::kFloat || h.scalar_type() == at::kBFloat16))
     compute = h.scalar_type();
-  if (at::GradMode::is_enabled() && !adapted && compute != c10::ScalarType::Undefined) {
+  const bool quantized = params_.quantized("lm_head.weight") != nullptr;
+  if (at::GradMode::is_enabled() && !adapted && !quantized && compute != c10::ScalarType::Undefined) {
     at::Tensor rows = h.narrow(1, 0, t - 1).reshape({-1, h.size(-1)});
     return linear_cross_entropy(rows, w, shifted, compute);
   }
@@ -230,8 +232,14 @@ const at::Tensor& Model::lm_head_weight() const {
 }
 
 at::Tensor Model::lm_logits(const at::Tensor& h) const {
-  const at::Tensor& w = lm_head_weight();
-  at::Tensor y = decode_linear_applies(h, w) ? decode_linear(h, w, at::Tensor()) : at::linear(h, w);
+  // A quantized head (the option quantizeLmHead; for tied embeddings a quantized copy of them) reads fewer bytes.
+  at::Tensor y;
+  if (auto q = params_.quantized_ptr("lm_head.weight")) {
+    y = quantized_linear(q, h);
+  } else {
+    const at::Tensor& w = lm_head_weight();
+    y = decode_linear_applies(h, w) ? decode_linear(h, w, at::Tensor()) : at::linear(h, w);
+  }
   // Adapters apply to an untied lm_head only (the tied head is the embedding matrix, not a linear layer).
   return !cfg_.tie_word_embeddings && params_.hooks() ? params_.hooks()->linear("lm_head", h, y) : y;
 }

@@ -3,6 +3,7 @@
 #pragma once
 #include <ATen/ATen.h>
 
+#include <memory>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -10,6 +11,8 @@
 #include "nn/hooks.h"
 
 namespace nodetune::nn {
+
+struct QuantizedWeight;  // nn/quantized_weight.h
 
 enum class Init { kNormal, kZeros, kOnes };
 
@@ -36,6 +39,22 @@ class Params {
   // Removes every parameter.
   void clear();
 
+  // Frozen linear weights kept quantized (nn/quantized_weight.h). Such a parameter's tensor is a placeholder on
+  // the meta device (its shape and dtype, no storage): linear layers read the quantized weight instead, and
+  // whatever needs values (saving, getParameter, merging) dequantizes it.
+  const QuantizedWeight* quantized(const std::string& name) const;
+  std::shared_ptr<const QuantizedWeight> quantized_ptr(const std::string& name) const;
+  void set_quantized(const std::string& name, std::shared_ptr<const QuantizedWeight> weight);
+  // A quantized weight that is no parameter of its own: the LM head's quantized copy of tied embeddings.
+  void set_quantized_extra(const std::string& name, std::shared_ptr<const QuantizedWeight> weight) {
+    quantized_[name] = std::move(weight);
+  }
+  // Puts the dequantized values back as an ordinary (frozen) parameter in dtype().
+  void dequantize(const std::string& name);
+  bool any_quantized() const { return !quantized_.empty(); }
+  // The parameter's values: a dequantized copy for a quantized one, else the tensor itself.
+  at::Tensor values(const std::string& name) const;
+
   // Adapters attached to the forward pass (not owned; nullptr: none).
   const Hooks* hooks() const { return hooks_; }
   void set_hooks(const Hooks* hooks) { hooks_ = hooks; }
@@ -52,6 +71,7 @@ class Params {
   std::vector<std::string> names_;
   std::unordered_map<std::string, at::Tensor> map_;
   std::unordered_map<std::string, Init> init_;
+  std::unordered_map<std::string, std::shared_ptr<const QuantizedWeight>> quantized_;
   const Hooks* hooks_ = nullptr;
 };
 

@@ -184,6 +184,8 @@ void AdapterSet::merge(const std::string& name, nn::Params& base) {
   if (merged == name) fail("ERR_STATE", "adapter '" + name + "' is merged already");
   if (!merged.empty()) fail("ERR_STATE", "adapter '" + merged + "' is merged; unmergeAdapter() first");
   at::NoGradGuard no_grad;
+  // A quantized base weight cannot take the update: it goes back to the model's dtype first (and stays so).
+  for (const auto& [module, t] : a.targets) base.dequantize(module + ".weight");
   for (const auto& [module, t] : a.targets) {
     at::Tensor delta = at::matmul(a.params.get(module + ".lora_B.weight").to(at::kFloat),
                                   a.params.get(module + ".lora_A.weight").to(at::kFloat)) * a.scale;

@@ -127,6 +127,13 @@ export function loadConfig(file: string, overrides: [string, string][] = []): Tr
 function checked(raw: unknown, file: string): TrainConfig {
   validate(raw, TRAIN_SCHEMA, '', file);
   const c = raw as TrainConfig;
+  // model: { path, quantize } is model: path plus the base's quantization.
+  const m = c.model as unknown;
+  if (m !== null && typeof m === 'object') {
+    const { path: p, quantize } = m as { path: string; quantize?: 'int8' | 'nf4' };
+    c.model = p;
+    if (quantize !== undefined) c.quantize = quantize;
+  }
   c.training ??= {};
   crossChecks(c, file);
   try {

@@ -77,7 +77,10 @@ export interface MethodConfig {
 }
 
 export interface TrainConfig {
+  /** The model folder or repo id (`model: { path, quantize }` in the file sets quantize too). */
   model: string;
+  /** Keep the frozen base's linear weights quantized (model.quantize in the file). */
+  quantize?: 'int8' | 'nf4';
   tokenizer?: string;
   task: ConfigTask;
   output: string;
@@ -109,7 +112,11 @@ const LEAKAGE_SCHEMA: Spec = {
 export const TRAIN_SCHEMA: Spec = {
   type: 'object',
   fields: {
-    model: { type: 'string', required: true },
+    model: {
+      type: 'oneOf', required: true, describe: 'a model folder or repo id, or a mapping of path and quantize', options: [{ type: 'string' }, {
+        type: 'object', fields: { path: { type: 'string', required: true }, quantize: { type: 'string', enum: ['int8', 'nf4'] } },
+      }],
+    },
     tokenizer: { type: 'string' },
     task: { type: 'string', required: true, enum: TASKS },
     output: { type: 'string', required: true },

@@ -1,0 +1,95 @@
+/**
+ * A quantized frozen base against a bfloat16 one: LoRA step time, peak RSS and greedy decode tokens/s for the
+ * Qwen2.5-0.5B and Llama-3.2-1B shapes (random weights, saved once to a cache folder as bfloat16), each case in
+ * its own process (so each peak RSS is that case's alone), bases interleaved round by round.
+ *   node dist/bench/quant.js [--shapes 0.5b,1b] [--bases bf16,int8,nf4,int8+head,nf4+head] [--steps 3] [--seq 64] [--tokens 16] [--rounds 1]
+ */
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { asChild, runChild } from './child';
+import { AutoModel } from '../lib/models';
+
+const SHAPES: Record<string, Record<string, unknown>> = {
+  // Qwen2.5-0.5B: tied embeddings (136M of its 494M parameters).
+  '0.5b': {
+    model_type: 'qwen2', architectures: ['Qwen2ForCausalLM'], vocab_size: 151936, hidden_size: 896, intermediate_size: 4864,
+    num_hidden_layers: 24, num_attention_heads: 14, num_key_value_heads: 2, max_position_embeddings: 4096, rms_norm_eps: 1e-6,
+    rope_theta: 1000000, hidden_act: 'silu', tie_word_embeddings: true, bos_token_id: 1, eos_token_id: -1,
+  },
+  // Llama-3.2-1B: tied embeddings (263M of its 1.24B parameters: 0.5 GB in bfloat16), linear weights 0.97B (1.95 GB).
+  '1b': {
+    model_type: 'llama', architectures: ['LlamaForCausalLM'], vocab_size: 128256, hidden_size: 2048, intermediate_size: 8192,
+    num_hidden_layers: 16, num_attention_heads: 32, num_key_value_heads: 8, head_dim: 64, max_position_embeddings: 4096,
+    rms_norm_eps: 1e-5, rope_theta: 500000, hidden_act: 'silu', tie_word_embeddings: true, bos_token_id: 1, eos_token_id: -1,
+  },
+};
+
+// int8+head / nf4+head: quantizeLmHead too (the tied head multiplies by a quantized copy of the embeddings).
+type Base = 'bf16' | 'int8' | 'nf4' | 'int8+head' | 'nf4+head';
+interface Result { base: Base; loadS: number; afterLoadKb: number; peakKb: number; stepMs: number; decodeTps: number; quantizedMb: number }
+
+async function checkpoint(shape: string): Promise<string> {
+  const dir = path.join(os.tmpdir(), 'nodetune-bench-quant', shape);
+  if (fs.existsSync(path.join(dir, 'model.safetensors'))) return dir;
+  const model = await AutoModel.fromConfig(SHAPES[shape]!, { seed: 1, dtype: 'bfloat16' });
+  await model.savePretrained(dir);
+  return dir;
+}
+
+async function child(base: Base, args: string[]): Promise<void> {
+  const [dir, steps, seq, tokens] = [args[0]!, Number(args[1]), Number(args[2]), Number(args[3])];
+  const t0 = process.hrtime.bigint();
+  const format = base.replace('+head', '') as 'int8' | 'nf4';
+  const model = await AutoModel.fromPretrained(dir, { dtype: 'bfloat16', quiet: true, ...(base === 'bf16' ? {} : { quantize: format, quantizeLmHead: base.endsWith('+head') }) });
+  const loadS = Number(process.hrtime.bigint() - t0) / 1e9;
+  const afterLoadKb = process.resourceUsage().maxRSS;
+  const vocab = Number(model.config.vocab_size);
+  // Decode: greedy, batch 1, after an 8-token prompt (the first step, the prompt's, is excluded from the rate).
+  const prompt = [[1, 17, 230, 4242, 77, 9001 % vocab, 321, 45]];
+  await model.generate(prompt, { maxNewTokens: 1 });
+  const d0 = process.hrtime.bigint();
+  await model.generate(prompt, { maxNewTokens: tokens + 1 });
+  const decodeTps = tokens / (Number(process.hrtime.bigint() - d0) / 1e9);
+  model.addLora({ r: 8, alpha: 16, targetModules: ['q_proj', 'v_proj'], seed: 1 });
+  model.configureOptimizer({ type: 'adamw', lr: 1e-4 });
+  const ids = [Array.from({ length: seq }, (_, t) => (t * 7919 + 13) % vocab)];
+  const times: number[] = [];
+  for (let i = 0; i < steps; i++) {
+    const s = process.hrtime.bigint();
+    await model.trainStep({ inputIds: ids, labels: ids });
+    times.push(Number(process.hrtime.bigint() - s) / 1e6);
+  }
+  const stepMs = times.sort((a, b) => a - b)[Math.floor(times.length / 2)]!;
+  const result: Result = { base, loadS, afterLoadKb, peakKb: process.resourceUsage().maxRSS, stepMs, decodeTps, quantizedMb: model.quantizedBytes() / 1e6 };
+  process.stdout.write(JSON.stringify(result) + '\n');
+}
+
+function arg(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
+}
+
+async function main(): Promise<void> {
+  const shapes = arg('shapes', '0.5b,1b').split(',');
+  const [steps, seq, tokens, rounds] = [arg('steps', '3'), arg('seq', '64'), arg('tokens', '16'), Number(arg('rounds', '1'))];
+  for (const shape of shapes) {
+    const dir = await checkpoint(shape);
+    const results = new Map<Base, Result[]>();
+    for (let r = 0; r < rounds; r++)
+      for (const base of arg('bases', 'bf16,int8,nf4,int8+head,nf4+head').split(',') as Base[]) {
+        const res = runChild<Result>(__filename, base, [dir, steps, seq, tokens]);
+        results.set(base, [...(results.get(base) ?? []), res]);
+      }
+    const bf = results.get('bf16')![0]!;
+    console.log(`\n${shape} (LoRA r8 q_proj+v_proj, batch 1 x ${seq}, bfloat16 compute; decode: greedy, batch 1, ${tokens} tokens)`);
+    console.log('| base | load | quantized weights | peak RSS | vs bf16 | LoRA step | vs bf16 | decode tok/s | vs bf16 |');
+    console.log('|---|---|---|---|---|---|---|---|---|');
+    for (const [base, list] of results)
+      for (const x of list)
+        console.log(`| ${base} | ${x.loadS.toFixed(1)} s | ${x.quantizedMb.toFixed(0)} MB | ${(x.peakKb / 1024).toFixed(0)} MiB | ${(x.peakKb / bf.peakKb).toFixed(2)} | ` +
+          `${x.stepMs.toFixed(0)} ms | ${(x.stepMs / bf.stepMs).toFixed(2)} | ${x.decodeTps.toFixed(2)} | ${(x.decodeTps / bf.decodeTps).toFixed(2)} |`);
+  }
+}
+
+if (!asChild((base, args) => child(base as Base, args))) main().catch((e) => { console.error(e); process.exitCode = 1; });
