@@ -6,15 +6,13 @@ import { readSafetensorsHeader } from '../lib/models/safetensors';
 import { setOmpWaitPolicy, stepTorchThreads } from '../lib/threads';
 import { spawnSync } from 'child_process';
 import { expectClose, repoRoot, tempDir } from './helpers';
+import { TINY_IDS, TINY_LLAMA } from './models-helpers';
 
 // bfloat16 models (issue 15): built without the slow per-element draws, frozen weights kept in bfloat16 while the
 // trainable adapter weights are float32, and the thread rule for steps whose products are bfloat16.
 describe('19 bfloat16 models: fromConfig, float32 adapters over a bfloat16 base, threads', () => {
-  const small = {
-    model_type: 'llama', architectures: ['LlamaForCausalLM'], vocab_size: 64, hidden_size: 32, intermediate_size: 64,
-    num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, max_position_embeddings: 32,
-  };
-  const ids = [[1, 5, 9, 13, 17, 21, 25, 29], [2, 6, 10, 14, 18, 22, 26, 30]];
+  const small = TINY_LLAMA;
+  const ids = TINY_IDS;
 
   it('fromConfig in bfloat16 gives the float32 model of the same seed, rounded (tensors above one 16 MB draw included)', async () => {
     // vocab 4099 x 1024: 4,197,376 values, one chunk of 4,194,304 and a remainder of 3,072.

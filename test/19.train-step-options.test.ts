@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { AutoModel, manualSeed, Model, Tensor } from '../lib';
 import { expectClose, rejects, tempDir, throws } from './helpers';
+import { TINY_IDS, TINY_LLAMA } from './models-helpers';
 
 describe('19 trainStep options: gradient norm, skipping non-finite updates, dropout overrides', () => {
   const config = {
@@ -110,11 +111,8 @@ describe('19 gradient checkpointing', () => {
 });
 
 describe('19 mixed precision (bf16 autocast, float32 master weights)', () => {
-  const config = {
-    model_type: 'llama', architectures: ['LlamaForCausalLM'], vocab_size: 64, hidden_size: 32, intermediate_size: 64,
-    num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, max_position_embeddings: 32,
-  };
-  const ids = [[1, 5, 9, 13, 17, 21, 25, 29], [2, 6, 10, 14, 18, 22, 26, 30]];
+  const config = TINY_LLAMA;
+  const ids = TINY_IDS;
 
   it("precision 'bf16' computes in bfloat16 (loss close to, not equal to fp32's), keeps float32 weights, and learns", async () => {
     const run = async (precision: 'fp32' | 'bf16') => {

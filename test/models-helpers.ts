@@ -17,6 +17,13 @@ export interface Expected {
   loss: number;
 }
 
+/** A two-layer Llama config small enough to build in milliseconds, and a batch of two sequences for it. */
+export const TINY_LLAMA = {
+  model_type: 'llama', architectures: ['LlamaForCausalLM'], vocab_size: 64, hidden_size: 32, intermediate_size: 64,
+  num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, max_position_embeddings: 32,
+};
+export const TINY_IDS = [[1, 5, 9, 13, 17, 21, 25, 29], [2, 6, 10, 14, 18, 22, 26, 30]];
+
 export function fixture(name: string): string {
   return path.join(FIXTURES, name);
 }

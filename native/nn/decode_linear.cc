@@ -6,29 +6,14 @@
 #include <cstdint>
 #include <cstring>
 
-#if defined(__x86_64__) || defined(_M_X64)
-#include <immintrin.h>
-#define NODETUNE_X86 1
-#endif
+#include "nn/simd.h"
 
 namespace nodetune::nn {
 namespace {
 
 constexpr int64_t kMaxRows = 4;  // more rows: the weights are no longer the cost; oneDNN's GEMM was faster at 16
 
-#ifdef NODETUNE_X86
-bool cpu_has_avx2_fma() {
-  static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return yes;
-}
-
-__attribute__((target("avx2,fma"))) inline float hsum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
-  return _mm_cvtss_f32(s);
-}
-
+#ifdef NODETUNE_X86_KERNELS
 __attribute__((target("avx2,fma"))) inline __m256 widen(const uint16_t* p) {
   __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
   return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(raw), 16));
@@ -55,7 +40,7 @@ __attribute__((target("avx2,fma"))) inline void dot_rows(const uint16_t* wr, con
       a3 = _mm256_fmadd_ps(widen(wr + i + 24), _mm256_loadu_ps(x + i + 24), a3);
     }
     for (; i + 8 <= k; i += 8) a0 = _mm256_fmadd_ps(widen(wr + i), _mm256_loadu_ps(x + i), a0);
-    float s = hsum(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+    float s = sum8(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
     for (; i < k; ++i) s += widen1(wr[i]) * x[i];
     out[0] = s;
   } else {
@@ -67,7 +52,7 @@ __attribute__((target("avx2,fma"))) inline void dot_rows(const uint16_t* wr, con
       for (int m = 0; m < MB; ++m) acc[m] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + m * k + i), acc[m]);
     }
     for (int m = 0; m < MB; ++m) {
-      float s = hsum(acc[m]);
+      float s = sum8(acc[m]);
       for (int64_t t = i; t < k; ++t) s += widen1(wr[t]) * x[m * k + t];
       out[m] = s;
     }
@@ -94,8 +79,8 @@ __attribute__((target("avx2,fma"))) void gemv_rows(const uint16_t* w, const floa
 }  // namespace
 
 bool decode_linear_applies(const at::Tensor& x, const at::Tensor& w) {
-#ifdef NODETUNE_X86
-  if (!cpu_has_avx2_fma()) return false;
+#ifdef NODETUNE_X86_KERNELS
+  if (!has_avx2()) return false;
   if (w.scalar_type() != at::kBFloat16 || !w.device().is_cpu() || w.dim() != 2 || !w.is_contiguous()) return false;
   if (!x.device().is_cpu() || x.dim() < 1 || x.size(-1) != w.size(1) || x.numel() / w.size(1) > kMaxRows) return false;
   return !(at::GradMode::is_enabled() && (x.requires_grad() || w.requires_grad()));
@@ -109,7 +94,7 @@ at::Tensor decode_linear(const at::Tensor& x, const at::Tensor& w, const at::Ten
   const int64_t k = w.size(1), n = w.size(0), rows = x.numel() / k;
   at::Tensor xf = x.reshape({rows, k}).to(at::kFloat).contiguous();
   at::Tensor y = at::empty({rows, n}, at::kFloat);
-#ifdef NODETUNE_X86
+#ifdef NODETUNE_X86_KERNELS
   const uint16_t* wp = reinterpret_cast<const uint16_t*>(w.data_ptr<at::BFloat16>());
   const float* xp = xf.data_ptr<float>();
   float* yp = y.data_ptr<float>();

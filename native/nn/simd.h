@@ -1,4 +1,4 @@
-// x86 vector helpers for nodetune's own CPU kernels (nn/nf4.cc, nn/quantized_linear.cc): AVX2 + FMA variants are
+// x86 vector helpers for nodetune's own CPU kernels (nn/nf4.cc, nn/quantized_linear.cc, nn/decode_linear.cc): AVX2 + FMA variants are
 // compiled beside portable ones (target attributes, no build flags) and chosen at run time with has_avx2().
 #pragma once
 
