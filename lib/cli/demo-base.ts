@@ -34,7 +34,7 @@ export interface PretrainRecipe {
   precision?: PrecisionOption;
 }
 
-export const FULL_RECIPE: PretrainRecipe = { layers: 2, hidden: 128, heads: 4, positions: 128, blockSize: 64, batchSize: 8, steps: 150, learningRate: 2e-3, speeches: 40, precision: 'auto' };
+export const FULL_RECIPE: PretrainRecipe = { layers: 2, hidden: 128, heads: 4, positions: 128, blockSize: 64, batchSize: 8, steps: 40, learningRate: 2e-3, speeches: 40, precision: 'auto' };
 export const QUICK_RECIPE: PretrainRecipe = { ...FULL_RECIPE, steps: 6, speeches: 2 };
 
 /** The installed folder of an npm package (some packages export no package.json subpath). */
