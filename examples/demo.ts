@@ -35,7 +35,7 @@ const HELP = `Usage: npm run demo [-- --quick] [-- --model DIR] [-- --out DIR] [
   --out DIR           where data, adapters, models and reports go (default: $TMPDIR/nodetune-demo)
   --quick             a seconds-long run on a few examples (for tests; its metrics mean little)
   --seed N            the fine-tuning runs' seed (default 7; the data split does not change)
-  --domain-steps N    steps of domain-adaptive pretraining on unlabelled emails (default ${DOMAIN_RECIPE.steps}; 0: none)
+  --domain-steps N    steps of domain-adaptive pretraining of the demo's own base on unlabelled emails (default ${DOMAIN_RECIPE.steps}; 0: none)
 
 Exits 0 when every stage ran and full fine-tuning improved held-out test accuracy over the base before training,
 1 otherwise. Whether it beat the naive Bayes baseline is printed either way (ahead or behind).`;
