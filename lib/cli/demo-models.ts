@@ -2,7 +2,7 @@
  * Models every machine has, so the example configs run as shipped: built on first use from what npm installed and
  * cached in $NODETUNE_CACHE or ~/.cache/nodetune. A config names them as `model:`; nothing is downloaded.
  *   nodetune-demo/gpt2     the demo's base: a small GPT-2-shaped causal LM pretrained on State of the Union addresses
- *                          (lib/cli/demo-base.ts; 2-3 minutes the first time, shared with `npm run demo`)
+ *                          (lib/cli/demo-base.ts; about a minute the first time, shared with `npm run demo`)
  *   nodetune-demo/encoder  a small BERT-shaped encoder with GPT-2's tokenizer, freshly initialised (not pretrained:
  *                          for the tasks a decoder cannot do here, such as extractive QA)
  * NODETUNE_DEMO_QUICK=1 builds seconds-long variants (a few pretraining steps) for smoke tests.
