@@ -4,7 +4,7 @@
  * process so each peak is that case's alone. GPT-2 shape, 4 micro-batches of 2 x 256 tokens, AdamW.
  *   node dist/bench/accumulate-memory.js [--quick]
  */
-import { asChild, runChild } from './child';
+import { asChild, runChild, peakRssKb } from './child';
 import { AutoModel } from '../lib/models';
 import type { TrainBatch } from '../lib/models';
 
@@ -20,12 +20,12 @@ async function child(mode: 'concatenated' | 'accumulated', steps: number): Promi
   const rows = (k: number) => Array.from({ length: ROWS }, (_, b) => Array.from({ length: LEN }, (_, t) => ((k * ROWS + b) * 131 + t * 17) % 8192));
   const micro: TrainBatch[] = Array.from({ length: K }, (_, k) => ({ inputIds: rows(k), labels: rows(k) }));
   const all = micro.flatMap((m) => m.inputIds as number[][]);
-  const afterLoad = process.resourceUsage().maxRSS;
+  const afterLoad = peakRssKb();
   let loss = 0;
   const started = process.hrtime.bigint();
   for (let i = 0; i < steps; i++) loss = (await model.trainStep(mode === 'accumulated' ? micro : { inputIds: all, labels: all })).loss;
   process.stdout.write(JSON.stringify({
-    mode, loss, afterLoadKb: afterLoad, peakKb: process.resourceUsage().maxRSS, stepMs: Number(process.hrtime.bigint() - started) / 1e6 / steps,
+    mode, loss, afterLoadKb: afterLoad, peakKb: peakRssKb(), stepMs: Number(process.hrtime.bigint() - started) / 1e6 / steps,
   }) + '\n');
 }
 

@@ -4,7 +4,7 @@
  * LoRA run's memory above the loaded weights is a small fraction of the full run's.
  *   node dist/bench/peft-memory.js [--quick]
  */
-import { asChild, runChild } from './child';
+import { asChild, runChild, peakRssKb } from './child';
 import { AutoModel } from '../lib/models';
 
 const CONFIG = {
@@ -15,7 +15,7 @@ const CONFIG = {
 async function child(mode: 'full' | 'lora', steps: number): Promise<void> {
   const model = await AutoModel.fromConfig(CONFIG, { seed: 1 });
   if (mode === 'lora') model.addLora({ r: 8, alpha: 16, targetModules: ['c_attn'], seed: 1 });
-  const afterLoad = process.resourceUsage().maxRSS;
+  const afterLoad = peakRssKb();
   model.configureOptimizer({ type: 'adamw', lr: 1e-4 });
   const ids = Array.from({ length: 4 }, (_, b) => Array.from({ length: 128 }, (_, t) => (b * 131 + t * 17) % 8192));
   const times: number[] = [];
@@ -26,7 +26,7 @@ async function child(mode: 'full' | 'lora', steps: number): Promise<void> {
   }
   const summary = model.parameterSummary();
   process.stdout.write(JSON.stringify({
-    mode, trainable: summary.trainable, total: summary.total, afterLoadKb: afterLoad, peakKb: process.resourceUsage().maxRSS,
+    mode, trainable: summary.trainable, total: summary.total, afterLoadKb: afterLoad, peakKb: peakRssKb(),
     medianStepMs: times.sort((a, b) => a - b)[Math.floor(times.length / 2)],
   }) + '\n');
 }

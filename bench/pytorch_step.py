@@ -55,6 +55,19 @@ def fresh_llama_weights(c, dtype):
     return W
 
 
+def peak_rss_kb():
+    """Peak resident set (KiB): VmHWM on Linux (getrusage's ru_maxrss keeps the parent's resident set of the moment
+    it forked across exec, so it overstates a child of a large parent); ru_maxrss elsewhere."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
 def main():
     args = json.loads(sys.argv[1])
     if args.get("threads"):
@@ -62,7 +75,7 @@ def main():
     with open(args["batchFile"]) as f:
         ids = torch.tensor(json.load(f)["inputIds"], dtype=torch.long)
     dtype = torch.bfloat16 if args.get("dtype") == "bfloat16" else torch.float32
-    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    rss_before = peak_rss_kb()
     t0 = time.perf_counter()
     if args.get("config"):
         c = args["config"]
@@ -93,7 +106,7 @@ def main():
             v.requires_grad_(True)
         trainable = list(W.values())
     load_ms = (time.perf_counter() - t0) * 1000
-    rss_load = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    rss_load = peak_rss_kb()
     mask = torch.ones_like(ids)
     if c["model_type"] == "gpt2":
         head = W["transformer.wte.weight"]
@@ -122,7 +135,7 @@ def main():
     params = sum(v.numel() for v in W.values())
     print(json.dumps({"loadMs": load_ms, "params": params, "trainable": sum(t.numel() for t in trainable), "times": times,
                       "cpuTimes": cpu_times, "losses": losses, "rssBeforeLoadKb": rss_before, "rssAfterLoadKb": rss_load,
-                      "peakRssKb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                      "peakRssKb": peak_rss_kb(),
                       "threads": torch.get_num_threads()}))
 
 

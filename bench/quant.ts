@@ -7,7 +7,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { asChild, runChild } from './child';
+import { asChild, runChild, peakRssKb } from './child';
 import { AutoModel } from '../lib/models';
 
 const SHAPES: Record<string, Record<string, unknown>> = {
@@ -43,7 +43,7 @@ async function child(base: Base, args: string[]): Promise<void> {
   const format = base.replace('+head', '') as 'int8' | 'nf4';
   const model = await AutoModel.fromPretrained(dir, { dtype: 'bfloat16', quiet: true, ...(base === 'bf16' ? {} : { quantize: format, quantizeLmHead: base.endsWith('+head') }) });
   const loadS = Number(process.hrtime.bigint() - t0) / 1e9;
-  const afterLoadKb = process.resourceUsage().maxRSS;
+  const afterLoadKb = peakRssKb();
   const vocab = Number(model.config.vocab_size);
   // Decode: greedy, batch 1, after an 8-token prompt (the first step, the prompt's, is excluded from the rate).
   const prompt = [[1, 17, 230, 4242, 77, 9001 % vocab, 321, 45]];
@@ -61,7 +61,7 @@ async function child(base: Base, args: string[]): Promise<void> {
     times.push(Number(process.hrtime.bigint() - s) / 1e6);
   }
   const stepMs = times.sort((a, b) => a - b)[Math.floor(times.length / 2)]!;
-  const result: Result = { base, loadS, afterLoadKb, peakKb: process.resourceUsage().maxRSS, stepMs, decodeTps, quantizedMb: model.quantizedBytes() / 1e6 };
+  const result: Result = { base, loadS, afterLoadKb, peakKb: peakRssKb(), stepMs, decodeTps, quantizedMb: model.quantizedBytes() / 1e6 };
   process.stdout.write(JSON.stringify(result) + '\n');
 }
 

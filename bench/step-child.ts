@@ -5,6 +5,7 @@
  * Prints one JSON line: load time, step times, peak RSS.
  */
 import * as fs from 'fs';
+import { peakRssKb } from './child';
 import { AutoModel } from '../lib/models';
 import { Precision } from '../lib/precision';
 
@@ -30,14 +31,14 @@ interface ChildArgs {
 async function main(): Promise<void> {
   const args = JSON.parse(process.argv[2] ?? '{}') as ChildArgs;
   const batch = JSON.parse(fs.readFileSync(args.batchFile, 'utf8')) as { inputIds: number[][] };
-  const rssBefore = process.resourceUsage().maxRSS;
+  const rssBefore = peakRssKb();
   const t0 = process.hrtime.bigint();
   const dtype = args.dtype ?? 'float32';
   const model = args.config
     ? await AutoModel.fromConfig(args.config, { task: 'causal-lm', dtype, seed: 1 })
     : await AutoModel.fromPretrained(args.dir!, { task: 'causal-lm', dtype, quiet: true });
   const loadMs = Number(process.hrtime.bigint() - t0) / 1e6;
-  const rssAfterLoad = process.resourceUsage().maxRSS;
+  const rssAfterLoad = peakRssKb();
   const times: number[] = [];
   // CPU time of the process per step (user + system, all threads): under contention from other processes it moves
   // less than wall time, so it is the steadier figure for A/B comparisons at one thread.
@@ -70,7 +71,7 @@ async function main(): Promise<void> {
   const params = summary.total;
   process.stdout.write(JSON.stringify({
     loadMs, params, trainable: summary.trainable, times, cpuTimes, losses, rssBeforeLoadKb: rssBefore, rssAfterLoadKb: rssAfterLoad,
-    peakRssKb: process.resourceUsage().maxRSS,
+    peakRssKb: peakRssKb(),
   }) + '\n');
 }
 
