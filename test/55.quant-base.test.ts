@@ -6,7 +6,7 @@ import { AutoTokenizer } from '../lib/tokenizers';
 import { loadConfig } from '../lib/cli/config/load';
 import { NodetuneError } from '../lib/errors';
 import { rejects, sharedAssets, tempDir, throws } from './helpers';
-import { expected, fixture, maxAbsDiff, stories260K } from './models-helpers';
+import { TINY_LLAMA, expected, fixture, maxAbsDiff, stories260K } from './models-helpers';
 import { checkpointFloats, int8Violation, nf4Violation, transpose } from './quant-helpers';
 
 function values(model: Model, name: string, adapter?: string): Float32Array {
@@ -100,6 +100,21 @@ describe('55 quantized base: int8 / NF4 frozen weights under adapters', () => {
         if (sorted[0]! - sorted[1]! < 1e-3) continue;  // a near tie may go either way
         expect(row![t + 1], `token ${t + 1}`).to.equal(slice.indexOf(sorted[0]!));
       }
+    }
+  });
+
+  it('int8 decoding kernel: 1 to 4 rows, widths off multiples of 8 and 32, equal the dequantize-then-matmul product', async () => {
+    // hidden 42 (32 + 8 + 2) and intermediate 101 (3 x 32 + 5): every loop of the kernel, and its scalar tail.
+    const config = { ...TINY_LLAMA, hidden_size: 42, num_attention_heads: 3, num_key_value_heads: 3, intermediate_size: 101, vocab_size: 67 };
+    const model = await AutoModel.fromConfig(config, { quantize: 'int8', computeDtype: 'float32', seed: 5 });
+    const ids = [3, 14, 15, 9, 26, 5, 35, 8];
+    // 8 rows: each quantized weight dequantized, then a matrix product. Up to 4 rows: the int8 bytes read directly.
+    const full = await logits(model, [ids]);
+    const scale = Math.max(...full.map(Math.abs));
+    expect(scale).to.be.above(0);
+    for (let t = 1; t <= 4; t++) {
+      const part = await logits(model, [ids.slice(0, t)]);
+      expect(maxAbsDiff(part, full.slice(0, t * 67)) / scale, `${t} rows`).to.be.below(1e-5);
     }
   });
 

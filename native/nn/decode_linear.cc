@@ -14,50 +14,19 @@ namespace {
 constexpr int64_t kMaxRows = 4;  // more rows: the weights are no longer the cost; oneDNN's GEMM was faster at 16
 
 #ifdef NODETUNE_X86_KERNELS
-__attribute__((target("avx2,fma"))) inline __m256 widen(const uint16_t* p) {
-  __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(raw), 16));
-}
-
-inline float widen1(uint16_t b) {
-  uint32_t bits = uint32_t(b) << 16;
-  float f;
-  std::memcpy(&f, &bits, sizeof f);
-  return f;
-}
-
-// out[m] = sum_k x[m * k + i] * wr[i] for MB input rows (accumulators in registers: MB is a constant). One row: four
-// independent accumulators, so the loads, not the fused multiply-add's latency, set the pace.
-template <int MB>
-__attribute__((target("avx2,fma"))) inline void dot_rows(const uint16_t* wr, const float* x, int64_t k, float* out) {
-  if constexpr (MB == 1) {
-    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
-    int64_t i = 0;
-    for (; i + 32 <= k; i += 32) {
-      a0 = _mm256_fmadd_ps(widen(wr + i), _mm256_loadu_ps(x + i), a0);
-      a1 = _mm256_fmadd_ps(widen(wr + i + 8), _mm256_loadu_ps(x + i + 8), a1);
-      a2 = _mm256_fmadd_ps(widen(wr + i + 16), _mm256_loadu_ps(x + i + 16), a2);
-      a3 = _mm256_fmadd_ps(widen(wr + i + 24), _mm256_loadu_ps(x + i + 24), a3);
-    }
-    for (; i + 8 <= k; i += 8) a0 = _mm256_fmadd_ps(widen(wr + i), _mm256_loadu_ps(x + i), a0);
-    float s = sum8(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
-    for (; i < k; ++i) s += widen1(wr[i]) * x[i];
-    out[0] = s;
-  } else {
-    __m256 acc[MB];
-    for (int m = 0; m < MB; ++m) acc[m] = _mm256_setzero_ps();
-    int64_t i = 0;
-    for (; i + 8 <= k; i += 8) {
-      const __m256 wv = widen(wr + i);
-      for (int m = 0; m < MB; ++m) acc[m] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + m * k + i), acc[m]);
-    }
-    for (int m = 0; m < MB; ++m) {
-      float s = sum8(acc[m]);
-      for (int64_t t = i; t < k; ++t) s += widen1(wr[t]) * x[m * k + t];
-      out[m] = s;
-    }
+// bfloat16 weights for dot_rows (nn/simd.h): the upper half of a float32.
+struct Bf16 {
+  __attribute__((target("avx2,fma"))) static __m256 load(const uint16_t* p) {
+    __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(raw), 16));
   }
-}
+  static float one(uint16_t b) {
+    uint32_t bits = uint32_t(b) << 16;
+    float f;
+    std::memcpy(&f, &bits, sizeof f);
+    return f;
+  }
+};
 
 // y[m, j] = sum_k x[m, k] * w[j, k] for output columns j in [begin, end), m < rows; x float32 [rows, K].
 __attribute__((target("avx2,fma"))) void gemv_rows(const uint16_t* w, const float* x, float* y, int64_t rows, int64_t k,
@@ -66,10 +35,10 @@ __attribute__((target("avx2,fma"))) void gemv_rows(const uint16_t* w, const floa
   for (int64_t j = begin; j < end; ++j) {
     const uint16_t* wr = w + j * k;
     switch (rows) {
-      case 1: dot_rows<1>(wr, x, k, out); break;
-      case 2: dot_rows<2>(wr, x, k, out); break;
-      case 3: dot_rows<3>(wr, x, k, out); break;
-      default: dot_rows<4>(wr, x, k, out); break;
+      case 1: dot_rows<1, Bf16>(wr, x, k, out); break;
+      case 2: dot_rows<2, Bf16>(wr, x, k, out); break;
+      case 3: dot_rows<3, Bf16>(wr, x, k, out); break;
+      default: dot_rows<4, Bf16>(wr, x, k, out); break;
     }
     for (int64_t m = 0; m < rows; ++m) y[m * n + j] = out[m];
   }

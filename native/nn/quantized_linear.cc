@@ -1,5 +1,6 @@
 #include "nn/quantized_linear.h"
 
+#include <ATen/Parallel.h>
 #include <ATen/core/grad_mode.h>
 #include <torch/csrc/autograd/custom_function.h>
 #include <torch/custom_class.h>
@@ -65,40 +66,45 @@ at::Tensor input_gradient(const QuantizedWeight& q, const at::Tensor& dy) {
   return dx;
 }
 
-float dot_int8(const float* x, const int8_t* w, int64_t k) {
-  float acc[8] = {0};
-  int64_t i = 0;
-  for (; i + 8 <= k; i += 8)
-    for (int t = 0; t < 8; ++t) acc[t] += x[i + t] * float(w[i + t]);
-  float s = 0.0f;
-  for (float a : acc) s += a;
-  for (; i < k; ++i) s += x[i] * float(w[i]);
-  return s;
-}
-
-#ifdef NODETUNE_X86_KERNELS
-__attribute__((target("avx2,fma"))) float dot_int8_avx2(const float* x, const int8_t* w, int64_t k) {
-  __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-  int64_t i = 0;
-  for (; i + 16 <= k; i += 16) {
-    const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + i));
-    a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(b)), a0);
-    a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8), _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(b, 8))), a1);
+// out[m] = sum_i x[m * k + i] * w[i] for MB rows of x and one int8 weight row (scale applied by the caller).
+template <int MB>
+void dot_int8(const float* x, const int8_t* w, int64_t k, float* out) {
+  for (int m = 0; m < MB; ++m) {
+    const float* xm = x + m * k;
+    float acc[8] = {0};
+    int64_t i = 0;
+    for (; i + 8 <= k; i += 8)
+      for (int t = 0; t < 8; ++t) acc[t] += xm[i + t] * float(w[i + t]);
+    float s = 0.0f;
+    for (float a : acc) s += a;
+    for (; i < k; ++i) s += xm[i] * float(w[i]);
+    out[m] = s;
   }
-  float s = sum8(_mm256_add_ps(a0, a1));
-  for (; i < k; ++i) s += x[i] * float(w[i]);
-  return s;
 }
 
-#endif
-
-using DotInt8 = float (*)(const float*, const int8_t*, int64_t);
-
-DotInt8 int8_kernel() {
 #ifdef NODETUNE_X86_KERNELS
-  if (has_avx2()) return dot_int8_avx2;
+// int8 weights for dot_rows (nn/simd.h): eight widened by one sign-extending load of 8 bytes and a conversion.
+struct Int8 {
+  __attribute__((target("avx2,fma"))) static __m256 load(const int8_t* p) {
+    return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
+  }
+  static float one(int8_t v) { return float(v); }
+};
 #endif
-  return dot_int8;
+
+// y[r, o] = scale[o] * (x[r] . w[o]) for output rows o in [lo, hi), r < m <= kDirectRows.
+template <int MB>
+void int8_rows(const float* x, const int8_t* w, const float* scale, int64_t k, int64_t n, int64_t lo, int64_t hi,
+               float* y) {
+  auto dot = dot_int8<MB>;
+#ifdef NODETUNE_X86_KERNELS
+  if (has_avx2()) dot = [](const float* x, const int8_t* w, int64_t k, float* out) { dot_rows<MB, Int8>(w, x, k, out); };
+#endif
+  float out[MB];
+  for (int64_t o = lo; o < hi; ++o) {
+    dot(x, w + o * k, k, out);
+    for (int r = 0; r < MB; ++r) y[r * n + o] = out[r] * scale[o];
+  }
 }
 
 // y [M, N] (float32) for a few rows of x, reading the quantized bytes (CPU).
@@ -106,15 +112,22 @@ at::Tensor product_direct(const QuantizedWeight& q, const at::Tensor& x) {
   at::Tensor xf = x.to(at::kFloat).contiguous();
   const int64_t m = xf.size(0), k = q.cols, n = q.rows;
   at::Tensor y = at::empty({m, n}, xf.options());
+  if (m == 0) return y;
   const float* xp = xf.data_ptr<float>();
   float* yp = y.data_ptr<float>();
   if (q.format == QuantFormat::kInt8) {
     const int8_t* w = q.data.data_ptr<int8_t>();
     const float* scale = q.scale.data_ptr<float>();
-    const DotInt8 dot = int8_kernel();
-    parallel_range(0, n, 64, [&](int64_t lo, int64_t hi) {
-      for (int64_t o = lo; o < hi; ++o)
-        for (int64_t r = 0; r < m; ++r) yp[r * n + o] = dot(xp + r * k, w + o * k, k) * scale[o];
+    // LibTorch's intra-op threads, as the bf16 kernel (nn/decode_linear.cc): one where OpenBLAS owns the cores. Two
+    // plain threads per product (core/workers.h) were slower: a thread started per layer, and under load the
+    // product waits for the chunk whose core is busy (docs/PERFORMANCE.md, quantized bases).
+    at::parallel_for(0, n, 256, [&](int64_t lo, int64_t hi) {
+      switch (m) {
+        case 1: return int8_rows<1>(xp, w, scale, k, n, lo, hi, yp);
+        case 2: return int8_rows<2>(xp, w, scale, k, n, lo, hi, yp);
+        case 3: return int8_rows<3>(xp, w, scale, k, n, lo, hi, yp);
+        default: return int8_rows<4>(xp, w, scale, k, n, lo, hi, yp);
+      }
     });
     return y;
   }
