@@ -1,11 +1,10 @@
 import { expect } from 'chai';
 import * as fs from 'fs';
-import { spawnSync } from 'child_process';
 import * as path from 'path';
 import { AutoModel, Model } from '../lib/models';
 import { readSafetensorsHeader } from '../lib/models/safetensors';
 import { rejects, tempDir } from './helpers';
-import { ARCHS, expected, fixture } from './models-helpers';
+import { ARCHS, expected, fixture, loadPeakInChild } from './models-helpers';
 
 function copyFixture(name: string): string {
   const dir = tempDir('nodetune-ckpt-');
@@ -97,20 +96,7 @@ describe('23 models: savePretrained round trips and checkpoint errors', () => {
     const dir = tempDir('nodetune-rss-');
     await (await AutoModel.fromConfig(config, { seed: 1 })).savePretrained(dir);
     const weights = fs.statSync(path.join(dir, 'model.safetensors')).size;
-    const script = `
-      const fs = require('fs');
-      const { native } = require(${JSON.stringify(path.join(__dirname, '..', 'lib', 'native'))});
-      const { AutoModel } = require(${JSON.stringify(path.join(__dirname, '..', 'lib', 'models'))});
-      native();
-      const hwm = () => Number(/VmHWM:\\s+(\\d+)/.exec(fs.readFileSync('/proc/self/status', 'utf8'))[1]) * 1024;
-      const before = process.memoryUsage().rss, hwmBefore = hwm();
-      AutoModel.fromPretrained(${JSON.stringify(dir)}, { quiet: true }).then(() => {
-        console.log(JSON.stringify({ before, hwmBefore, hwmAfter: hwm() }));
-      });`;
-    const run = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
-    expect(run.status, run.stderr).to.equal(0);
-    const r = JSON.parse(run.stdout) as { before: number; hwmBefore: number; hwmAfter: number };
-    const peak = (r.hwmAfter - r.before) / weights;
+    const peak = loadPeakInChild(dir).peak / weights;
     expect(weights).to.be.above(50e6);
     if (process.env.NODETUNE_VERBOSE) console.log(`peak RSS while loading: ${peak.toFixed(2)}x of ${weights} bytes`);
     expect(peak, `peak ${(peak * 100).toFixed(0)}% of ${weights} bytes`).to.be.below(1.5);

@@ -1,26 +1,9 @@
 import { expect } from 'chai';
-import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { AutoModel } from '../lib/models';
 import { tempDir } from './helpers';
-
-/** Peak RSS growth of a fresh process while it loads `dir` with `options` (VmHWM after the load minus RSS before). */
-function loadPeak(dir: string, options: Record<string, unknown>): { peak: number; quantizedBytes: number } {
-  const script = `
-    const fs = require('fs');
-    const { native } = require(${JSON.stringify(path.join(__dirname, '..', 'lib', 'native'))});
-    const { AutoModel } = require(${JSON.stringify(path.join(__dirname, '..', 'lib', 'models'))});
-    native();
-    const hwm = () => Number(/VmHWM:\\s+(\\d+)/.exec(fs.readFileSync('/proc/self/status', 'utf8'))[1]) * 1024;
-    const before = process.memoryUsage().rss;
-    AutoModel.fromPretrained(${JSON.stringify(dir)}, ${JSON.stringify({ quiet: true, ...options })}).then((m) => {
-      console.log(JSON.stringify({ peak: hwm() - before, quantizedBytes: m.quantizedBytes() }));
-    });`;
-  const run = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
-  expect(run.status, run.stderr).to.equal(0);
-  return JSON.parse(run.stdout) as { peak: number; quantizedBytes: number };
-}
+import { loadPeakInChild as loadPeak } from './models-helpers';
 
 describe('57 quantized base: loading without the full-precision peak', () => {
   it('a ~300 MB float32 checkpoint loads as NF4 / int8 with peak RSS near the quantized size, not the float size', async function () {

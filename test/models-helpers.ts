@@ -1,4 +1,6 @@
 /** Shared helpers of the model tests (test/2*.models-*.test.ts). */
+import { expect } from 'chai';
+import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import type { Model } from '../lib/models';
@@ -109,4 +111,24 @@ export async function seq2seqGreedyLead(model: Model, inputIds: number[][], atte
     row.forEach((token, t) => (m = Math.min(m, lead(out.logits.subarray(t * v, (t + 1) * v), token))));
   }
   return m;
+}
+
+/**
+ * Peak RSS growth (bytes) of a fresh process while it loads `dir` with `options` (VmHWM after the load minus the RSS
+ * before it, the addon already loaded), and the loaded model's quantizedBytes().
+ */
+export function loadPeakInChild(dir: string, options: Record<string, unknown> = {}): { peak: number; quantizedBytes: number } {
+  const script = `
+    const fs = require('fs');
+    const { native } = require(${JSON.stringify(path.join(__dirname, '..', 'lib', 'native'))});
+    const { AutoModel } = require(${JSON.stringify(path.join(__dirname, '..', 'lib', 'models'))});
+    native();
+    const hwm = () => Number(/VmHWM:\\s+(\\d+)/.exec(fs.readFileSync('/proc/self/status', 'utf8'))[1]) * 1024;
+    const before = process.memoryUsage().rss;
+    AutoModel.fromPretrained(${JSON.stringify(dir)}, ${JSON.stringify({ quiet: true, ...options })}).then((m) => {
+      console.log(JSON.stringify({ peak: hwm() - before, quantizedBytes: m.quantizedBytes() }));
+    });`;
+  const run = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
+  expect(run.status, run.stderr).to.equal(0);
+  return JSON.parse(run.stdout) as { peak: number; quantizedBytes: number };
 }
