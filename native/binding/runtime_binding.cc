@@ -36,14 +36,14 @@ Napi::Value RuntimeInfoJs(const Napi::CallbackInfo& info) {
 }
 
 // setNumThreads(torchThreads, blasThreads): values <= 0 leave that setting alone. LibTorch's intra-op setting is per
-// thread under OpenMP: made here (what runtimeInfo() reads) and on the compute thread, which runs the work (queued
-// there, so it applies to every task submitted after this call).
+// thread under OpenMP: made here (what runtimeInfo() reads) and on the compute thread, which runs the work (before
+// its next task, so it applies to every task submitted after this call).
 Napi::Value SetNumThreadsJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsNumber() || !info[1].IsNumber()) ThrowArgument(env, "setNumThreads(torchThreads, blasThreads) expects two numbers");
   const int torch_threads = info[0].As<Napi::Number>().Int32Value();
   Guard(env, [&] { set_num_threads(torch_threads, info[1].As<Napi::Number>().Int32Value()); });
-  if (torch_threads > 0) run_on_compute_thread([torch_threads] { set_num_threads(torch_threads, 0); });
+  set_compute_thread_torch_threads(torch_threads);
   return env.Undefined();
 }
 

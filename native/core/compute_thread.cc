@@ -1,5 +1,8 @@
 #include "core/compute_thread.h"
 
+#include <ATen/Parallel.h>
+
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -12,6 +15,9 @@ namespace {
 class ComputeThread {
  public:
   ComputeThread() : thread_([this] { loop(); }) { thread_.detach(); }
+
+  // The intra-op thread count to apply before the next task (0: none pending).
+  std::atomic<int> pending_threads{0};
 
   void post(std::function<void()> task) {
     {
@@ -31,8 +37,14 @@ class ComputeThread {
         task = std::move(queue_.front());
         queue_.pop_front();
       }
+      apply_pending_threads();
       task();
     }
+  }
+
+  void apply_pending_threads() {
+    const int threads = pending_threads.exchange(0);
+    if (threads > 0 && threads != at::get_num_threads()) at::set_num_threads(threads);
   }
 
   std::mutex mutex_;
@@ -41,12 +53,18 @@ class ComputeThread {
   std::thread thread_;
 };
 
-}  // namespace
-
-void run_on_compute_thread(std::function<void()> task) {
+ComputeThread& compute_thread() {
   // Never destroyed: the detached thread may still wait on its members while static destructors run at exit.
   static ComputeThread* const compute = new ComputeThread();
-  compute->post(std::move(task));
+  return *compute;
+}
+
+}  // namespace
+
+void run_on_compute_thread(std::function<void()> task) { compute_thread().post(std::move(task)); }
+
+void set_compute_thread_torch_threads(int threads) {
+  if (threads > 0) compute_thread().pending_threads.store(threads);
 }
 
 }  // namespace nodetune

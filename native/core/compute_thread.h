@@ -14,4 +14,11 @@ namespace nodetune {
 // variable and dies with the process). Tasks must not throw; wrap them.
 void run_on_compute_thread(std::function<void()> task);
 
+// LibTorch's intra-op thread count for the compute thread (under OpenMP the setting is per thread). Applied by
+// the compute thread itself just before its next task, never as a task of its own: at::set_num_threads also
+// rebuilds LibTorch's global pthreadpool, and a rebuild still running when the process exits races the pool's
+// static destructor (a double free: seen as malloc_consolidate() aborts, segfaults and hangs at exit in about
+// 3 of 100 short-lived processes that only loaded the addon).
+void set_compute_thread_torch_threads(int threads);
+
 }  // namespace nodetune
