@@ -249,6 +249,14 @@ export interface NativeBinding {
   measureReadBandwidth(bytes: number, iterations: number): Promise<number>;
   /** [major, minor] compute capability of a CUDA device, [0, 0] where it cannot be asked. */
   cudaComputeCapability(index: number): [number, number];
+  /** The int8 decoding kernels this CPU runs, best first: 'q8-vnni', 'q8-avx2', 'exact-avx2', 'q8', 'exact'. */
+  int8DecodeKernels(): string[];
+  /** The int8 decoding kernel products use now. */
+  int8DecodeKernel(): string;
+  /** Chooses the int8 decoding kernel for the process ('auto' or a name of int8DecodeKernels()); returns the previous. */
+  setInt8DecodeKernel(name: string): string;
+  /** x [m, k] @ W^T with W [n, k] quantized to int8 (per-row absmax) by the named decoding kernel ('': current). */
+  int8DecodeProduct(weight: Float32Array, n: number, k: number, x: Float32Array, m: number, kernel: string): Float32Array;
   manualSeed(seed: number): void;
   rngState(device?: string | null): Uint8Array;
   setRngState(state: Uint8Array, device?: string | null): void;

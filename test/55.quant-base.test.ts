@@ -7,7 +7,7 @@ import { loadConfig } from '../lib/cli/config/load';
 import { NodetuneError } from '../lib/errors';
 import { rejects, sharedAssets, tempDir, throws } from './helpers';
 import { TINY_LLAMA, expected, fixture, maxAbsDiff, stories260K } from './models-helpers';
-import { checkpointFloats, int8Violation, nf4Violation, transpose } from './quant-helpers';
+import { checkpointFloats, exactInt8Kernels, int8Violation, nf4Violation, transpose, withInt8Kernel } from './quant-helpers';
 
 function values(model: Model, name: string, adapter?: string): Float32Array {
   return Float32Array.from(model.getParameter(name, adapter).data() as Float32Array);
@@ -90,8 +90,9 @@ describe('55 quantized base: int8 / NF4 frozen weights under adapters', () => {
     const f32 = await AutoModel.fromPretrained(dir, { quantize: 'nf4', computeDtype: 'float32' });
     expect(f32.dtype).to.equal('float32');
     // generate() decodes token by token (the direct int8/NF4 kernels); its greedy tokens match argmax over a full forward.
+    // int8 with an exact kernel: q8 (the default where the CPU has it) rounds each decoding step's input (test 58).
     for (const m of [f32, await AutoModel.fromPretrained(dir, { quantize: 'int8', computeDtype: 'float32' })]) {
-      const [row] = await m.generate([[1]], { maxNewTokens: 12 });
+      const [row] = await withInt8Kernel(exactInt8Kernels()[0]!, () => m.generate([[1]], { maxNewTokens: 12 }));
       const out = await m.forward({ inputIds: [row!.slice(0, -1)] });
       const v = out.shape[2]!;
       for (let t = 0; t + 1 < row!.length; t++) {
@@ -103,7 +104,7 @@ describe('55 quantized base: int8 / NF4 frozen weights under adapters', () => {
     }
   });
 
-  it('int8 decoding kernel: 1 to 4 rows, widths off multiples of 8 and 32, equal the dequantize-then-matmul product', async () => {
+  it('int8 exact decoding kernels: 1 to 4 rows, widths off multiples of 8 and 32, equal the dequantize-then-matmul product', async () => {
     // hidden 42 (32 + 8 + 2) and intermediate 101 (3 x 32 + 5): every loop of the kernel, and its scalar tail.
     const config = { ...TINY_LLAMA, hidden_size: 42, num_attention_heads: 3, num_key_value_heads: 3, intermediate_size: 101, vocab_size: 67 };
     const model = await AutoModel.fromConfig(config, { quantize: 'int8', computeDtype: 'float32', seed: 5 });
@@ -112,10 +113,11 @@ describe('55 quantized base: int8 / NF4 frozen weights under adapters', () => {
     const full = await logits(model, [ids]);
     const scale = Math.max(...full.map(Math.abs));
     expect(scale).to.be.above(0);
-    for (let t = 1; t <= 4; t++) {
-      const part = await logits(model, [ids.slice(0, t)]);
-      expect(maxAbsDiff(part, full.slice(0, t * 67)) / scale, `${t} rows`).to.be.below(1e-5);
-    }
+    for (const kernel of exactInt8Kernels())
+      for (let t = 1; t <= 4; t++) {
+        const part = await withInt8Kernel(kernel, () => logits(model, [ids.slice(0, t)]));
+        expect(maxAbsDiff(part, full.slice(0, t * 67)) / scale, `${kernel}, ${t} rows`).to.be.below(1e-5);
+      }
   });
 
   it('LoRA trains on an NF4 base (loss falls, the quantized weights do not move); the adapter saves and loads onto a fresh quantized model with the same logits', async function () {

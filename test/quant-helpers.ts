@@ -1,9 +1,10 @@
 /**
- * Test oracles for the quantized base (test 55, 56, 57): float32 tensors out of a safetensors checkpoint, the
+ * Test oracles for the quantized base (test 55, 56, 57, 58): float32 tensors out of a safetensors checkpoint, the
  * error bounds of int8 / NF4, and an independent NF4 quantizer in TypeScript that writes bitsandbytes' layout.
  */
 import * as fs from 'fs';
 import * as path from 'path';
+import { native } from '../lib/native';
 import { TensorInfo, buildHeader, readCheckpointTensors, HeaderTensor, SafetensorsDtype } from '../lib/models/safetensors';
 
 /** The NF4 code (QLoRA paper appendix E; bitsandbytes get_4bit_type('nf4')). */
@@ -155,4 +156,19 @@ export function writeSafetensors(file: string, tensors: RawTensor[]): void {
   len.writeBigUInt64LE(BigInt(Buffer.byteLength(header)), 0);
   fs.mkdirSync(path.dirname(file), { recursive: true });
   fs.writeFileSync(file, Buffer.concat([len, Buffer.from(header), ...tensors.map((t) => Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength))]));
+}
+
+/** Runs `fn` with the int8 decoding kernel `name` (nn/int8_decode.h), then restores the kernel that was set. */
+export async function withInt8Kernel<T>(name: string, fn: () => Promise<T>): Promise<T> {
+  const before = native().setInt8DecodeKernel(name);
+  try {
+    return await fn();
+  } finally {
+    native().setInt8DecodeKernel(before);
+  }
+}
+
+/** The int8 decoding kernels this CPU runs that keep the input in float32 ('exact', 'exact-avx2'). */
+export function exactInt8Kernels(): string[] {
+  return native().int8DecodeKernels().filter((k) => k.startsWith('exact'));
 }

@@ -3,9 +3,12 @@
 #include <torch/version.h>
 
 #include "binding/async.h"
+#include "binding/convert.h"
 #include "binding/errors.h"
 #include "core/compute_thread.h"
 #include "core/runtime.h"
+#include "nn/int8_decode.h"
+#include "nn/quantized_weight.h"
 
 namespace nodetune::binding {
 namespace {
@@ -87,6 +90,47 @@ Napi::Value CudaComputeCapabilityJs(const Napi::CallbackInfo& info) {
   });
 }
 
+// int8DecodeKernels() -> the int8 decoding kernels this CPU runs, best first (nn/int8_decode.h)
+Napi::Value Int8DecodeKernelsJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return Guard(env, [&] {
+    const auto names = nn::int8_decode_kernels();
+    Napi::Array out = Napi::Array::New(env, names.size());
+    for (size_t i = 0; i < names.size(); ++i) out.Set(uint32_t(i), names[i]);
+    return out;
+  });
+}
+
+// setInt8DecodeKernel(name) -> the previous kernel's name; int8DecodeKernel() -> the current one
+Napi::Value SetInt8DecodeKernelJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return Guard(env, [&] { return Napi::String::New(env, nn::set_int8_decode_kernel(StringArg(info[0], "kernel"))); });
+}
+
+Napi::Value Int8DecodeKernelJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return Guard(env, [&] { return Napi::String::New(env, nn::int8_decode_kernel()); });
+}
+
+// int8DecodeProduct(weight Float32Array [n * k], n, k, x Float32Array [m * k], m, kernel) -> Float32Array [m * n]:
+// the weight quantized to int8 (per-row absmax), then x @ W^T by that decoding kernel ('' for the current one).
+Napi::Value Int8DecodeProductJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[1].IsNumber() || !info[2].IsNumber() || !info[4].IsNumber())
+    ThrowArgument(env, "int8DecodeProduct(weight, n, k, x, m, kernel) expects sizes n, k and m as numbers");
+  return Guard(env, [&] {
+    const int64_t n = info[1].As<Napi::Number>().Int64Value(), k = info[2].As<Napi::Number>().Int64Value();
+    const int64_t m = info[4].As<Napi::Number>().Int64Value();
+    at::Tensor w = TensorFromJs(info[0], std::vector<int64_t>{n, k}, at::kFloat, Borrow::kCopy, "weight");
+    at::Tensor x = TensorFromJs(info[3], std::vector<int64_t>{m, k}, at::kFloat, Borrow::kCopy, "x");
+    auto q = nn::quantize_weight(w, nn::QuantFormat::kInt8, false, at::kCPU);
+    at::Tensor y = at::empty({m, n}, at::kFloat);
+    nn::int8_decode_product(x.data_ptr<float>(), m, q->data.data_ptr<int8_t>(), q->scale.data_ptr<float>(), k, n,
+                            y.data_ptr<float>(), StringArg(info[5], "kernel"));
+    return TensorToJs(env, y);
+  });
+}
+
 Napi::Object BuildInfo(Napi::Env env) {
   Napi::Object out = Napi::Object::New(env);
   out.Set("torchVersion", TORCH_VERSION);
@@ -103,6 +147,10 @@ void DefineRuntime(Napi::Env env, Napi::Object exports) {
   exports.Set("measureMatmul", Napi::Function::New<MeasureMatmulJs>(env, "measureMatmul"));
   exports.Set("measureReadBandwidth", Napi::Function::New<MeasureReadJs>(env, "measureReadBandwidth"));
   exports.Set("cudaComputeCapability", Napi::Function::New<CudaComputeCapabilityJs>(env, "cudaComputeCapability"));
+  exports.Set("int8DecodeKernels", Napi::Function::New<Int8DecodeKernelsJs>(env, "int8DecodeKernels"));
+  exports.Set("int8DecodeKernel", Napi::Function::New<Int8DecodeKernelJs>(env, "int8DecodeKernel"));
+  exports.Set("setInt8DecodeKernel", Napi::Function::New<SetInt8DecodeKernelJs>(env, "setInt8DecodeKernel"));
+  exports.Set("int8DecodeProduct", Napi::Function::New<Int8DecodeProductJs>(env, "int8DecodeProduct"));
   exports.Set("buildInfo", BuildInfo(env));
 }
 

@@ -1,6 +1,5 @@
 #include "nn/quantized_linear.h"
 
-#include <ATen/Parallel.h>
 #include <ATen/core/grad_mode.h>
 #include <torch/csrc/autograd/custom_function.h>
 #include <torch/custom_class.h>
@@ -10,9 +9,8 @@
 
 #include "core/error.h"
 #include "core/workers.h"
-#include "nn/simd.h"
+#include "nn/int8_decode.h"
 #include "nn/nf4.h"
-
 
 namespace nodetune::nn {
 namespace {
@@ -20,7 +18,7 @@ namespace {
 // Elements dequantized per product (8 MB in bfloat16): large enough for an efficient matrix product.
 constexpr int64_t kTileElements = int64_t(1) << 22;
 // Up to this many rows of x (decoding), the CPU reads the quantized weight directly.
-constexpr int64_t kDirectRows = 4;
+constexpr int64_t kDirectRows = kInt8DecodeMaxRows;
 
 // One buffer per thread, grown as needed and reused by every quantized layer.
 at::Tensor tile_buffer(int64_t rows, int64_t cols, c10::ScalarType dtype, c10::Device device) {
@@ -66,47 +64,6 @@ at::Tensor input_gradient(const QuantizedWeight& q, const at::Tensor& dy) {
   return dx;
 }
 
-// out[m] = sum_i x[m * k + i] * w[i] for MB rows of x and one int8 weight row (scale applied by the caller).
-template <int MB>
-void dot_int8(const float* x, const int8_t* w, int64_t k, float* out) {
-  for (int m = 0; m < MB; ++m) {
-    const float* xm = x + m * k;
-    float acc[8] = {0};
-    int64_t i = 0;
-    for (; i + 8 <= k; i += 8)
-      for (int t = 0; t < 8; ++t) acc[t] += xm[i + t] * float(w[i + t]);
-    float s = 0.0f;
-    for (float a : acc) s += a;
-    for (; i < k; ++i) s += xm[i] * float(w[i]);
-    out[m] = s;
-  }
-}
-
-#ifdef NODETUNE_X86_KERNELS
-// int8 weights for dot_rows (nn/simd.h): eight widened by one sign-extending load of 8 bytes and a conversion.
-struct Int8 {
-  __attribute__((target("avx2,fma"))) static __m256 load(const int8_t* p) {
-    return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
-  }
-  static float one(int8_t v) { return float(v); }
-};
-#endif
-
-// y[r, o] = scale[o] * (x[r] . w[o]) for output rows o in [lo, hi), r < m <= kDirectRows.
-template <int MB>
-void int8_rows(const float* x, const int8_t* w, const float* scale, int64_t k, int64_t n, int64_t lo, int64_t hi,
-               float* y) {
-  auto dot = dot_int8<MB>;
-#ifdef NODETUNE_X86_KERNELS
-  if (has_avx2()) dot = [](const float* x, const int8_t* w, int64_t k, float* out) { dot_rows<MB, Int8>(w, x, k, out); };
-#endif
-  float out[MB];
-  for (int64_t o = lo; o < hi; ++o) {
-    dot(x, w + o * k, k, out);
-    for (int r = 0; r < MB; ++r) y[r * n + o] = out[r] * scale[o];
-  }
-}
-
 // y [M, N] (float32) for a few rows of x, reading the quantized bytes (CPU).
 at::Tensor product_direct(const QuantizedWeight& q, const at::Tensor& x) {
   at::Tensor xf = x.to(at::kFloat).contiguous();
@@ -116,19 +73,7 @@ at::Tensor product_direct(const QuantizedWeight& q, const at::Tensor& x) {
   const float* xp = xf.data_ptr<float>();
   float* yp = y.data_ptr<float>();
   if (q.format == QuantFormat::kInt8) {
-    const int8_t* w = q.data.data_ptr<int8_t>();
-    const float* scale = q.scale.data_ptr<float>();
-    // LibTorch's intra-op threads, as the bf16 kernel (nn/decode_linear.cc): one where OpenBLAS owns the cores. Two
-    // plain threads per product (core/workers.h) were slower: a thread started per layer, and under load the
-    // product waits for the chunk whose core is busy (docs/PERFORMANCE.md, quantized bases).
-    at::parallel_for(0, n, 256, [&](int64_t lo, int64_t hi) {
-      switch (m) {
-        case 1: return int8_rows<1>(xp, w, scale, k, n, lo, hi, yp);
-        case 2: return int8_rows<2>(xp, w, scale, k, n, lo, hi, yp);
-        case 3: return int8_rows<3>(xp, w, scale, k, n, lo, hi, yp);
-        default: return int8_rows<4>(xp, w, scale, k, n, lo, hi, yp);
-      }
-    });
+    int8_decode_product(xp, m, q.data.data_ptr<int8_t>(), q.scale.data_ptr<float>(), k, n, yp);
     return y;
   }
   const float* code = q.code.data_ptr<float>();

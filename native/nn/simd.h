@@ -1,5 +1,6 @@
-// x86 vector helpers for nodetune's own CPU kernels (nn/nf4.cc, nn/quantized_linear.cc, nn/decode_linear.cc): AVX2 + FMA variants are
-// compiled beside portable ones (target attributes, no build flags) and chosen at run time with has_avx2().
+// x86 vector helpers for nodetune's own CPU kernels (nn/nf4.cc, nn/int8_decode.cc, nn/decode_linear.cc): AVX2 + FMA (and
+// AVX-512) variants are compiled beside portable ones (target attributes, no build flags) and chosen at run time with
+// has_avx2() / has_avx512_vnni().
 #pragma once
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -12,6 +13,13 @@ namespace nodetune::nn {
 
 inline bool has_avx2() {
   static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return yes;
+}
+
+// AVX-512 with byte operations and VNNI (vpdpbusd): the q8 int8 decoding kernel (nn/int8_decode.cc).
+inline bool has_avx512_vnni() {
+  static const bool yes = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                          __builtin_cpu_supports("avx512vnni") && has_avx2();
   return yes;
 }
 

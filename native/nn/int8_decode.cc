@@ -1,0 +1,270 @@
+#include "nn/int8_decode.h"
+
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+
+#include "core/error.h"
+#include "core/workers.h"
+#include "nn/simd.h"
+
+namespace nodetune::nn {
+namespace {
+
+enum Kernel : int { kQ8Vnni, kQ8Avx2, kExactAvx2, kQ8, kExact, kKernels };
+const char* const kNames[kKernels] = {"q8-vnni", "q8-avx2", "exact-avx2", "q8", "exact"};
+
+constexpr int64_t kBlock = 32;  // input elements per q8 scale (llama.cpp's Q8_0)
+constexpr int64_t kPad = 64;    // q8 rows are zero-padded to a multiple of this (one AVX-512 load)
+
+bool runs(int kernel) {
+#ifdef NODETUNE_X86_KERNELS
+  if (kernel == kQ8Vnni) return has_avx512_vnni();
+  if (kernel == kQ8Avx2 || kernel == kExactAvx2) return has_avx2();
+#endif
+  return kernel == kQ8 || kernel == kExact;
+}
+
+int parse(const std::string& name, const std::string& where) {
+  if (name == "auto") {
+    for (int k = 0; k < kKernels; ++k)
+      if (runs(k)) return k;
+  }
+  for (int k = 0; k < kKernels; ++k)
+    if (name == kNames[k]) {
+      if (!runs(k)) fail("ERR_ARGUMENT", where + ": this CPU cannot run the int8 decoding kernel '" + name + "'");
+      return k;
+    }
+  fail("ERR_ARGUMENT", where + ": unknown int8 decoding kernel '" + name +
+                           "' (expected auto, q8-vnni, q8-avx2, exact-avx2, q8 or exact)");
+}
+
+std::atomic<int>& current() {
+  static std::atomic<int> kernel{[] {
+    const char* env = std::getenv("NODETUNE_INT8_DECODE");
+    return parse(env && *env ? env : "auto", "NODETUNE_INT8_DECODE");
+  }()};
+  return kernel;
+}
+
+// The input rows rounded to int8 in blocks of kBlock (q8).
+struct Q8Rows {
+  int64_t k = 0, kpad = 0;
+  std::vector<int8_t> q;     // [m, kpad], zero past k
+  std::vector<float> d;      // [m, kpad / kBlock]: absmax / 127 of each block
+  std::vector<float> lanes;  // [m, kpad / 4]: the scale of each group of 4 inputs (one int32 lane of vpdpbusd)
+
+  const int8_t* row(int64_t m) const { return q.data() + m * kpad; }
+  const float* scales(int64_t m) const { return d.data() + m * (kpad / kBlock); }
+  const float* lane_scales(int64_t m) const { return lanes.data() + m * (kpad / 4); }
+};
+
+void quantize_rows(const float* x, int64_t m, int64_t k, Q8Rows& out) {
+  out.k = k;
+  out.kpad = (k + kPad - 1) / kPad * kPad;
+  const int64_t blocks = out.kpad / kBlock;
+  out.q.assign(size_t(m * out.kpad), 0);
+  out.d.assign(size_t(m * blocks), 0.0f);
+  out.lanes.resize(size_t(m * out.kpad / 4));
+  for (int64_t r = 0; r < m; ++r)
+    for (int64_t b = 0; b < blocks; ++b) {
+      const int64_t lo = b * kBlock, hi = std::min(k, lo + kBlock);
+      float amax = 0.0f;
+      for (int64_t i = lo; i < hi; ++i) amax = std::max(amax, std::fabs(x[r * k + i]));
+      const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+      for (int64_t i = lo; i < hi; ++i)
+        out.q[size_t(r * out.kpad + i)] = int8_t(std::clamp(std::nearbyint(x[r * k + i] * inv), -127.0f, 127.0f));
+      out.d[size_t(r * blocks + b)] = amax / 127.0f;
+      std::fill_n(out.lanes.begin() + r * out.kpad / 4 + b * kBlock / 4, kBlock / 4, amax / 127.0f);
+    }
+}
+
+// Each kernel: y[r * n + o] for output rows o in [lo, hi) and MB input rows.
+
+template <int MB>
+void q8_rows(const Q8Rows& x, const int8_t* w, const float* scale, int64_t n, int64_t lo, int64_t hi, float* y) {
+  const int64_t k = x.k;
+  for (int64_t o = lo; o < hi; ++o) {
+    const int8_t* wr = w + o * k;
+    for (int r = 0; r < MB; ++r) {
+      const int8_t* q = x.row(r);
+      float s = 0.0f;
+      for (int64_t b0 = 0; b0 < k; b0 += kBlock) {
+        int32_t t = 0;
+        for (int64_t i = b0; i < std::min(k, b0 + kBlock); ++i) t += int32_t(q[i]) * int32_t(wr[i]);
+        s += x.scales(r)[b0 / kBlock] * float(t);
+      }
+      y[r * n + o] = s * scale[o];
+    }
+  }
+}
+
+template <int MB>
+void exact_rows(const float* x, const int8_t* w, const float* scale, int64_t k, int64_t n, int64_t lo, int64_t hi, float* y) {
+  for (int64_t o = lo; o < hi; ++o) {
+    const int8_t* wr = w + o * k;
+    for (int r = 0; r < MB; ++r) {
+      const float* xr = x + r * k;
+      float acc[8] = {0};
+      int64_t i = 0;
+      for (; i + 8 <= k; i += 8)
+        for (int t = 0; t < 8; ++t) acc[t] += xr[i + t] * float(wr[i + t]);
+      float s = 0.0f;
+      for (float a : acc) s += a;
+      for (; i < k; ++i) s += xr[i] * float(wr[i]);
+      y[r * n + o] = s * scale[o];
+    }
+  }
+}
+
+#ifdef NODETUNE_X86_KERNELS
+// int8 weights for dot_rows (nn/simd.h): eight widened by one sign-extending load of 8 bytes and a conversion.
+struct Int8 {
+  __attribute__((target("avx2,fma"))) static __m256 load(const int8_t* p) {
+    return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
+  }
+  static float one(int8_t v) { return float(v); }
+};
+
+template <int MB>
+__attribute__((target("avx2,fma"))) void exact_rows_avx2(const float* x, const int8_t* w, const float* scale, int64_t k,
+                                                          int64_t n, int64_t lo, int64_t hi, float* y) {
+  float out[MB];
+  for (int64_t o = lo; o < hi; ++o) {
+    dot_rows<MB, Int8>(w + o * k, x, k, out);
+    for (int r = 0; r < MB; ++r) y[r * n + o] = out[r] * scale[o];
+  }
+}
+
+// One block of 32: |w| (unsigned) times x with w's sign (signed), pairs summed to int16 (at most 2 * 127 * 127, no
+// saturation), then to int32, converted and scaled by the block's d.
+template <int MB>
+__attribute__((target("avx2,fma"))) inline void q8_block_avx2(__m256i wv, const Q8Rows& x, int64_t i, __m256* acc) {
+  const __m256i aw = _mm256_abs_epi8(wv), ones = _mm256_set1_epi16(1);
+  for (int r = 0; r < MB; ++r) {
+    const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.row(r) + i));
+    const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(aw, _mm256_sign_epi8(xv, wv)), ones);
+    acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(x.scales(r)[i / kBlock]), acc[r]);
+  }
+}
+
+template <int MB>
+__attribute__((target("avx2,fma"))) void q8_rows_avx2(const Q8Rows& x, const int8_t* w, const float* scale, int64_t n,
+                                                      int64_t lo, int64_t hi, float* y) {
+  const int64_t k = x.k;
+  for (int64_t o = lo; o < hi; ++o) {
+    const int8_t* wr = w + o * k;
+    __m256 a[MB], b[MB];  // two chains: consecutive blocks do not wait for each other's multiply-add
+    for (int r = 0; r < MB; ++r) a[r] = b[r] = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 2 * kBlock <= k; i += 2 * kBlock) {
+      q8_block_avx2<MB>(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(wr + i)), x, i, a);
+      q8_block_avx2<MB>(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(wr + i + kBlock)), x, i + kBlock, b);
+    }
+    for (; i < k; i += kBlock) {
+      alignas(32) int8_t tail[kBlock] = {0};
+      std::memcpy(tail, wr + i, size_t(std::min(kBlock, k - i)));
+      q8_block_avx2<MB>(_mm256_load_si256(reinterpret_cast<const __m256i*>(tail)), x, i, a);
+    }
+    for (int r = 0; r < MB; ++r) y[r * n + o] = sum8(_mm256_add_ps(a[r], b[r])) * scale[o];
+  }
+}
+
+// GCC 12 reports its own _mm512_undefined_ps() inside _mm512_cvtepi32_ps as maybe uninitialized (a false positive).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+// 64 weights (two blocks): vpdpbusd sums groups of four |w| x (x with w's sign) into 16 int32 lanes, lanes 0-7 the
+// first block and 8-15 the second; each lane scaled by its block's d.
+template <int MB>
+__attribute__((target("avx512f,avx512bw,avx512vnni,fma"))) inline void q8_step_vnni(__m512i wv, const Q8Rows& x, int64_t i,
+                                                                                   __m512* acc) {
+  const __m512i zero = _mm512_setzero_si512(), aw = _mm512_abs_epi8(wv);
+  const __mmask64 negative = _mm512_movepi8_mask(wv);
+  for (int r = 0; r < MB; ++r) {
+    const __m512i xv = _mm512_loadu_si512(x.row(r) + i);
+    const __m512i p = _mm512_dpbusd_epi32(zero, aw, _mm512_mask_sub_epi8(xv, negative, zero, xv));
+    acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_loadu_ps(x.lane_scales(r) + i / 4), acc[r]);
+  }
+}
+
+template <int MB>
+__attribute__((target("avx512f,avx512bw,avx512vnni,fma"))) void q8_rows_vnni(const Q8Rows& x, const int8_t* w,
+                                                                            const float* scale, int64_t n, int64_t lo,
+                                                                            int64_t hi, float* y) {
+  const int64_t k = x.k;
+  for (int64_t o = lo; o < hi; ++o) {
+    const int8_t* wr = w + o * k;
+    __m512 a[MB], b[MB];
+    for (int r = 0; r < MB; ++r) a[r] = b[r] = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i + 2 * kPad <= k; i += 2 * kPad) {
+      q8_step_vnni<MB>(_mm512_loadu_si512(wr + i), x, i, a);
+      q8_step_vnni<MB>(_mm512_loadu_si512(wr + i + kPad), x, i + kPad, b);
+    }
+    for (; i + kPad <= k; i += kPad) q8_step_vnni<MB>(_mm512_loadu_si512(wr + i), x, i, a);
+    // The last k - i < 64 weights by a masked load (no read past the row; the padded input is zero there).
+    if (i < k) q8_step_vnni<MB>(_mm512_maskz_loadu_epi8(~__mmask64(0) >> (kPad - (k - i)), wr + i), x, i, a);
+    for (int r = 0; r < MB; ++r) y[r * n + o] = _mm512_reduce_add_ps(_mm512_add_ps(a[r], b[r])) * scale[o];
+  }
+}
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+#endif
+
+template <int MB>
+void rows(int kernel, const float* xf, const Q8Rows& xq, const int8_t* w, const float* scale, int64_t k, int64_t n,
+          int64_t lo, int64_t hi, float* y) {
+  switch (kernel) {
+#ifdef NODETUNE_X86_KERNELS
+    case kQ8Vnni: return q8_rows_vnni<MB>(xq, w, scale, n, lo, hi, y);
+    case kQ8Avx2: return q8_rows_avx2<MB>(xq, w, scale, n, lo, hi, y);
+    case kExactAvx2: return exact_rows_avx2<MB>(xf, w, scale, k, n, lo, hi, y);
+#endif
+    case kQ8: return q8_rows<MB>(xq, w, scale, n, lo, hi, y);
+    default: return exact_rows<MB>(xf, w, scale, k, n, lo, hi, y);
+  }
+}
+
+}  // namespace
+
+std::vector<std::string> int8_decode_kernels() {
+  std::vector<std::string> out;
+  for (int k = 0; k < kKernels; ++k)
+    if (runs(k)) out.emplace_back(kNames[k]);
+  return out;
+}
+
+std::string int8_decode_kernel() { return kNames[current().load()]; }
+
+std::string set_int8_decode_kernel(const std::string& name) {
+  return kNames[current().exchange(parse(name, "int8 decoding kernel"))];
+}
+
+void int8_decode_product(const float* x, int64_t m, const int8_t* w, const float* scale, int64_t k, int64_t n, float* y,
+                         const std::string& kernel) {
+  if (m < 1 || m > kInt8DecodeMaxRows) fail("ERR_SHAPE", "int8 decoding product takes 1 to 4 input rows, got " + std::to_string(m));
+  const int kind = kernel.empty() ? current().load() : parse(kernel, "int8 decoding product");
+  static thread_local Q8Rows buffer;
+  Q8Rows& xq = buffer;  // the caller's buffer, by reference: a thread_local named inside the lambda would be each thread's own
+  if (kind != kExact && kind != kExactAvx2) quantize_rows(x, m, k, xq);
+  auto body = [&](int64_t lo, int64_t hi) {
+    switch (m) {
+      case 1: return rows<1>(kind, x, xq, w, scale, k, n, lo, hi, y);
+      case 2: return rows<2>(kind, x, xq, w, scale, k, n, lo, hi, y);
+      case 3: return rows<3>(kind, x, xq, w, scale, k, n, lo, hi, y);
+      default: return rows<4>(kind, x, xq, w, scale, k, n, lo, hi, y);
+    }
+  };
+  const char* split = std::getenv("NODETUNE_DECODE_SPLIT");  // TEMP A/B
+  if (split && std::string(split) == "pool") parallel_range(0, n, 64, body);
+  else at::parallel_for(0, n, 256, body);
+}
+
+}  // namespace nodetune::nn
