@@ -4,11 +4,8 @@
 #include <ATen/core/grad_mode.h>
 
 #include <cstdint>
-#include <cstdlib>
 #include <cstring>
-#include <string>
 
-#include "core/workers.h"
 #include "nn/simd.h"
 
 namespace nodetune::nn {
@@ -70,10 +67,7 @@ at::Tensor decode_linear(const at::Tensor& x, const at::Tensor& w, const at::Ten
   const uint16_t* wp = reinterpret_cast<const uint16_t*>(w.data_ptr<at::BFloat16>());
   const float* xp = xf.data_ptr<float>();
   float* yp = y.data_ptr<float>();
-  auto body = [&](int64_t begin, int64_t end) { gemv_rows(wp, xp, yp, rows, k, n, begin, end); };
-  const char* split = std::getenv("NODETUNE_DECODE_SPLIT");  // TEMP A/B
-  if (split && std::string(split) == "pool") parallel_range(0, n, 64, body);
-  else at::parallel_for(0, n, 256, body);
+  at::parallel_for(0, n, 256, [&](int64_t begin, int64_t end) { gemv_rows(wp, xp, yp, rows, k, n, begin, end); });
 #endif
   if (bias.defined()) y.add_(bias.to(at::kFloat));
   auto sizes = x.sizes().vec();

@@ -9,7 +9,6 @@
 #include <cstring>
 
 #include "core/error.h"
-#include "core/workers.h"
 #include "nn/simd.h"
 
 namespace nodetune::nn {
@@ -18,8 +17,7 @@ namespace {
 enum Kernel : int { kQ8Vnni, kQ8Avx2, kExactAvx2, kQ8, kExact, kKernels };
 const char* const kNames[kKernels] = {"q8-vnni", "q8-avx2", "exact-avx2", "q8", "exact"};
 
-constexpr int64_t kBlock = 32;  // input elements per q8 scale (llama.cpp's Q8_0)
-constexpr int64_t kPad = 64;    // q8 rows are zero-padded to a multiple of this (one AVX-512 load)
+constexpr int64_t kBlock = 32;  // input elements per q8 scale (llama.cpp's Q8_0); q8 rows are zero-padded to a multiple
 
 bool runs(int kernel) {
 #ifdef NODETUNE_X86_KERNELS
@@ -54,22 +52,19 @@ std::atomic<int>& current() {
 // The input rows rounded to int8 in blocks of kBlock (q8).
 struct Q8Rows {
   int64_t k = 0, kpad = 0;
-  std::vector<int8_t> q;     // [m, kpad], zero past k
-  std::vector<float> d;      // [m, kpad / kBlock]: absmax / 127 of each block
-  std::vector<float> lanes;  // [m, kpad / 4]: the scale of each group of 4 inputs (one int32 lane of vpdpbusd)
+  std::vector<int8_t> q;  // [m, kpad], zero past k
+  std::vector<float> d;   // [m, kpad / kBlock]: absmax / 127 of each block
 
   const int8_t* row(int64_t m) const { return q.data() + m * kpad; }
   const float* scales(int64_t m) const { return d.data() + m * (kpad / kBlock); }
-  const float* lane_scales(int64_t m) const { return lanes.data() + m * (kpad / 4); }
 };
 
 void quantize_rows(const float* x, int64_t m, int64_t k, Q8Rows& out) {
   out.k = k;
-  out.kpad = (k + kPad - 1) / kPad * kPad;
+  out.kpad = (k + kBlock - 1) / kBlock * kBlock;
   const int64_t blocks = out.kpad / kBlock;
   out.q.assign(size_t(m * out.kpad), 0);
   out.d.assign(size_t(m * blocks), 0.0f);
-  out.lanes.resize(size_t(m * out.kpad / 4));
   for (int64_t r = 0; r < m; ++r)
     for (int64_t b = 0; b < blocks; ++b) {
       const int64_t lo = b * kBlock, hi = std::min(k, lo + kBlock);
@@ -79,7 +74,6 @@ void quantize_rows(const float* x, int64_t m, int64_t k, Q8Rows& out) {
       for (int64_t i = lo; i < hi; ++i)
         out.q[size_t(r * out.kpad + i)] = int8_t(std::clamp(std::nearbyint(x[r * k + i] * inv), -127.0f, 127.0f));
       out.d[size_t(r * blocks + b)] = amax / 127.0f;
-      std::fill_n(out.lanes.begin() + r * out.kpad / 4 + b * kBlock / 4, kBlock / 4, amax / 127.0f);
     }
 }
 
@@ -140,21 +134,41 @@ __attribute__((target("avx2,fma"))) void exact_rows_avx2(const float* x, const i
   }
 }
 
-// One block of 32: |w| (unsigned) times x with w's sign (signed), pairs summed to int16 (at most 2 * 127 * 127, no
-// saturation), then to int32, converted and scaled by the block's d.
-template <int MB>
-__attribute__((target("avx2,fma"))) inline void q8_block_avx2(__m256i wv, const Q8Rows& x, int64_t i, __m256* acc) {
-  const __m256i aw = _mm256_abs_epi8(wv), ones = _mm256_set1_epi16(1);
+// One block of 32 weights times 32 input bytes, as eight int32 sums of four products each: |w| (unsigned) times x with
+// w's sign (signed), so the unsigned-by-signed instructions take int8 x int8.
+// AVX2: vpmaddubsw sums pairs to int16 (at most 2 * 127 * 127: no saturation), vpmaddwd pairs of those to int32.
+struct Maddubs {
+  __attribute__((target("avx2,fma"), always_inline)) static inline __m256i dot(__m256i aw, __m256i sx) {
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(aw, sx), _mm256_set1_epi16(1));
+  }
+};
+// AVX512-VNNI on 256-bit registers (AVX512VL): vpdpbusd sums the four products into int32 in one instruction. Written as
+// assembly so that every function of the row loop keeps the AVX2 target (a function compiled for AVX-512 cannot be
+// inlined into an AVX2 one, nor the reverse); callers check has_avx512_vnni(). Its 512-bit form (64 weights, two
+// blocks, a scale per lane) streamed the weights slower here (AMD Zen 4: 8-9 GB/s against 10-11, docs/PERFORMANCE.md).
+struct Dpbusd {
+  __attribute__((target("avx2,fma"), always_inline)) static inline __m256i dot(__m256i aw, __m256i sx) {
+    __m256i sum = _mm256_setzero_si256();
+    asm("vpdpbusd %2, %1, %0" : "+x"(sum) : "x"(aw), "x"(sx));
+    return sum;
+  }
+};
+
+// The block at i for MB input rows: the int32 sums converted and scaled by each row's block scale.
+template <int MB, class Dot>
+__attribute__((target("avx2,fma"), always_inline)) inline void q8_block(__m256i wv, const Q8Rows& x, int64_t i, __m256* acc) {
+  const __m256i aw = _mm256_abs_epi8(wv);
   for (int r = 0; r < MB; ++r) {
     const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.row(r) + i));
-    const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(aw, _mm256_sign_epi8(xv, wv)), ones);
+    const __m256i p = Dot::dot(aw, _mm256_sign_epi8(xv, wv));
     acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(x.scales(r)[i / kBlock]), acc[r]);
   }
 }
 
-template <int MB>
-__attribute__((target("avx2,fma"))) void q8_rows_avx2(const Q8Rows& x, const int8_t* w, const float* scale, int64_t n,
-                                                      int64_t lo, int64_t hi, float* y) {
+template <int MB, class Dot>
+__attribute__((target("avx2,fma"), always_inline)) inline void q8_rows_x86(const Q8Rows& x, const int8_t* w,
+                                                                          const float* scale, int64_t n, int64_t lo,
+                                                                          int64_t hi, float* y) {
   const int64_t k = x.k;
   for (int64_t o = lo; o < hi; ++o) {
     const int8_t* wr = w + o * k;
@@ -162,60 +176,30 @@ __attribute__((target("avx2,fma"))) void q8_rows_avx2(const Q8Rows& x, const int
     for (int r = 0; r < MB; ++r) a[r] = b[r] = _mm256_setzero_ps();
     int64_t i = 0;
     for (; i + 2 * kBlock <= k; i += 2 * kBlock) {
-      q8_block_avx2<MB>(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(wr + i)), x, i, a);
-      q8_block_avx2<MB>(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(wr + i + kBlock)), x, i + kBlock, b);
+      q8_block<MB, Dot>(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(wr + i)), x, i, a);
+      q8_block<MB, Dot>(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(wr + i + kBlock)), x, i + kBlock, b);
     }
-    for (; i < k; i += kBlock) {
+    for (; i < k; i += kBlock) {  // a last whole block, or the row's tail (no read past the row; the input is zero there)
       alignas(32) int8_t tail[kBlock] = {0};
       std::memcpy(tail, wr + i, size_t(std::min(kBlock, k - i)));
-      q8_block_avx2<MB>(_mm256_load_si256(reinterpret_cast<const __m256i*>(tail)), x, i, a);
+      q8_block<MB, Dot>(_mm256_load_si256(reinterpret_cast<const __m256i*>(tail)), x, i, a);
     }
     for (int r = 0; r < MB; ++r) y[r * n + o] = sum8(_mm256_add_ps(a[r], b[r])) * scale[o];
   }
 }
 
-// GCC 12 reports its own _mm512_undefined_ps() inside _mm512_cvtepi32_ps as maybe uninitialized (a false positive).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-// 64 weights (two blocks): vpdpbusd sums groups of four |w| x (x with w's sign) into 16 int32 lanes, lanes 0-7 the
-// first block and 8-15 the second; each lane scaled by its block's d.
+// The same loop with each block product.
 template <int MB>
-__attribute__((target("avx512f,avx512bw,avx512vnni,fma"))) inline void q8_step_vnni(__m512i wv, const Q8Rows& x, int64_t i,
-                                                                                   __m512* acc) {
-  const __m512i zero = _mm512_setzero_si512(), aw = _mm512_abs_epi8(wv);
-  const __mmask64 negative = _mm512_movepi8_mask(wv);
-  for (int r = 0; r < MB; ++r) {
-    const __m512i xv = _mm512_loadu_si512(x.row(r) + i);
-    const __m512i p = _mm512_dpbusd_epi32(zero, aw, _mm512_mask_sub_epi8(xv, negative, zero, xv));
-    acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_loadu_ps(x.lane_scales(r) + i / 4), acc[r]);
-  }
+__attribute__((target("avx2,fma"))) void q8_rows_avx2(const Q8Rows& x, const int8_t* w, const float* scale, int64_t n,
+                                                      int64_t lo, int64_t hi, float* y) {
+  q8_rows_x86<MB, Maddubs>(x, w, scale, n, lo, hi, y);
 }
 
 template <int MB>
-__attribute__((target("avx512f,avx512bw,avx512vnni,fma"))) void q8_rows_vnni(const Q8Rows& x, const int8_t* w,
-                                                                            const float* scale, int64_t n, int64_t lo,
-                                                                            int64_t hi, float* y) {
-  const int64_t k = x.k;
-  for (int64_t o = lo; o < hi; ++o) {
-    const int8_t* wr = w + o * k;
-    __m512 a[MB], b[MB];
-    for (int r = 0; r < MB; ++r) a[r] = b[r] = _mm512_setzero_ps();
-    int64_t i = 0;
-    for (; i + 2 * kPad <= k; i += 2 * kPad) {
-      q8_step_vnni<MB>(_mm512_loadu_si512(wr + i), x, i, a);
-      q8_step_vnni<MB>(_mm512_loadu_si512(wr + i + kPad), x, i + kPad, b);
-    }
-    for (; i + kPad <= k; i += kPad) q8_step_vnni<MB>(_mm512_loadu_si512(wr + i), x, i, a);
-    // The last k - i < 64 weights by a masked load (no read past the row; the padded input is zero there).
-    if (i < k) q8_step_vnni<MB>(_mm512_maskz_loadu_epi8(~__mmask64(0) >> (kPad - (k - i)), wr + i), x, i, a);
-    for (int r = 0; r < MB; ++r) y[r * n + o] = _mm512_reduce_add_ps(_mm512_add_ps(a[r], b[r])) * scale[o];
-  }
+__attribute__((target("avx2,fma"))) void q8_rows_vnni(const Q8Rows& x, const int8_t* w, const float* scale, int64_t n,
+                                                      int64_t lo, int64_t hi, float* y) {
+  q8_rows_x86<MB, Dpbusd>(x, w, scale, n, lo, hi, y);
 }
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
 #endif
 
 template <int MB>
@@ -262,9 +246,10 @@ void int8_decode_product(const float* x, int64_t m, const int8_t* w, const float
       default: return rows<4>(kind, x, xq, w, scale, k, n, lo, hi, y);
     }
   };
-  const char* split = std::getenv("NODETUNE_DECODE_SPLIT");  // TEMP A/B
-  if (split && std::string(split) == "pool") parallel_range(0, n, 64, body);
-  else at::parallel_for(0, n, 256, body);
+  // LibTorch's intra-op threads, as the bf16 kernel (nn/decode_linear.cc). Two threads from core/workers.h's pool
+  // were slower on the shared 2-core machine (each product waits for the chunk whose core is busy elsewhere:
+  // docs/PERFORMANCE.md).
+  at::parallel_for(0, n, 256, body);
 }
 
 }  // namespace nodetune::nn

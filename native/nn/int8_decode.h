@@ -2,8 +2,8 @@
 // reading the int8 bytes directly. Two schemes:
 //  - q8 (llama.cpp's Q8_0 for the input): each input row is rounded to int8 in blocks of 32, each block with its own
 //    float scale d = absmax / 127; each block's product is an exact integer dot product, scaled by d and the
-//    weight row's scale. Kernels: AVX512-VNNI (vpdpbusd, 64 weights an instruction), AVX2 (vpmaddubsw +
-//    vpmaddwd, 32), a portable loop. The input's rounding moves output o by at most
+//    weight row's scale. Kernels: AVX512-VNNI (vpdpbusd on 256-bit registers), AVX2 (vpmaddubsw +
+//    vpmaddwd), both 32 weights a block, a portable loop. The input's rounding moves output o by at most
 //      scale[o] * sum over blocks b of (d_b / 2) * sum_{i in b} |w[o, i]|
 //    (each input element moves by at most d_b / 2; the integer sums are exact), plus float32 rounding.
 //  - exact: the input stays float32, each int8 weight widened to float32 (AVX2 + FMA, or a portable loop): equal to
@@ -30,7 +30,7 @@ std::string int8_decode_kernel();
 std::string set_int8_decode_kernel(const std::string& name);
 
 // y [m, n] (float32, row-major) = x [m, k] @ (w * scale)^T for 1 <= m <= kInt8DecodeMaxRows, with `kernel` ("" for
-// the current one); rows of w split over the cores (core/workers.h).
+// the current one); rows of w split over LibTorch's intra-op threads (one where OpenBLAS owns the cores).
 void int8_decode_product(const float* x, int64_t m, const int8_t* w, const float* scale, int64_t k, int64_t n, float* y,
                          const std::string& kernel = "");
 

@@ -16,10 +16,9 @@ inline bool has_avx2() {
   return yes;
 }
 
-// AVX-512 with byte operations and VNNI (vpdpbusd): the q8 int8 decoding kernel (nn/int8_decode.cc).
+// AVX512-VNNI (vpdpbusd) on 256-bit registers (AVX512VL): the q8 int8 decoding kernel (nn/int8_decode.cc).
 inline bool has_avx512_vnni() {
-  static const bool yes = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                          __builtin_cpu_supports("avx512vnni") && has_avx2();
+  static const bool yes = __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni") && has_avx2();
   return yes;
 }
 
