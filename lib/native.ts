@@ -249,7 +249,7 @@ export interface NativeBinding {
   measureReadBandwidth(bytes: number, iterations: number): Promise<number>;
   /** [major, minor] compute capability of a CUDA device, [0, 0] where it cannot be asked. */
   cudaComputeCapability(index: number): [number, number];
-  /** The int8 decoding kernels this CPU runs, best first: 'q8-vnni', 'q8-avx2', 'exact-avx2', 'q8', 'exact'. */
+  /** The int8 decoding kernels this CPU runs, preferred first: 'q8-vnni', 'q8-avx2', 'exact-avx2', 'exact', 'q8'. */
   int8DecodeKernels(): string[];
   /** The int8 decoding kernel products use now. */
   int8DecodeKernel(): string;

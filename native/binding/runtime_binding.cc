@@ -90,7 +90,7 @@ Napi::Value CudaComputeCapabilityJs(const Napi::CallbackInfo& info) {
   });
 }
 
-// int8DecodeKernels() -> the int8 decoding kernels this CPU runs, best first (nn/int8_decode.h)
+// int8DecodeKernels() -> the int8 decoding kernels this CPU runs, preferred first (nn/int8_decode.h)
 Napi::Value Int8DecodeKernelsJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return Guard(env, [&] {

@@ -14,8 +14,10 @@
 namespace nodetune::nn {
 namespace {
 
-enum Kernel : int { kQ8Vnni, kQ8Avx2, kExactAvx2, kQ8, kExact, kKernels };
-const char* const kNames[kKernels] = {"q8-vnni", "q8-avx2", "exact-avx2", "q8", "exact"};
+// In order of preference ("auto": the first this CPU runs). Without AVX2 the float loop, not the portable q8 loop
+// (no faster there, and exact).
+enum Kernel : int { kQ8Vnni, kQ8Avx2, kExactAvx2, kExact, kQ8, kKernels };
+const char* const kNames[kKernels] = {"q8-vnni", "q8-avx2", "exact-avx2", "exact", "q8"};
 
 constexpr int64_t kBlock = 32;  // input elements per q8 scale (llama.cpp's Q8_0); q8 rows are zero-padded to a multiple
 
@@ -38,7 +40,7 @@ int parse(const std::string& name, const std::string& where) {
       return k;
     }
   fail("ERR_ARGUMENT", where + ": unknown int8 decoding kernel '" + name +
-                           "' (expected auto, q8-vnni, q8-avx2, exact-avx2, q8 or exact)");
+                           "' (expected auto, q8-vnni, q8-avx2, exact-avx2, exact or q8)");
 }
 
 std::atomic<int>& current() {

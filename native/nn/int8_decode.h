@@ -8,8 +8,9 @@
 //    (each input element moves by at most d_b / 2; the integer sums are exact), plus float32 rounding.
 //  - exact: the input stays float32, each int8 weight widened to float32 (AVX2 + FMA, or a portable loop): equal to
 //    dequantize-then-multiply up to float32 rounding.
-// The kernel in use is chosen per process: the best q8 kernel the CPU has, unless NODETUNE_INT8_DECODE names one
-// (read at first use) or set_int8_decode_kernel() does.
+// The kernel in use is chosen per process: the best q8 kernel the CPU has (the exact float loop without AVX2), unless
+// NODETUNE_INT8_DECODE names one (read at first use) or set_int8_decode_kernel() does. q8 is the default because it
+// decoded 1.1-1.2x faster than exact at a 1-1.6% change of the logits (docs/PERFORMANCE.md, test 58).
 #pragma once
 #include <cstdint>
 #include <string>
@@ -20,8 +21,8 @@ namespace nodetune::nn {
 // Rows of x a product takes (more: the caller dequantizes and multiplies).
 constexpr int64_t kInt8DecodeMaxRows = 4;
 
-// Kernel names: "q8-vnni", "q8-avx2", "q8" (portable), "exact-avx2", "exact" (portable); "auto" chooses.
-// Those this CPU runs, best first.
+// Kernel names: "q8-vnni", "q8-avx2", "exact-avx2", "exact" (portable), "q8" (portable); "auto" chooses.
+// Those this CPU runs, preferred first.
 std::vector<std::string> int8_decode_kernels();
 // The kernel products use now (a name from the list above, never "auto").
 std::string int8_decode_kernel();
