@@ -19,7 +19,10 @@ namespace {
 // How long a pool thread polls for the next call before sleeping: a decoding step makes ~170 products a token with
 // tens of microseconds between them, so the next call usually comes while the thread still polls (a wake from the
 // condition variable costs a futex call and a scheduling delay each).
-constexpr auto kSpin = std::chrono::microseconds(200);
+constexpr auto kSpin = std::chrono::microseconds(100);
+// Pieces a split is cut into per thread: threads claim pieces one at a time, so a thread whose core is busy with
+// another process leaves its share to the others instead of holding the call up.
+constexpr int64_t kPiecesPerThread = 4;
 
 inline void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)
@@ -27,37 +30,39 @@ inline void cpu_relax() {
 #endif
 }
 
-// Threads 1..size-1 of a split (the caller is thread 0). Never destroyed: its threads live until the process exits
-// (no static destructor racing threads that are still parked at exit).
+// Threads beside the caller, which works on every split too. Never destroyed: its threads live until the process
+// exits (no static destructor racing threads that are still parked at exit).
 class Pool {
  public:
-  explicit Pool(int size) : errors_(size_t(size)) {
-    for (int t = 1; t < size; ++t) std::thread([this, t] { loop(t); }).detach();
+  explicit Pool(int threads) : errors_(size_t(threads * kPiecesPerThread)) {
+    for (int t = 1; t < threads; ++t) std::thread([this] { loop(); }).detach();
   }
 
-  int size() const { return int(errors_.size()); }
+  int max_pieces() const { return int(errors_.size()); }
 
-  // Runs chunk c of [begin, end) (chunks of `step`) on thread c for c < chunks <= size(); false if the pool is busy
-  // (another thread's split, or a split inside a chunk).
-  bool run(int64_t begin, int64_t end, int64_t step, int chunks, const std::function<void(int64_t, int64_t)>& fn) {
+  // fn over [begin, end) in `pieces` contiguous pieces of `step` (pieces <= max_pieces()); false if the pool is busy
+  // (another thread's split, or a split inside a piece).
+  bool run(int64_t begin, int64_t end, int64_t step, int pieces, const std::function<void(int64_t, int64_t)>& fn) {
     if (in_pool_) return false;
     std::unique_lock<std::mutex> busy(busy_, std::try_to_lock);
     if (!busy.owns_lock()) return false;
     in_pool_ = true;
     for (auto& e : errors_) e = nullptr;
-    fn_ = &fn, begin_ = begin, end_ = end, step_ = step, chunks_ = chunks;
-    // Every pool thread acknowledges every call, with a chunk or without: none can still be reading this call's
-    // fields when the next call writes them.
-    pending_.store(size() - 1, std::memory_order_relaxed);
+    fn_ = &fn, begin_ = begin, end_ = end, step_ = step, pieces_ = pieces;
+    done_.store(0, std::memory_order_relaxed);
+    // The ticket: this call's number (high half) and the pieces not yet claimed (low half). A thread reads the
+    // call's fields only after claiming a piece, and the caller writes the next call's only after every piece is
+    // done, so no thread reads them while they change; a thread late for a call fails its claim.
+    const uint64_t call = (ticket_.load(std::memory_order_relaxed) >> 32) + 1;
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      generation_.fetch_add(1, std::memory_order_release);
+      ticket_.store(call << 32 | uint64_t(pieces), std::memory_order_release);
     }
     wake_.notify_all();
-    chunk(0);
-    for (int spins = 0; pending_.load(std::memory_order_acquire) > 0; ++spins)
+    work(call);
+    for (int spins = 0; done_.load(std::memory_order_acquire) < pieces; ++spins)
       if (spins < 4096) cpu_relax();
-      else std::this_thread::yield();  // that thread's core is busy with another process
+      else std::this_thread::yield();  // a piece still runs on a thread whose core is busy elsewhere
     in_pool_ = false;
     for (auto& e : errors_)
       if (e) std::rethrow_exception(e);
@@ -65,29 +70,36 @@ class Pool {
   }
 
  private:
-  void chunk(int c) {
-    const int64_t lo = begin_ + c * step_, hi = std::min(end_, lo + step_);
-    if (lo >= hi) return;
-    try {
-      (*fn_)(lo, hi);
-    } catch (...) {
-      errors_[size_t(c)] = std::current_exception();
+  // Claims and runs pieces of call `call` until none is left.
+  void work(uint64_t call) {
+    uint64_t t = ticket_.load(std::memory_order_acquire);
+    while ((t >> 32) == call && (t & 0xffffffffu) > 0) {
+      if (!ticket_.compare_exchange_weak(t, t - 1, std::memory_order_acq_rel, std::memory_order_acquire)) continue;
+      const int piece = pieces_ - int(t & 0xffffffffu);
+      const int64_t lo = begin_ + piece * step_, hi = std::min(end_, lo + step_);
+      try {
+        if (lo < hi) (*fn_)(lo, hi);
+      } catch (...) {
+        errors_[size_t(piece)] = std::current_exception();
+      }
+      done_.fetch_add(1, std::memory_order_acq_rel);
+      t = ticket_.load(std::memory_order_acquire);
     }
   }
 
-  void loop(int t) {
-    in_pool_ = true;  // a split inside a chunk runs on that chunk's thread
+  void loop() {
+    in_pool_ = true;  // a split inside a piece runs on that piece's thread
     uint64_t seen = 0;
     for (;;) {
+      auto call = [&] { return ticket_.load(std::memory_order_acquire) >> 32; };
       const auto until = std::chrono::steady_clock::now() + kSpin;
-      while (generation_.load(std::memory_order_acquire) == seen && std::chrono::steady_clock::now() < until) cpu_relax();
-      if (generation_.load(std::memory_order_acquire) == seen) {
+      while (call() == seen && std::chrono::steady_clock::now() < until) cpu_relax();
+      if (call() == seen) {
         std::unique_lock<std::mutex> lock(mutex_);
-        wake_.wait(lock, [&] { return generation_.load(std::memory_order_acquire) != seen; });
+        wake_.wait(lock, [&] { return call() != seen; });
       }
-      seen = generation_.load(std::memory_order_acquire);
-      if (t < chunks_) chunk(t);
-      pending_.fetch_sub(1, std::memory_order_acq_rel);
+      seen = call();
+      work(seen);
     }
   }
 
@@ -95,11 +107,11 @@ class Pool {
   std::mutex busy_;   // one split at a time
   std::mutex mutex_;  // with wake_: parks idle threads
   std::condition_variable wake_;
-  std::atomic<uint64_t> generation_{0};
-  std::atomic<int> pending_{0};
+  std::atomic<uint64_t> ticket_{0};
+  std::atomic<int> done_{0};
   const std::function<void(int64_t, int64_t)>* fn_ = nullptr;
   int64_t begin_ = 0, end_ = 0, step_ = 0;
-  int chunks_ = 0;
+  int pieces_ = 0;
   std::vector<std::exception_ptr> errors_;
 };
 
@@ -115,12 +127,13 @@ int worker_count() {
 void parallel_range(int64_t begin, int64_t end, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
   const int64_t n = end - begin;
   if (n <= 0) return;
-  const int64_t chunks = std::min<int64_t>(worker_count(), std::max<int64_t>(1, n / std::max<int64_t>(1, grain)));
-  if (chunks <= 1) return fn(begin, end);
+  const int64_t threads = std::min<int64_t>(worker_count(), std::max<int64_t>(1, n / std::max<int64_t>(1, grain)));
+  if (threads <= 1) return fn(begin, end);
   static Pool* pool = new Pool(worker_count());
-  const int64_t step = (n + chunks - 1) / chunks;
-  if (pool->run(begin, end, step, int(chunks), fn)) return;
-  for (int64_t lo = begin; lo < end; lo += step) fn(lo, std::min(end, lo + step));
+  const int64_t pieces = std::min<int64_t>(threads * kPiecesPerThread, std::max<int64_t>(1, n / std::max<int64_t>(1, grain)));
+  const int64_t step = (n + pieces - 1) / pieces;
+  if (pool->run(begin, end, step, int((n + step - 1) / step), fn)) return;
+  fn(begin, end);
 }
 
 }  // namespace nodetune

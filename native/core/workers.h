@@ -10,11 +10,12 @@ namespace nodetune {
 // Threads a split uses: the larger of LibTorch's intra-op threads and the BLAS's (read once).
 int worker_count();
 
-// fn(lo, hi) over [begin, end) in up to worker_count() contiguous chunks of at least `grain` items; the calling
-// thread runs the first. The other chunks go to the pool's threads (started on first use, never stopped: between
-// calls they spin for a few microseconds, then sleep on a condition variable). A call made while the pool is busy
-// (from another thread, or from inside a chunk) runs its chunks on the calling thread. An exception in any chunk
-// is rethrown after all have finished.
+// fn(lo, hi) over [begin, end) in contiguous pieces of at least `grain` items (up to 4 per thread of
+// worker_count()), run by the calling thread and a pool of threads started on first use and never stopped (between
+// calls they poll for 100 us, then sleep on a condition variable). Threads claim pieces one at a time, so a thread
+// whose core is busy elsewhere leaves its share to the others. A call made while the pool is busy (from another
+// thread, or from inside a piece) runs on the calling thread. An exception in any piece is rethrown after all have
+// finished.
 void parallel_range(int64_t begin, int64_t end, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
 
 }  // namespace nodetune
