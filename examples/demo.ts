@@ -40,7 +40,8 @@ const HELP = `Usage: npm run demo [-- --quick] [-- --model DIR] [-- --out DIR] [
   --domain-steps N    steps of domain-adaptive pretraining of the demo's own base on unlabelled emails (default ${DOMAIN_RECIPE.steps}; 0: none)
 
 Exits 0 when every stage ran and the method chosen on the validation set (full fine-tuning, LoRA or head-only)
-improved held-out test accuracy over the base before training, 1 otherwise. Whether it beat the naive Bayes baseline is printed either way (ahead or behind).`;
+improved held-out test accuracy over the base before training, 1 otherwise. Whether it beat the naive Bayes
+baseline is printed either way (ahead or behind).`;
 
 const log = (s: string) => console.log(s);
 
