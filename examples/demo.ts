@@ -4,11 +4,12 @@
  * 1. A base model: the user's checkpoint (--model), else a small GPT-2-shaped LM that this demo pretrains itself on
  *    public-domain State of the Union addresses (cached; see lib/cli/demo-base.ts).
  * 2. Spam vs ham on SpamAssassin emails (held-out validation and test sets): a multinomial naive Bayes baseline on
- *    the same cleaned text, then full fine-tuning (the demo's choice), LoRA and head-only training for comparison,
- *    each through the same code path as `nodetune train`; metrics before and after, HTML reports.
- * 3. The LoRA adapter merged into the base (a plain checkpoint), and one email classified by the fine-tuned model
+ *    the same cleaned text, then full fine-tuning, LoRA and head-only training, each through the same code path as
+ *    `nodetune train`; metrics before and after, HTML reports; the method with the best validation accuracy is the
+ *    demo's choice (full fine-tuning, measured: README).
+ * 3. The LoRA adapter merged into the base (a plain checkpoint), and one email classified by the chosen model
  *    through pipeline('text-classification').
- * Exits 0 when every stage ran and full fine-tuning improved held-out test accuracy over the base with its fresh head;
+ * Exits 0 when every stage ran and the chosen method improved held-out test accuracy over the base with its fresh head;
  * whether it beat the baseline is printed either way (see examples/demo/verdict.ts for why it is not the exit status).
  */
 import * as fs from 'fs';
@@ -21,11 +22,12 @@ import { runTraining, copyTokenizerFiles } from '../lib/cli/run-train';
 import type { RunResult } from '../lib/cli/run-train';
 import type { TrainConfig, MethodConfig } from '../lib/cli/config/schema';
 import { fmt, formatTable } from '../lib/cli/table';
-import { DOMAIN_RECIPE, FULL_RECIPE, QUICK_DOMAIN_RECIPE, QUICK_RECIPE, adaptBase, pretrainBase } from '../lib/cli/demo-base';
+import { DOMAIN_RECIPE, FULL_RECIPE, QUICK_DOMAIN_RECIPE, QUICK_RECIPE, adaptBase, gpt2TokenizerDir, pretrainBase } from '../lib/cli/demo-base';
+import { AutoTokenizer } from '../lib/tokenizers';
 import { prepareData } from '../lib/cli/data';
 import { NaiveBayes } from '../lib/train/baseline';
 import type { Example } from '../lib/data';
-import { classifierInput, writeSpamData } from './demo/spam';
+import { classifierInput, fitClassifierInputs, writeSpamData } from './demo/spam';
 import { verdict } from './demo/verdict';
 import { describePool, domainPool } from './demo/domain-pool';
 
@@ -37,10 +39,14 @@ const HELP = `Usage: npm run demo [-- --quick] [-- --model DIR] [-- --out DIR] [
   --seed N            the fine-tuning runs' seed (default 7; the data split does not change)
   --domain-steps N    steps of domain-adaptive pretraining of the demo's own base on unlabelled emails (default ${DOMAIN_RECIPE.steps}; 0: none)
 
-Exits 0 when every stage ran and full fine-tuning improved held-out test accuracy over the base before training,
-1 otherwise. Whether it beat the naive Bayes baseline is printed either way (ahead or behind).`;
+Exits 0 when every stage ran and the method chosen on the validation set (full fine-tuning, LoRA or head-only)
+improved held-out test accuracy over the base before training, 1 otherwise. Whether it beat the naive Bayes
+baseline is printed either way (ahead or behind).`;
 
 const log = (s: string) => console.log(s);
+
+/** The classifier's input length in tokens (at most the model's positions). */
+const INPUT_TOKENS = 128;
 
 function maxPositions(dir: string): number {
   const c = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8')) as Record<string, unknown>;
@@ -78,10 +84,15 @@ async function main(): Promise<number> {
   log(`nodetune demo: LibTorch ${info.torchVersion} on ${info.cudaAvailable ? 'CUDA' : 'CPU'} (${info.blas.name}), ${info.threads.hardware} hardware threads; output in ${out}\n`);
 
   // The labelled splits first: the domain stage must know which emails it may not read.
+  // Each email is cut to fit the classifier's input (its first tokens, then the end marker it reads its verdict at).
+  const recipe = quick ? QUICK_RECIPE : FULL_RECIPE;
+  const maxLength = Math.min(INPUT_TOKENS, values.model ? maxPositions(path.resolve(values.model)) : recipe.positions);
+  const tokenizer = await AutoTokenizer.fromPretrained(values.model ? path.resolve(values.model) : gpt2TokenizerDir());
   const sizes = quick ? { train: 48, validation: 16, test: 16 } : { train: 800, validation: 200, test: 400 };
-  const data = writeSpamData(path.join(out, 'data'), sizes, 7);
+  // --quick: the split's emails and 300 others for the domain stage (every email would take longer to tokenize than the rest of the run).
+  const data = await writeSpamData(path.join(out, 'data'), sizes, 7, (t) => fitClassifierInputs(tokenizer, t, maxLength), quick ? (id) => id < 300 : undefined);
   const clean = { stripHtml: true, dedupe: 'exact', minChars: 20 } as const;
-  const dataConfig: TrainConfig['data'] = { train: data.train, validation: data.validation, test: data.test, maxLength: 128, clean };
+  const dataConfig: TrainConfig['data'] = { train: data.train, validation: data.validation, test: data.test, maxLength, clean };
   const cleaned = await prepareData(dataConfig, 'classification');
 
   // Stage 1: the base model.
@@ -90,7 +101,6 @@ async function main(): Promise<number> {
     base = path.resolve(values.model);
     log(`Stage 1: base model ${base} (given with --model)`);
   } else {
-    const recipe = quick ? QUICK_RECIPE : FULL_RECIPE;
     log(`Stage 1: base model. No pretrained transformer ships in an npm package, so this demo pretrains its own small GPT-2-shaped`);
     log(`  causal LM (${recipe.layers} layers, ${recipe.hidden} wide, GPT-2's tokenizer) on public-domain State of the Union addresses.`);
     const pre = await pretrainBase(recipe, log);
@@ -101,9 +111,7 @@ async function main(): Promise<number> {
       // Domain-adaptive pretraining: the speeches taught the base little about email; unlabelled emails that are in no
       // split (and are no near-duplicate of a held-out one) teach it more, with no label read.
       const poolStarted = Date.now();
-      // --quick: the split's emails and 300 others (every email would take longer to tokenize than the rest of the run).
-      const candidates = quick ? data.all.filter((e) => data.ids.has(e.id) || e.id < 300) : data.all;
-      const pool = await domainPool(candidates, data.ids, { validation: cleaned.validation!, test: cleaned.test! }, clean);
+      const pool = await domainPool(data.all, data.ids, { validation: cleaned.validation!, test: cleaned.test! }, clean);
       const domain = { ...(quick ? QUICK_DOMAIN_RECIPE : DOMAIN_RECIPE), steps: domainSteps };
       log(`  then domain-adaptive pretraining (causal LM, no labels) on ${describePool(pool)}; selected in ${((Date.now() - poolStarted) / 1000).toFixed(1)} s`);
       const adapted = await adaptBase(base, pool.texts, domain);
@@ -112,7 +120,6 @@ async function main(): Promise<number> {
       else log(`  adapted in ${adapted.seconds.toFixed(0)} s: ${domain.steps} steps, ${adapted.tokens.toLocaleString('en-US')} tokens; held-out email perplexity ${adapted.perplexity!.before.toFixed(0)} -> ${adapted.perplexity!.after.toFixed(0)}; saved to ${adapted.dir}`);
     }
   }
-  dataConfig.maxLength = Math.min(128, maxPositions(base));
 
   // Stage 2: spam vs ham: the baseline, then full fine-tuning, LoRA and head-only. The baseline reads the very text
   // the transformer trains and is tested on: the same files through the same cleaning.
@@ -125,8 +132,8 @@ async function main(): Promise<number> {
   const baselineSeconds = (Date.now() - baselineStarted) / 1000;
   log(`\n- baseline: multinomial naive Bayes (bag of words, Laplace smoothing; lib/train/baseline.ts) on the same ${cleaned.train.length} cleaned training emails,`);
   log(`  ${nb.vocabularySize.toLocaleString('en-US')} words: held-out test accuracy ${fmt(baseline.accuracy)}, macro-F1 ${fmt(baseline.macroF1)} (${cleaned.test!.length} emails, ${baselineSeconds.toFixed(1)} s)`);
-  // Chosen on the validation set (README): full fine-tuning also trains the token embeddings, where a base pretrained
-  // on speeches knows least about email (spam is mostly a matter of words); LoRA and head-only keep them frozen.
+  // The demo picks the method by validation accuracy (below). Full fine-tuning comes first (it wins a tie): it also
+  // trains the token embeddings, where spam's evidence is (which words occur); LoRA and head-only keep them frozen.
   const methods: { name: string; method: MethodConfig; learningRate: number }[] = [
     { name: 'full fine-tuning', method: { kind: 'full' }, learningRate: 1e-3 },
     { name: 'LoRA (r 8, all linear layers)', method: { kind: 'lora', r: 8, alpha: 16, targetModules: 'all-linear' }, learningRate: 5e-3 },
@@ -144,17 +151,24 @@ async function main(): Promise<number> {
     log(r.summary.split('\n').map((l) => `  ${l}`).join('\n'));
   }
 
-  // Stage 3: merge the LoRA adapter into the base, and classify one email with the fine-tuned model through the pipeline.
-  const [full, lora] = [results[0]!, results[1]!.r];
+  // The choice: the highest validation accuracy (the test set is only for reporting), the first on a tie.
+  const validationAccuracy = (x: { r: RunResult }) => x.r.after.validation?.accuracy ?? 0;
+  const chosen = results.reduce((best, x) => (validationAccuracy(x) > validationAccuracy(best) ? x : best));
+  const others = results.filter((x) => x !== chosen).map((x) => `${x.name} ${fmt(validationAccuracy(x))}`).join(', ');
+  log(`\nThe demo's choice: ${chosen.name}, the highest validation accuracy (${fmt(validationAccuracy(chosen))}; ${others})`);
+
+  // Stage 3: merge the LoRA adapter into the base, and classify one email with the chosen model through the pipeline.
+  const lora = results[1]!.r;
   lora.model.mergeAdapter();
   const merged = path.join(out, 'lora-merged');
   await lora.model.savePretrained(merged);
   copyTokenizerFiles(base, merged);
-  const classify = await pipeline('text-classification', full.r.saved);
+  const chosenModel = chosen.r === lora ? merged : chosen.r.saved;
+  const classify = await pipeline('text-classification', chosenModel);
   const email = 'Congratulations! You have been selected to receive a FREE vacation. Click here now to claim your prize, limited time offer!';
   const answer = await classify(classifierInput(email));
   log(`\nStage 3: LoRA merged into the base: ${merged} (a plain checkpoint)`);
-  log(`  pipeline('text-classification') with the ${full.name} model (${full.r.saved}) on "${email.slice(0, 60)}...": ${answer.label} (score ${answer.score.toFixed(3)})`);
+  log(`  pipeline('text-classification') with the ${chosen.name} model (${chosenModel}) on "${email.slice(0, 60)}...": ${answer.label} (score ${answer.score.toFixed(3)})`);
 
   const row = (name: string, r: RunResult) => [name, `${r.trainable.trainable.toLocaleString('en-US')} (${r.trainable.percent.toFixed(2)}%)`, `${r.seconds.toFixed(0)} s`,
     `${fmt(r.before.test!.accuracy)} -> ${fmt(r.after.test!.accuracy)}`, `${fmt(r.before.test!.macroF1)} -> ${fmt(r.after.test!.macroF1)}`, r.report ?? '-'];
@@ -164,7 +178,7 @@ async function main(): Promise<number> {
   log(formatTable(['method', 'trained parameters', 'time', 'accuracy before -> after', 'macro-F1 before -> after', 'report'], [...results.map((x) => row(x.name, x.r)), baselineRow]));
   const seconds = (Date.now() - started) / 1000;
   const score = (m: { accuracy?: number; macroF1?: number }) => ({ accuracy: m.accuracy!, macroF1: m.macroF1! });
-  const v = verdict(full.name, { before: score(full.r.before.test!), after: score(full.r.after.test!) }, baseline);
+  const v = verdict(chosen.name, { before: score(chosen.r.before.test!), after: score(chosen.r.after.test!) }, baseline);
   if (quick) {
     log(`\nnot judged (--quick): ${v.text}`);
     log(`OK: every stage ran (--quick: ${data.counts.train} training emails and a few steps are too few to judge the methods); ${seconds.toFixed(0)} s.`);

@@ -3,10 +3,11 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { AutoModel } from '../lib/models';
-import { emailText, classifierInput, EMAIL_END } from '../examples/demo/spam';
+import { emailText, classifierInput, fitClassifierInputs, EMAIL_END } from '../examples/demo/spam';
 import { verdict } from '../examples/demo/verdict';
 import { describePool, domainPool } from '../examples/demo/domain-pool';
-import { DOMAIN_RECIPE, adaptBase, domainDirFor } from '../lib/cli/demo-base';
+import { DOMAIN_RECIPE, adaptBase, domainDirFor, gpt2TokenizerDir } from '../lib/cli/demo-base';
+import { AutoTokenizer } from '../lib/tokenizers';
 import { NodetuneError } from '../lib/errors';
 import { repoRoot, tempDir } from './helpers';
 import { tinyModelDir } from './60.serve-helpers';
@@ -30,6 +31,25 @@ describe('73 demo (npm run demo -- --quick)', function () {
     for (const gone of ['relay.example', 'a@b.c', 'Content-Type', 'R0lGOD', 'more gif', 'boundary123']) expect(text).not.to.contain(gone);
     const input = classifierInput('x'.repeat(1000), 360);
     expect(input).to.equal('x'.repeat(360) + EMAIL_END);
+  });
+
+  it('classifier inputs fit the model: an email is cut at a token boundary so that the end marker stays within maxTokens', async () => {
+    const tok = await AutoTokenizer.fromPretrained(gpt2TokenizerDir());
+    const short = 'Lunch on Friday?\nSee you at noon.';
+    const url = 'Click http://x7.example.biz/r/?a=Zq81&b=77f0e&c=%20%3D now. ';
+    const long = `Cheap meds\n${url.repeat(40)}`; // about 27 tokens per 60 characters: 360 characters are ~160 tokens
+    const cjk = `Thai and CJK\n${'สวัสดีครับ 日本語のメール '.repeat(40)}`; // characters split over several byte tokens
+    const fitted = await fitClassifierInputs(tok, [short, long, cjk], 64);
+    expect(fitted[0]).to.equal(classifierInput(short));
+    for (const [i, text] of [long, cjk].entries()) {
+      const f = fitted[i + 1]!;
+      const n = (await tok.encode(f)).ids.length;
+      expect(n, f).to.be.within(56, 64);
+      expect(f.endsWith(EMAIL_END)).to.equal(true);
+      expect(text.startsWith(f.slice(0, -EMAIL_END.length))).to.equal(true);
+    }
+    // The old cut by characters does not fit: truncating it to 64 tokens would have cut the marker off.
+    expect((await tok.encode(classifierInput(long, 360))).ids.length).to.be.greaterThan(64);
   });
 
   it('the verdict: passes when training improved held-out accuracy over the base; says ahead of or behind the baseline either way', () => {
@@ -99,11 +119,13 @@ describe('73 demo (npm run demo -- --quick)', function () {
     expect(first.out).to.match(/baseline: multinomial naive Bayes .* on the same \d+ cleaned training emails/);
     expect(first.out).to.match(/[\d,]+ words: held-out test accuracy [\d.]+, macro-F1 [\d.]+ \(\d+ emails/);
     expect(first.out).to.match(/naive Bayes baseline\s+[\d,]+ word counts\s+\d+ s\s+[\d.]+\s+[\d.]+/);
-    expect(first.out).to.match(/not judged \(--quick\): full fine-tuning (improved|did not improve) held-out accuracy [\d.]+ -> [\d.]+; against the naive Bayes baseline: (ahead|behind)/);
+    const method = '(full fine-tuning|LoRA \\(r 8, all linear layers\\)|head only)';
+    expect(first.out).to.match(new RegExp(`The demo's choice: ${method}, the highest validation accuracy \\([\\d.]+; .+ [\\d.]+, .+ [\\d.]+\\)`));
+    expect(first.out).to.match(new RegExp(`not judged \\(--quick\\): ${method} (improved|did not improve) held-out accuracy [\\d.]+ -> [\\d.]+; against the naive Bayes baseline: (ahead|behind)`));
     expect(first.out).to.match(/full fine-tuning\s+[\d,]+ \(100\.00%\)/);
     expect(first.out).to.match(/LoRA \(r 8, all linear layers\)\s+[\d,]+ \([\d.]+%\)/);
     expect(first.out).to.match(/head only\s+[\d,]+ \([\d.]+%\)/);
-    expect(first.out).to.match(/pipeline\('text-classification'\) with the full fine-tuning model \(.*\) on ".*": (ham|spam) \(score [\d.]+\)/);
+    expect(first.out).to.match(new RegExp(`pipeline\\('text-classification'\\) with the ${method} model \\(.*\\) on ".*": (ham|spam) \\(score [\\d.]+\\)`));
     expect(fs.existsSync(path.join(out, 'full', 'report.html'))).to.equal(true);
     expect(fs.existsSync(path.join(out, 'full', 'model', 'model.safetensors'))).to.equal(true);
     expect(fs.existsSync(path.join(out, 'lora', 'report.html'))).to.equal(true);

@@ -4,3 +4,5 @@ export { PreTrainedTokenizer } from './tokenizer';
 export type { EncodeOptions, Encoded, DecodeOptions, SpecialTokens, PaddedBatch, PaddedBatchOptions } from './tokenizer';
 export type { ChatMessage, ChatTemplateOptions } from './chat';
 export type { TokenizerConfig } from './config';
+export { writeBpePrefixTokenizer } from './bpe-prefix';
+export type { BpePrefixResult } from './bpe-prefix';
