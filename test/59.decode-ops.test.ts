@@ -5,7 +5,7 @@ import { TINY_LLAMA, fixture } from './models-helpers';
 
 /**
  * The fused decoding ops (native/nn/decode_ops.h: RMSNorm, rotary embeddings, grouped-query attention and one
- * product over q/k/v and gate/up for at most 4 token rows) against the ATen path they replace, which
+ * product over q/k/v and gate/up for at most 4 token rows, bfloat16 blocks or quantized weights) against the ATen path they replace, which
  * NODETUNE_DECODE_FUSED=off selects (read by the native code at every call).
  */
 async function unfused<T>(fn: () => Promise<T>): Promise<T> {
@@ -29,6 +29,10 @@ for (const dtype of ['float32', 'bfloat16'] as const) {
   MODELS.push([`qwen2 fixture ${dtype}`, () => AutoModel.fromPretrained(fixture('qwen2'), { dtype, quiet: true }), dtype]);
   MODELS.push([`llama fixture ${dtype}`, () => AutoModel.fromPretrained(fixture('llama'), { dtype, quiet: true }), dtype]);
 }
+for (const quantize of ['int8', 'nf4'] as const) {
+  // The quantized q/k/v and gate/up products into one output (nn/quantized_linear.h: quantized_linear_rows).
+  MODELS.push([`qwen2 fixture ${quantize}`, () => AutoModel.fromPretrained(fixture('qwen2'), { quiet: true, quantize }), 'bfloat16']);
+}
 MODELS.push(['random llama (fromConfig) float32', () => AutoModel.fromConfig(TINY_LLAMA, { seed: 7 }), 'float32']);
 
 describe('59 fused decoding ops (few-row RMSNorm, rope, grouped attention, q/k/v in one product)', () => {
@@ -36,9 +40,10 @@ describe('59 fused decoding ops (few-row RMSNorm, rope, grouped attention, q/k/v
     // float32: the same arithmetic in another order; bfloat16: the fused ops round once where ATen rounds per op.
     const rel = dtype === 'float32' ? 1e-4 : 4e-2;
 
-    it(`${name}: a forward of 4 token rows (1 x 4 causal, 2 x 2 left-padded) equals the ATen path`, async () => {
+    it(`${name}: a forward of 1 and 4 token rows (1 x 1, 1 x 4 causal, 2 x 2 left-padded) equals the ATen path`, async () => {
       const model = await load();
       for (const inputs of [
+        { inputIds: [[3]] },
         { inputIds: [[1, 5, 9, 13]] },
         { inputIds: [[0, 7], [4, 11]], attentionMask: [[0, 1], [1, 1]] },
       ]) {

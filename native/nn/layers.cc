@@ -30,35 +30,50 @@ at::Tensor linear(const Params& p, const std::string& name, const at::Tensor& x,
 std::vector<at::Tensor> fused_linear(const Params& p, const std::vector<std::string>& names, const at::Tensor& x,
                                      bool bias) {
   // Concatenating the weights copies them: worth it only when the product is large against that copy, so
-  // token-by-token decoding keeps the separate products.
+  // decoding keeps separate products unless the weights can be read together without a copy (below).
   const bool quantized = p.quantized(names[0] + ".weight") != nullptr;  // its own product per layer
-  const bool decoding = x.numel() / x.size(-1) < 64;
-  // Decoding with a frozen base whose weights share one block (nn/llama.cc): one product over the block's rows,
-  // no copy (one input cast, one output, one bias add instead of one each per layer).
-  at::Tensor block;
-  if (decoding && !quantized) {
-    std::vector<at::Tensor> weights;
-    for (const auto& name : names) weights.push_back(p.get(name + ".weight"));
-    block = p.rows_view(weights);
-    if (block.defined() && !(decode_linear_applies(x, block) && decode_ops_apply(x, x.numel() / x.size(-1))))
-      block = at::Tensor();
+  const int64_t rows = x.numel() / x.size(-1);
+  const bool decoding = rows < 64;
+  std::vector<at::Tensor> biases;
+  std::vector<int64_t> sizes;
+  for (const auto& name : names) {
+    if (bias) biases.push_back(p.get(name + ".bias"));
+    sizes.push_back(p.get(name + ".weight").size(0));
   }
-  if (quantized || (decoding && !block.defined())) {
+  // Decoding steps (<= 4 rows): one product over all the layers' rows, no weight copy: the rows of the frozen
+  // block (bf16, nn/llama.cc) or the layers' quantized weights one after another into one output; one input cast,
+  // one output, one bias add instead of one each per layer.
+  at::Tensor y;
+  if (decoding && decode_ops_apply(x, rows)) {
+    if (quantized) {
+      std::vector<std::shared_ptr<const QuantizedWeight>> ws;
+      for (const auto& name : names)
+        if (auto q = p.quantized_ptr(name + ".weight")) ws.push_back(q);
+      if (ws.size() == names.size()) {
+        y = quantized_linear_rows(ws, x);
+        for (size_t i = 0; i < ws.size(); ++i) sizes[i] = ws[i]->rows;  // its output features (a Conv1D's are cols)
+      }
+      if (y.defined() && bias) y = y + at::cat(biases, 0);
+    } else {
+      std::vector<at::Tensor> weights;
+      for (const auto& name : names) weights.push_back(p.get(name + ".weight"));
+      at::Tensor block = p.rows_view(weights);
+      if (block.defined() && decode_linear_applies(x, block))
+        y = decode_linear(x, block, bias ? at::cat(biases, 0) : at::Tensor());
+    }
+  }
+  if (!y.defined() && (quantized || decoding)) {
     std::vector<at::Tensor> parts;
     for (const auto& name : names) parts.push_back(linear(p, name, x, bias));
     return parts;
   }
-  std::vector<at::Tensor> weights, biases;
-  std::vector<int64_t> sizes;
-  for (const auto& name : names) {
-    weights.push_back(p.get(name + ".weight"));
-    if (bias) biases.push_back(p.get(name + ".bias"));
-    sizes.push_back(weights.back().size(0));
+  if (!y.defined()) {
+    std::vector<at::Tensor> weights;
+    for (const auto& name : names) weights.push_back(p.get(name + ".weight"));
+    at::Tensor w = p.rows_view(weights);  // a frozen base registered with add_rows: no copy
+    if (!w.defined()) w = at::cat(weights, 0);
+    y = bias ? at::linear(x, w, at::cat(biases, 0)) : at::linear(x, w);
   }
-  at::Tensor w = block.defined() ? block : p.rows_view(weights);  // a frozen base registered with add_rows: no copy
-  if (!w.defined()) w = at::cat(weights, 0);
-  at::Tensor b = bias ? at::cat(biases, 0) : at::Tensor();
-  at::Tensor y = block.defined() ? decode_linear(x, w, b) : bias ? at::linear(x, w, b) : at::linear(x, w);
   std::vector<at::Tensor> parts = y.split_with_sizes(sizes, -1);
   if (p.hooks())
     for (size_t i = 0; i < parts.size(); ++i) parts[i] = p.hooks()->linear(names[i], x, parts[i]);
