@@ -108,7 +108,8 @@ at::Tensor layer_norm(const Params& p, const std::string& name, const at::Tensor
 
 at::Tensor rms_norm(const Params& p, const std::string& name, const at::Tensor& x, double eps) {
   const at::Tensor& w = p.get(name + ".weight");
-  if (w.scalar_type() == x.scalar_type() && w.dim() == 1 && decode_ops_apply(x, x.numel() / std::max<int64_t>(x.size(-1), 1)) &&
+  if (x.dim() >= 1 && w.scalar_type() == x.scalar_type() && w.dim() == 1 && w.size(0) == x.size(-1) &&
+      decode_ops_apply(x, x.numel() / std::max<int64_t>(x.size(-1), 1)) &&
       !(at::GradMode::is_enabled() && w.requires_grad()))
     return decode_rms_norm(x, w, eps);
   at::Tensor h = x.to(at::kFloat);
