@@ -3,8 +3,10 @@
 #include <ATen/Parallel.h>
 #include <ATen/core/grad_mode.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <vector>
 
 #include "nn/simd.h"
 
@@ -28,9 +30,11 @@ struct Bf16 {
   }
 };
 
-// y[m, j] = sum_k x[m, k] * w[j, k] for output columns j in [begin, end), m < rows; x float32 [rows, K].
-__attribute__((target("avx2,fma"))) void gemv_rows(const uint16_t* w, const float* x, float* y, int64_t rows, int64_t k,
-                                                    int64_t n, int64_t begin, int64_t end) {
+// y[m, j] = bf16(sum_k x[m, k] * w[j, k] + bias[j]) for output columns j in [begin, end), m < rows; x float32
+// [rows, K], bias float32 or null.
+__attribute__((target("avx2,fma"))) void gemv_rows(const uint16_t* w, const float* x, const float* bias,
+                                                    at::BFloat16* y, int64_t rows, int64_t k, int64_t n, int64_t begin,
+                                                    int64_t end) {
   float out[4];
   for (int64_t j = begin; j < end; ++j) {
     const uint16_t* wr = w + j * k;
@@ -40,7 +44,8 @@ __attribute__((target("avx2,fma"))) void gemv_rows(const uint16_t* w, const floa
       case 3: dot_rows<3, Bf16>(wr, x, k, out); break;
       default: dot_rows<4, Bf16>(wr, x, k, out); break;
     }
-    for (int64_t m = 0; m < rows; ++m) y[m * n + j] = out[m];
+    const float b = bias ? bias[j] : 0.f;
+    for (int64_t m = 0; m < rows; ++m) y[m * n + j] = at::BFloat16(out[m] + b);
   }
 }
 #endif
@@ -61,18 +66,32 @@ bool decode_linear_applies(const at::Tensor& x, const at::Tensor& w) {
 
 at::Tensor decode_linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias) {
   const int64_t k = w.size(1), n = w.size(0), rows = x.numel() / k;
-  at::Tensor xf = x.reshape({rows, k}).to(at::kFloat).contiguous();
-  at::Tensor y = at::empty({rows, n}, at::kFloat);
-#ifdef NODETUNE_X86_KERNELS
-  const uint16_t* wp = reinterpret_cast<const uint16_t*>(w.data_ptr<at::BFloat16>());
-  const float* xp = xf.data_ptr<float>();
-  float* yp = y.data_ptr<float>();
-  at::parallel_for(0, n, 256, [&](int64_t begin, int64_t end) { gemv_rows(wp, xp, yp, rows, k, n, begin, end); });
-#endif
-  if (bias.defined()) y.add_(bias.to(at::kFloat));
   auto sizes = x.sizes().vec();
   sizes.back() = n;
-  return y.to(w.scalar_type()).view(sizes);
+  at::Tensor y = at::empty(sizes, w.options());
+#ifdef NODETUNE_X86_KERNELS
+  // The input rows and the bias in float32 (a few KB), the output rounded once to bfloat16 in the kernel: no
+  // LibTorch casts or bias add around the product.
+  thread_local std::vector<float> xs, bs;
+  at::Tensor xc = x.contiguous();
+  xs.resize(size_t(rows * k));
+  if (xc.scalar_type() == at::kFloat) std::memcpy(xs.data(), xc.data_ptr<float>(), xs.size() * sizeof(float));
+  else if (xc.scalar_type() == at::kBFloat16) std::copy_n(xc.data_ptr<at::BFloat16>(), xs.size(), xs.begin());
+  else std::memcpy(xs.data(), xc.to(at::kFloat).data_ptr<float>(), xs.size() * sizeof(float));
+  const float* bp = nullptr;
+  if (bias.defined()) {
+    at::Tensor bc = bias.to(at::kFloat).contiguous();
+    bs.assign(bc.data_ptr<float>(), bc.data_ptr<float>() + n);
+    bp = bs.data();
+  }
+  const uint16_t* wp = reinterpret_cast<const uint16_t*>(w.data_ptr<at::BFloat16>());
+  const float* xp = xs.data();
+  at::BFloat16* yp = y.data_ptr<at::BFloat16>();
+  at::parallel_for(0, n, 256, [&](int64_t begin, int64_t end) { gemv_rows(wp, xp, bp, yp, rows, k, n, begin, end); });
+#else
+  (void)bias;
+#endif
+  return y;
 }
 
 }  // namespace nodetune::nn

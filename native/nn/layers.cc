@@ -1,12 +1,15 @@
 #include "nn/layers.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
+#include <ATen/core/grad_mode.h>
 #include <torch/version.h>
 
 #include "core/error.h"
 #include "nn/decode_linear.h"
+#include "nn/decode_ops.h"
 #include "nn/quantized_linear.h"
 
 namespace nodetune::nn {
@@ -27,23 +30,50 @@ at::Tensor linear(const Params& p, const std::string& name, const at::Tensor& x,
 std::vector<at::Tensor> fused_linear(const Params& p, const std::vector<std::string>& names, const at::Tensor& x,
                                      bool bias) {
   // Concatenating the weights copies them: worth it only when the product is large against that copy, so
-  // token-by-token decoding keeps the separate products.
+  // decoding keeps separate products unless the weights can be read together without a copy (below).
   const bool quantized = p.quantized(names[0] + ".weight") != nullptr;  // its own product per layer
-  if (quantized || x.numel() / x.size(-1) < 64) {
+  const int64_t rows = x.numel() / x.size(-1);
+  const bool decoding = rows < 64;
+  std::vector<at::Tensor> biases;
+  std::vector<int64_t> sizes;
+  for (const auto& name : names) {
+    if (bias) biases.push_back(p.get(name + ".bias"));
+    sizes.push_back(p.get(name + ".weight").size(0));
+  }
+  // Decoding steps (<= 4 rows): one product over all the layers' rows, no weight copy: the rows of the frozen
+  // block (bf16, nn/llama.cc) or the layers' quantized weights one after another into one output; one input cast,
+  // one output, one bias add instead of one each per layer.
+  at::Tensor y;
+  if (decoding && decode_ops_apply(x, rows)) {
+    if (quantized) {
+      std::vector<std::shared_ptr<const QuantizedWeight>> ws;
+      for (const auto& name : names)
+        if (auto q = p.quantized_ptr(name + ".weight")) ws.push_back(q);
+      if (ws.size() == names.size()) {
+        y = quantized_linear_rows(ws, x);
+        for (size_t i = 0; i < ws.size(); ++i) sizes[i] = ws[i]->rows;  // its output features (a Conv1D's are cols)
+      }
+      if (y.defined() && bias) y = y + at::cat(biases, 0);
+    } else {
+      std::vector<at::Tensor> weights;
+      for (const auto& name : names) weights.push_back(p.get(name + ".weight"));
+      at::Tensor block = p.rows_view(weights);
+      if (block.defined() && decode_linear_applies(x, block))
+        y = decode_linear(x, block, bias ? at::cat(biases, 0) : at::Tensor());
+    }
+  }
+  if (!y.defined() && (quantized || decoding)) {
     std::vector<at::Tensor> parts;
     for (const auto& name : names) parts.push_back(linear(p, name, x, bias));
     return parts;
   }
-  std::vector<at::Tensor> weights, biases;
-  std::vector<int64_t> sizes;
-  for (const auto& name : names) {
-    weights.push_back(p.get(name + ".weight"));
-    if (bias) biases.push_back(p.get(name + ".bias"));
-    sizes.push_back(weights.back().size(0));
+  if (!y.defined()) {
+    std::vector<at::Tensor> weights;
+    for (const auto& name : names) weights.push_back(p.get(name + ".weight"));
+    at::Tensor w = p.rows_view(weights);  // a frozen base registered with add_rows: no copy
+    if (!w.defined()) w = at::cat(weights, 0);
+    y = bias ? at::linear(x, w, at::cat(biases, 0)) : at::linear(x, w);
   }
-  at::Tensor w = p.rows_view(weights);  // a frozen base registered with add_rows: no copy
-  if (!w.defined()) w = at::cat(weights, 0);
-  at::Tensor y = bias ? at::linear(x, w, at::cat(biases, 0)) : at::linear(x, w);
   std::vector<at::Tensor> parts = y.split_with_sizes(sizes, -1);
   if (p.hooks())
     for (size_t i = 0; i < parts.size(); ++i) parts[i] = p.hooks()->linear(names[i], x, parts[i]);
@@ -77,9 +107,14 @@ at::Tensor layer_norm(const Params& p, const std::string& name, const at::Tensor
 }
 
 at::Tensor rms_norm(const Params& p, const std::string& name, const at::Tensor& x, double eps) {
+  const at::Tensor& w = p.get(name + ".weight");
+  if (x.dim() >= 1 && w.scalar_type() == x.scalar_type() && w.dim() == 1 && w.size(0) == x.size(-1) &&
+      decode_ops_apply(x, x.numel() / std::max<int64_t>(x.size(-1), 1)) &&
+      !(at::GradMode::is_enabled() && w.requires_grad()))
+    return decode_rms_norm(x, w, eps);
   at::Tensor h = x.to(at::kFloat);
   h = h * at::rsqrt(h.pow(2).mean(-1, /*keepdim=*/true) + eps);
-  return p.get(name + ".weight") * h.to(x.scalar_type());
+  return w * h.to(x.scalar_type());
 }
 
 at::Tensor activation(const std::string& act, const at::Tensor& x) {
@@ -95,6 +130,18 @@ at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                   double scale, double dropout, bool training) {
   at::Tensor kk = k, vv = v;
   const int64_t groups = q.size(1) / k.size(1);
+#if TORCH_VERSION_MAJOR < 2
+  // Grouped-query attention for the few rows of a decoding step: the query heads that share a key/value head
+  // attend as one [groups x T] block over it, so the cache is not copied `groups` times every token.
+  if (groups > 1 && decode_ops_apply(q, q.size(0) * q.size(2)) && (!mask.defined() || mask.dim() == 4) &&
+      !(training && dropout > 0)) {
+    const int64_t b = q.size(0), hkv = k.size(1), t = q.size(2), d = q.size(3), s = k.size(2);
+    at::Tensor scores = at::matmul(q.reshape({b, hkv, groups * t, d}) * scale, k.transpose(-1, -2));
+    if (mask.defined()) scores.view({b, hkv, groups, t, s}).add_(mask.unsqueeze(2));
+    at::Tensor probs = at::softmax(scores, -1, at::kFloat).to(q.scalar_type());
+    return at::matmul(probs, v).view({b, q.size(1), t, d});
+  }
+#endif
   if (groups > 1) {
     kk = k.repeat_interleave(groups, 1);
     vv = v.repeat_interleave(groups, 1);
@@ -171,6 +218,9 @@ std::pair<at::Tensor, at::Tensor> rope_cos_sin(const ModelConfig& c, const at::T
 }
 
 at::Tensor apply_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {
+  if (x.dim() == 4 && x.size(-1) % 2 == 0 && cos.dim() == 4 && cos.size(1) == 1 && cos.scalar_type() == x.scalar_type() &&
+      sin.sizes() == cos.sizes() && sin.scalar_type() == x.scalar_type() && decode_ops_apply(x, x.size(0) * x.size(2)))
+    return decode_rope(x, cos, sin);
   const int64_t half = x.size(-1) / 2;
   at::Tensor x1 = x.narrow(-1, 0, half), x2 = x.narrow(-1, half, half);
   at::Tensor rotated = at::cat({-x2, x1}, -1);

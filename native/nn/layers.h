@@ -17,7 +17,9 @@ at::Tensor linear(const Params& p, const std::string& name, const at::Tensor& x,
 // concatenated along the output dimension, then split; each part goes through the adapters of its own layer
 // as linear() would. Small projections waste most of a GEMM's time on overhead: on 1024 tokens x 256, one
 // [256 -> 768] product took 4.5 ms against 8.6 ms for three [256 -> 256] ones (OpenBLAS, 2 cores). Inputs of
-// fewer than 64 rows (decoding) use separate products: there the weight copy would cost more than it saves.
+// fewer than 64 rows (decoding) use separate products (there a weight copy would cost more than it saves), except
+// steps of at most 4 rows that take the fused decoding ops (nn/decode_ops.h): one product over the rows of a
+// bfloat16 weight block (no copy) or over the quantized weights one after another (quantized_linear_rows).
 std::vector<at::Tensor> fused_linear(const Params& p, const std::vector<std::string>& names, const at::Tensor& x,
                                      bool bias);
 // x @ W + b with W [in, out] (GPT-2's Conv1D).

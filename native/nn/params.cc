@@ -36,7 +36,7 @@ at::Tensor Params::rows_view(const std::vector<at::Tensor>& tensors) const {
   const at::Tensor& first = tensors.front();
   int64_t rows = 0, next = first.storage_offset();
   for (const auto& t : tensors) {
-    if (t.requires_grad() || !t.is_contiguous() || t.dim() != first.dim() || t.scalar_type() != first.scalar_type() ||
+    if ((t.requires_grad() && at::GradMode::is_enabled()) || !t.is_contiguous() || t.dim() != first.dim() || t.scalar_type() != first.scalar_type() ||
         !t.storage().is_alias_of(first.storage()) || t.storage_offset() != next ||
         t.sizes().slice(1) != first.sizes().slice(1))
       return {};

@@ -27,7 +27,8 @@ class Params {
   at::Tensor block(std::vector<int64_t> shape) const;
   void add_view(const std::string& name, const at::Tensor& view, Init init);
   // The parameters `tensors` as one [sum of rows, ...] tensor without a copy, when they still lie in order in one
-  // storage (block + add_view) and none requires a gradient (a frozen base); undefined otherwise.
+  // storage (block + add_view) and none requires a gradient (a frozen base, or any base under no-grad mode:
+  // generation); undefined otherwise.
   at::Tensor rows_view(const std::vector<at::Tensor>& tensors) const;
   const at::Tensor& get(const std::string& name) const;
   bool has(const std::string& name) const { return map_.count(name) > 0; }

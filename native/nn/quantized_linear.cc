@@ -138,4 +138,30 @@ at::Tensor quantized_linear(const std::shared_ptr<const QuantizedWeight>& w, con
   return y.view(sizes);
 }
 
+at::Tensor quantized_linear_rows(const std::vector<std::shared_ptr<const QuantizedWeight>>& ws, const at::Tensor& x) {
+  if (ws.empty() || !at::isFloatingType(x.scalar_type()) || (at::GradMode::is_enabled() && x.requires_grad()))
+    return {};
+  at::Tensor x2d = x.reshape({-1, x.size(-1)});
+  int64_t total = 0;
+  for (const auto& w : ws) {
+    if (w->cols != x.size(-1) || w->device() != x.device() || !direct(*w, x2d)) return {};
+    total += w->rows;
+  }
+  at::Tensor xf = x2d.to(at::kFloat).contiguous();
+  const int64_t m = xf.size(0);
+  at::Tensor y = at::empty({m, total}, xf.options());
+  int64_t offset = 0;
+  for (const auto& w : ws) {
+    if (m == 1 && w->format == QuantFormat::kInt8)  // the row's slice of y directly
+      int8_decode_product(xf.data_ptr<float>(), 1, w->data.data_ptr<int8_t>(), w->scale.data_ptr<float>(), w->cols,
+                          w->rows, y.data_ptr<float>() + offset);
+    else
+      y.narrow(1, offset, w->rows).copy_(product_direct(*w, xf));
+    offset += w->rows;
+  }
+  auto sizes = x.sizes().vec();
+  sizes.back() = total;
+  return y.to(x.scalar_type()).view(sizes);
+}
+
 }  // namespace nodetune::nn

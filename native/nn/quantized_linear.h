@@ -6,6 +6,7 @@
 #include <ATen/ATen.h>
 
 #include <memory>
+#include <vector>
 
 #include "nn/quantized_weight.h"
 
@@ -13,5 +14,9 @@ namespace nodetune::nn {
 
 // y = x @ W^T in x's dtype (x [..., in]).
 at::Tensor quantized_linear(const std::shared_ptr<const QuantizedWeight>& w, const at::Tensor& x);
+// Several quantized weights on the same input (q/k/v, gate/up) for the few rows of a decoding step: one output
+// [..., sum of their rows] in x's dtype, the input cast once (no gradient, CPU, the direct products). Undefined when
+// that does not apply: then quantized_linear() each.
+at::Tensor quantized_linear_rows(const std::vector<std::shared_ptr<const QuantizedWeight>>& ws, const at::Tensor& x);
 
 }  // namespace nodetune::nn
