@@ -34,11 +34,12 @@ std::vector<at::Tensor> fused_linear(const Params& p, const std::vector<std::str
   const bool quantized = p.quantized(names[0] + ".weight") != nullptr;  // its own product per layer
   const int64_t rows = x.numel() / x.size(-1);
   const bool decoding = rows < 64;
-  std::vector<at::Tensor> biases;
+  std::vector<at::Tensor> weights, biases;
   std::vector<int64_t> sizes;
   for (const auto& name : names) {
+    weights.push_back(p.get(name + ".weight"));
     if (bias) biases.push_back(p.get(name + ".bias"));
-    sizes.push_back(p.get(name + ".weight").size(0));
+    sizes.push_back(weights.back().size(0));
   }
   // Decoding steps (<= 4 rows): one product over all the layers' rows, no weight copy: the rows of the frozen
   // block (bf16, nn/llama.cc) or the layers' quantized weights one after another into one output; one input cast,
@@ -55,8 +56,6 @@ std::vector<at::Tensor> fused_linear(const Params& p, const std::vector<std::str
       }
       if (y.defined() && bias) y = y + at::cat(biases, 0);
     } else {
-      std::vector<at::Tensor> weights;
-      for (const auto& name : names) weights.push_back(p.get(name + ".weight"));
       at::Tensor block = p.rows_view(weights);
       if (block.defined() && decode_linear_applies(x, block))
         y = decode_linear(x, block, bias ? at::cat(biases, 0) : at::Tensor());
@@ -68,8 +67,6 @@ std::vector<at::Tensor> fused_linear(const Params& p, const std::vector<std::str
     return parts;
   }
   if (!y.defined()) {
-    std::vector<at::Tensor> weights;
-    for (const auto& name : names) weights.push_back(p.get(name + ".weight"));
     at::Tensor w = p.rows_view(weights);  // a frozen base registered with add_rows: no copy
     if (!w.defined()) w = at::cat(weights, 0);
     y = bias ? at::linear(x, w, at::cat(biases, 0)) : at::linear(x, w);
