@@ -14,15 +14,17 @@ const { cpuFeatures } = require(path.join(root, 'dist', 'lib', 'cpu.js'));
 const { recommendedKernel } = require(path.join(root, 'dist', 'lib', 'blas-kernel.js'));
 
 /** Test files whose assertions rest on float arithmetic through the models: steps, models, generation metrics,
- * trainer, PEFT, pipelines, serving, CLI runs, the demo, distributed (about a minute here). */
-const NUMERICS = 'dist/test/{1[7-9],2?,4[1578],5[1-68],6[0145],7[1345],80}.*.test.js';
+ * trainer, PEFT, quantized bases and decoding kernels, fused decoding ops against the ATen ones, pipelines, serving,
+ * CLI runs, the demo, distributed (about a minute here). */
+const NUMERICS = 'dist/test/{1[7-9],2?,4[1578],5[1-9],6[0145],7[1345],80}.*.test.js';
 
 const usual = recommendedKernel(cpuFeatures());
 const other = usual === 'Haswell' || usual === 'Zen' ? 'Sandybridge' : 'Haswell';
-// Two passes: another kernel; then the same kernel with two LibTorch threads (other reduction orders).
+// Two passes: another kernel; then the same kernel with two LibTorch threads (other reduction orders) and the
+// portable q8 int8 decoding kernel, which every CPU runs (its sums in another order than the SIMD kernels').
 const passes = process.env.OPENBLAS_CORETYPE !== undefined
   ? [{ OPENBLAS_CORETYPE: process.env.OPENBLAS_CORETYPE }]
-  : [{ OPENBLAS_CORETYPE: other }, { OPENBLAS_CORETYPE: other, NODETUNE_NUM_THREADS: '2' }];
+  : [{ OPENBLAS_CORETYPE: other }, { OPENBLAS_CORETYPE: other, NODETUNE_NUM_THREADS: '2', NODETUNE_INT8_DECODE: 'q8' }];
 const mocha = require.resolve('mocha/bin/mocha.js');
 for (const env of passes) {
   const what = Object.entries(env).map(([k, v]) => `${k}=${v}`).join(' ');
