@@ -1,6 +1,6 @@
-// x86 vector helpers for nodetune's own CPU kernels (nn/nf4.cc, nn/int8_decode.cc, nn/decode_linear.cc): AVX2 + FMA (and
-// AVX-512) variants are compiled beside portable ones (target attributes, no build flags) and chosen at run time with
-// has_avx2() / has_avx512_vnni().
+// x86 vector helpers for nodetune's own CPU kernels (nn/nf4.cc, nn/int8_decode.cc, nn/decode_linear.cc, the fused
+// training ops): AVX2 + FMA (and AVX-512) variants are compiled beside portable ones (target attributes, no build
+// flags) and chosen at run time with has_avx2() / has_avx512_vnni().
 #pragma once
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -20,6 +20,54 @@ inline bool has_avx2() {
 inline bool has_avx512_vnni() {
   static const bool yes = __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni") && has_avx2();
   return yes;
+}
+
+// Eight bfloat16 values (the upper halves of float32s) widened to float32.
+__attribute__((target("avx2,fma"))) inline __m256 load_bf16x8(const uint16_t* p) {
+  __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(raw), 16));
+}
+
+// Eight float32 values rounded to bfloat16 the way c10::BFloat16 rounds (to nearest, ties to even; a NaN stays a
+// quiet NaN), stored at p.
+__attribute__((target("avx2,fma"))) inline void store_bf16x8(uint16_t* p, __m256 v) {
+  const __m256i bits = _mm256_castps_si256(v);
+  const __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(bits, 16), _mm256_set1_epi32(1));
+  __m256i rounded = _mm256_srli_epi32(_mm256_add_epi32(_mm256_add_epi32(bits, _mm256_set1_epi32(0x7FFF)), lsb), 16);
+  const __m256i nan = _mm256_castps_si256(_mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+  rounded = _mm256_blendv_epi8(rounded, _mm256_set1_epi32(0x7FC0), nan);
+  // Pack the eight 32-bit lanes' low halves into eight 16-bit values (in order: packus works per 128-bit lane).
+  const __m256i packed = _mm256_permute4x64_epi64(_mm256_packus_epi32(rounded, rounded), 0xD8);
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm256_castsi256_si128(packed));
+}
+
+// e^x for eight float32 values (Cephes' expf: x = n ln 2 + r, |r| <= ln 2 / 2, a degree-7 polynomial for e^r, then
+// 2^n in the exponent bits): within 2 ulp of std::exp over [-87.3, 88.7]; below that 0 (or a denormal), above +inf;
+// NaN stays NaN.
+__attribute__((target("avx2,fma"))) inline __m256 exp8(__m256 x) {
+  const __m256 hi = _mm256_set1_ps(88.72283935546875f), lo = _mm256_set1_ps(-87.33654022216797f);
+  const __m256 over = _mm256_cmp_ps(x, hi, _CMP_GT_OQ), under = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
+  __m256 t = _mm256_max_ps(lo, _mm256_min_ps(hi, x));  // a NaN in x stays (min/max return the second operand)
+  const __m256 n = _mm256_round_ps(_mm256_mul_ps(t, _mm256_set1_ps(1.44269504088896341f)),
+                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  t = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), t);
+  t = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), t);
+  __m256 y = _mm256_set1_ps(1.9875691500e-4f);
+  y = _mm256_fmadd_ps(y, t, _mm256_set1_ps(1.3981999507e-3f));
+  y = _mm256_fmadd_ps(y, t, _mm256_set1_ps(8.3334519073e-3f));
+  y = _mm256_fmadd_ps(y, t, _mm256_set1_ps(4.1665795894e-2f));
+  y = _mm256_fmadd_ps(y, t, _mm256_set1_ps(1.6666665459e-1f));
+  y = _mm256_fmadd_ps(y, t, _mm256_set1_ps(5.0000001201e-1f));
+  y = _mm256_fmadd_ps(y, _mm256_mul_ps(t, t), _mm256_add_ps(t, _mm256_set1_ps(1.0f)));
+  // 2^n: n in [-126, 128]; n = 128 (x near the top) as 2 * 2^127.
+  const __m256i ni = _mm256_cvtps_epi32(n);
+  const __m256i top = _mm256_cmpgt_epi32(ni, _mm256_set1_epi32(127));
+  const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_sub_epi32(ni, _mm256_and_si256(top, _mm256_set1_epi32(1))),
+                                                       _mm256_set1_epi32(127)), 23);
+  y = _mm256_mul_ps(y, _mm256_castsi256_ps(e));
+  y = _mm256_blendv_ps(y, _mm256_add_ps(y, y), _mm256_castsi256_ps(top));
+  y = _mm256_blendv_ps(y, _mm256_set1_ps(__builtin_inff()), over);
+  return _mm256_blendv_ps(y, _mm256_setzero_ps(), under);
 }
 
 // The sum of the eight lanes.
