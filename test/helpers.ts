@@ -74,3 +74,18 @@ export function expectClose(actual: Floats, expected: Floats, tol: Tolerance, wh
       `(|diff| ${Math.abs(a[first]! - e[first]!)}; largest ${worst}; ${a.length} values)`);
   }
 }
+
+/**
+ * Runs fn with the environment variable `name` set to `value` (read by the native code at every call, as
+ * NODETUNE_DECODE_FUSED and NODETUNE_TRAIN_FUSED are), and puts back what was there before, set or not.
+ */
+export async function withEnv<T>(name: string, value: string, fn: () => Promise<T>): Promise<T> {
+  const before = process.env[name];
+  process.env[name] = value;
+  try {
+    return await fn();
+  } finally {
+    if (before === undefined) delete process.env[name];
+    else process.env[name] = before;
+  }
+}

@@ -11,6 +11,7 @@
 #include "nn/decode_linear.h"
 #include "nn/decode_ops.h"
 #include "nn/quantized_linear.h"
+#include "nn/rms_norm.h"
 
 namespace nodetune::nn {
 
@@ -109,6 +110,7 @@ at::Tensor rms_norm(const Params& p, const std::string& name, const at::Tensor& 
       decode_ops_apply(x, x.numel() / std::max<int64_t>(x.size(-1), 1)) &&
       !(at::GradMode::is_enabled() && w.requires_grad()))
     return decode_rms_norm(x, w, eps);
+  if (rms_norm_fused_applies(x, w)) return rms_norm_fused(x, w, eps);
   at::Tensor h = x.to(at::kFloat);
   h = h * at::rsqrt(h.pow(2).mean(-1, /*keepdim=*/true) + eps);
   return w * h.to(x.scalar_type());

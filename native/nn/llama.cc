@@ -5,6 +5,7 @@
 #include "nn/checkpoint.h"
 #include "nn/layers.h"
 #include "nn/model.h"
+#include "nn/swiglu.h"
 
 namespace nodetune::nn {
 
@@ -68,7 +69,7 @@ at::Tensor llama_hidden(const Model& m, const Batch& b, KvCache* cache) {
       at::Tensor h = x + sublayer(p, l + "attention", o);
       at::Tensor f = rms_norm(p, l + "post_attention_layernorm", h, c.norm_eps);
       auto gate_up = fused_linear(p, {l + "mlp.gate_proj", l + "mlp.up_proj"}, f, c.mlp_bias);
-      f = activation(c.act, gate_up[0]) * gate_up[1];
+      f = c.act == "silu" ? swiglu(gate_up[0], gate_up[1]) : activation(c.act, gate_up[0]) * gate_up[1];
       return h + sublayer(p, l + "mlp", linear(p, l + "mlp.down_proj", f, c.mlp_bias));
     };
     x = ckpt ? checkpointed(block, x) : block(x);

@@ -1,0 +1,130 @@
+#include "nn/swiglu.h"
+
+#include <ATen/Parallel.h>
+#include <c10/core/impl/LocalDispatchKeySet.h>
+#include <torch/csrc/autograd/custom_function.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "nn/fused_rows.h"
+#include "nn/train_fusions.h"
+
+namespace nodetune::nn {
+namespace {
+
+#ifdef NODETUNE_X86_KERNELS
+// Rows per task: ~32K elements, so a small input stays on one thread.
+int64_t grain(int64_t f) { return std::max<int64_t>(1, 32768 / f); }
+
+// y = g * sigmoid(g) * u over rows [begin, end) of f elements; gs, us: the row strides of g and u (y is dense).
+template <class T>
+__attribute__((target("avx2,fma"))) void swiglu_rows(const T* g, int64_t gs, const T* u, int64_t us, T* y, int64_t f,
+                                                      int64_t begin, int64_t end) {
+  const __m256 one = _mm256_set1_ps(1.f), zero = _mm256_setzero_ps();
+  for (int64_t r = begin; r < end; ++r) {
+    const T* gr = g + r * gs;
+    const T* ur = u + r * us;
+    T* yr = y + r * f;
+    int64_t i = 0;
+    for (; i + 8 <= f; i += 8) {
+      const __m256 gv = Lanes<T>::load(gr + i);
+      const __m256 s = _mm256_div_ps(one, _mm256_add_ps(one, exp8(_mm256_sub_ps(zero, gv))));
+      Lanes<T>::store(yr + i, _mm256_mul_ps(_mm256_mul_ps(gv, s), Lanes<T>::load(ur + i)));
+    }
+    for (; i < f; ++i) {
+      const float gv = float(gr[i]);
+      yr[i] = T(gv / (1.f + std::exp(-gv)) * float(ur[i]));
+    }
+  }
+}
+
+// With s = sigmoid(g): dg = dy * u * s * (1 + g * (1 - s)), du = dy * g * s, over rows [begin, end); dg or du null
+// when not wanted (both dense [rows, f]).
+template <class T>
+__attribute__((target("avx2,fma"))) void swiglu_grad_rows(const T* dy, int64_t ds, const T* g, int64_t gs, const T* u,
+                                                           int64_t us, T* dg, T* du, int64_t f, int64_t begin,
+                                                           int64_t end) {
+  const __m256 one = _mm256_set1_ps(1.f), zero = _mm256_setzero_ps();
+  for (int64_t r = begin; r < end; ++r) {
+    const T* dr = dy + r * ds;
+    const T* gr = g + r * gs;
+    const T* ur = u + r * us;
+    T* dgr = dg ? dg + r * f : nullptr;
+    T* dur = du ? du + r * f : nullptr;
+    int64_t i = 0;
+    for (; i + 8 <= f; i += 8) {
+      const __m256 gv = Lanes<T>::load(gr + i), dv = Lanes<T>::load(dr + i);
+      const __m256 s = _mm256_div_ps(one, _mm256_add_ps(one, exp8(_mm256_sub_ps(zero, gv))));
+      if (dgr) {
+        const __m256 ds_ = _mm256_mul_ps(s, _mm256_fmadd_ps(gv, _mm256_sub_ps(one, s), one));  // d silu / d g
+        Lanes<T>::store(dgr + i, _mm256_mul_ps(_mm256_mul_ps(dv, Lanes<T>::load(ur + i)), ds_));
+      }
+      if (dur) Lanes<T>::store(dur + i, _mm256_mul_ps(dv, _mm256_mul_ps(gv, s)));
+    }
+    for (; i < f; ++i) {
+      const float gv = float(gr[i]), dv = float(dr[i]), s = 1.f / (1.f + std::exp(-gv));
+      if (dgr) dgr[i] = T(dv * float(ur[i]) * (s * (1.f + gv * (1.f - s))));
+      if (dur) dur[i] = T(dv * (gv * s));
+    }
+  }
+}
+
+template <class T>
+void forward_rows(const at::Tensor& g, const at::Tensor& u, at::Tensor& y) {
+  const int64_t rows = g.size(0), f = g.size(1), gs = g.stride(0), us = u.stride(0);
+  const T *gp = g.data_ptr<T>(), *up = u.data_ptr<T>();
+  T* yp = y.data_ptr<T>();
+  at::parallel_for(0, rows, grain(f), [&](int64_t b, int64_t e) { swiglu_rows(gp, gs, up, us, yp, f, b, e); });
+}
+
+template <class T>
+void backward_rows(const at::Tensor& d, const at::Tensor& g, const at::Tensor& u, at::Tensor& dg, at::Tensor& du) {
+  const int64_t rows = g.size(0), f = g.size(1), ds = d.stride(0), gs = g.stride(0), us = u.stride(0);
+  const T *dp = d.data_ptr<T>(), *gp = g.data_ptr<T>(), *up = u.data_ptr<T>();
+  T* dgp = dg.defined() ? dg.data_ptr<T>() : nullptr;
+  T* dup = du.defined() ? du.data_ptr<T>() : nullptr;
+  at::parallel_for(0, rows, grain(f), [&](int64_t b, int64_t e) {
+    swiglu_grad_rows(dp, ds, gp, gs, up, us, dgp, dup, f, b, e);
+  });
+}
+
+struct SwiGlu : public torch::autograd::Function<SwiGlu> {
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& gate, const at::Tensor& up) {
+    c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
+    at::Tensor g = as_rows(gate), u = as_rows(up);
+    at::Tensor y = at::empty(g.sizes(), gate.options().memory_format(at::MemoryFormat::Contiguous));
+    if (gate.scalar_type() == at::kFloat) forward_rows<float>(g, u, y);
+    else forward_rows<at::BFloat16>(g, u, y);
+    ctx->save_for_backward({gate, up});
+    return y.view(gate.sizes());
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const at::Tensor &gate = saved[0], &up = saved[1];
+    const bool need_g = ctx->needs_input_grad(0), need_u = ctx->needs_input_grad(1);
+    at::Tensor g = as_rows(gate), u = as_rows(up), d = as_rows(grads[0].to(gate.scalar_type()));
+    const auto opts = gate.options().memory_format(at::MemoryFormat::Contiguous);
+    at::Tensor dg = need_g ? at::empty(g.sizes(), opts) : at::Tensor();
+    at::Tensor du = need_u ? at::empty(g.sizes(), opts) : at::Tensor();
+    if (gate.scalar_type() == at::kFloat) backward_rows<float>(d, g, u, dg, du);
+    else backward_rows<at::BFloat16>(d, g, u, dg, du);
+    return {need_g ? dg.view(gate.sizes()) : at::Tensor(), need_u ? du.view(up.sizes()) : at::Tensor()};
+  }
+};
+#endif
+
+}  // namespace
+
+at::Tensor swiglu(const at::Tensor& gate, const at::Tensor& up) {
+#ifdef NODETUNE_X86_KERNELS
+  if (gate.dim() >= 1 && gate.numel() > 0 && gate.sizes() == up.sizes() && gate.scalar_type() == up.scalar_type() &&
+      up.device() == gate.device() && train_fusions_apply(gate))
+    return SwiGlu::apply(gate, up);
+#endif
+  return at::silu(gate) * up;
+}
+
+}  // namespace nodetune::nn
