@@ -5,6 +5,8 @@
 #pragma once
 #include <ATen/ATen.h>
 
+#include <algorithm>
+
 #include "nn/simd.h"
 
 namespace nodetune::nn {
@@ -15,6 +17,11 @@ inline at::Tensor as_rows(const at::Tensor& t) {
   at::Tensor r = t.reshape({-1, t.size(-1)});
   return r.stride(1) == 1 ? r : r.contiguous();
 }
+
+// Rows per piece when the rows of width d are split over threads (core/workers.h's parallel_range): ~32K elements,
+// so a small input stays on one thread. (LibTorch's at::parallel_for would stay on one thread: this Debian LibTorch
+// parallelises through OpenMP, and its inline parallel_for forks only in code compiled with -fopenmp.)
+inline int64_t piece_rows(int64_t d) { return std::max<int64_t>(1, 32768 / d); }
 
 #ifdef NODETUNE_X86_KERNELS
 template <class T>

@@ -1,12 +1,12 @@
 #include "nn/rms_norm.h"
 
-#include <ATen/Parallel.h>
 #include <c10/core/impl/LocalDispatchKeySet.h>
 #include <torch/csrc/autograd/custom_function.h>
 
 #include <algorithm>
 #include <cmath>
 
+#include "core/workers.h"
 #include "nn/fused_rows.h"
 #include "nn/train_fusions.h"
 
@@ -14,9 +14,6 @@ namespace nodetune::nn {
 namespace {
 
 #ifdef NODETUNE_X86_KERNELS
-// Rows per task: ~32K elements, so a small input stays on one thread.
-int64_t grain(int64_t d) { return std::max<int64_t>(1, 32768 / d); }
-
 // y = (x * rstd) * w, rstd = 1 / sqrt(mean(x^2) + eps), over rows [begin, end) of d elements; xs: x's row stride
 // (y is dense); w in float32.
 template <class T>
@@ -93,21 +90,22 @@ void forward_rows(const at::Tensor& x, const at::Tensor& w, at::Tensor& y, at::T
   const float* wp = w.data_ptr<float>();
   T* yp = y.data_ptr<T>();
   float* rp = rstd.data_ptr<float>();
-  at::parallel_for(0, rows, grain(d), [&](int64_t b, int64_t e) { rms_rows(xp, xs, wp, yp, rp, d, eps, b, e); });
+  parallel_range(0, rows, piece_rows(d), [&](int64_t b, int64_t e) { rms_rows(xp, xs, wp, yp, rp, d, eps, b, e); });
 }
 
-// The rows split into blocks, one task each (at most one per thread): a block's dw sums into its own float32 row
-// of `partial`, added up at the end, so the result does not depend on which thread ran which block.
+// The rows split into blocks of whole rows, claimed by the threads one at a time: with dw wanted, one per row of
+// `partial` (at most 4 per thread), where the block's dw sums in float32, added up at the end, so the result does
+// not depend on which thread ran which block.
 template <class T>
 void backward_rows(const at::Tensor& dy, const at::Tensor& x, const at::Tensor& w, const at::Tensor& rstd,
                    at::Tensor& dx, at::Tensor& partial) {
   const int64_t rows = x.size(0), d = x.size(1), dys = dy.stride(0), xs = x.stride(0);
-  const int64_t blocks = partial.defined() ? partial.size(0) : (rows + grain(d) - 1) / grain(d);
+  const int64_t blocks = partial.defined() ? partial.size(0) : (rows + piece_rows(d) - 1) / piece_rows(d);
   const T *dp = dy.data_ptr<T>(), *xp = x.data_ptr<T>();
   const float *wp = w.data_ptr<float>(), *rp = rstd.data_ptr<float>();
   T* dxp = dx.defined() ? dx.data_ptr<T>() : nullptr;
   float* pp = partial.defined() ? partial.data_ptr<float>() : nullptr;
-  at::parallel_for(0, blocks, 1, [&](int64_t b, int64_t e) {
+  parallel_range(0, blocks, 1, [&](int64_t b, int64_t e) {
     for (int64_t k = b; k < e; ++k)
       rms_grad_rows(dp, dys, xp, xs, wp, rp, dxp, pp ? pp + k * d : nullptr, d, rows * k / blocks,
                     rows * (k + 1) / blocks);
@@ -140,7 +138,7 @@ struct RmsNorm : public torch::autograd::Function<RmsNorm> {
                            : at::Tensor();
     at::Tensor partial;
     if (need_w) {
-      const int64_t blocks = std::min<int64_t>(at::get_num_threads(), (rows + grain(d) - 1) / grain(d));
+      const int64_t blocks = std::min<int64_t>(4 * worker_count(), (rows + piece_rows(d) - 1) / piece_rows(d));
       partial = at::zeros({std::max<int64_t>(blocks, 1), d}, x.options().dtype(at::kFloat));
     }
     if (x.scalar_type() == at::kFloat) backward_rows<float>(dy, xr, wf, rstd, dx, partial);

@@ -3,7 +3,8 @@
 // temporary and a backward op (PowBackward, MeanBackward, ...). Arithmetic in float32 over float32 or bfloat16
 // tensors; the output is rounded once to x's dtype (the LibTorch form rounds x * rstd to it before the product by
 // w, then again). Kept for backward: x and the rows' rstd in float32. With w requiring grad (full fine-tuning),
-// dw = sum over rows of dy * x * rstd, accumulated in float32 per thread's block of rows.
+// dw = sum over rows of dy * x * rstd, accumulated in float32 per block of rows. Rows are split over
+// core/workers.h's threads.
 #pragma once
 #include <ATen/ATen.h>
 

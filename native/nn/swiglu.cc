@@ -1,12 +1,12 @@
 #include "nn/swiglu.h"
 
-#include <ATen/Parallel.h>
 #include <c10/core/impl/LocalDispatchKeySet.h>
 #include <torch/csrc/autograd/custom_function.h>
 
 #include <algorithm>
 #include <cmath>
 
+#include "core/workers.h"
 #include "nn/fused_rows.h"
 #include "nn/train_fusions.h"
 
@@ -14,9 +14,6 @@ namespace nodetune::nn {
 namespace {
 
 #ifdef NODETUNE_X86_KERNELS
-// Rows per task: ~32K elements, so a small input stays on one thread.
-int64_t grain(int64_t f) { return std::max<int64_t>(1, 32768 / f); }
-
 // y = g * sigmoid(g) * u over rows [begin, end) of f elements; gs, us: the row strides of g and u (y is dense).
 template <class T>
 __attribute__((target("avx2,fma"))) void swiglu_rows(const T* g, int64_t gs, const T* u, int64_t us, T* y, int64_t f,
@@ -40,18 +37,18 @@ __attribute__((target("avx2,fma"))) void swiglu_rows(const T* g, int64_t gs, con
 }
 
 // With s = sigmoid(g): dg = dy * u * s * (1 + g * (1 - s)), du = dy * g * s, over rows [begin, end); dg or du null
-// when not wanted (both dense [rows, f]).
+// when not wanted; os: their row stride.
 template <class T>
 __attribute__((target("avx2,fma"))) void swiglu_grad_rows(const T* dy, int64_t ds, const T* g, int64_t gs, const T* u,
-                                                           int64_t us, T* dg, T* du, int64_t f, int64_t begin,
-                                                           int64_t end) {
+                                                           int64_t us, T* dg, T* du, int64_t os, int64_t f,
+                                                           int64_t begin, int64_t end) {
   const __m256 one = _mm256_set1_ps(1.f), zero = _mm256_setzero_ps();
   for (int64_t r = begin; r < end; ++r) {
     const T* dr = dy + r * ds;
     const T* gr = g + r * gs;
     const T* ur = u + r * us;
-    T* dgr = dg ? dg + r * f : nullptr;
-    T* dur = du ? du + r * f : nullptr;
+    T* dgr = dg ? dg + r * os : nullptr;
+    T* dur = du ? du + r * os : nullptr;
     int64_t i = 0;
     for (; i + 8 <= f; i += 8) {
       const __m256 gv = Lanes<T>::load(gr + i), dv = Lanes<T>::load(dr + i);
@@ -70,34 +67,48 @@ __attribute__((target("avx2,fma"))) void swiglu_grad_rows(const T* dy, int64_t d
   }
 }
 
+// g, u: [rows, f] with unit stride along f; y dense.
 template <class T>
 void forward_rows(const at::Tensor& g, const at::Tensor& u, at::Tensor& y) {
   const int64_t rows = g.size(0), f = g.size(1), gs = g.stride(0), us = u.stride(0);
   const T *gp = g.data_ptr<T>(), *up = u.data_ptr<T>();
   T* yp = y.data_ptr<T>();
-  at::parallel_for(0, rows, grain(f), [&](int64_t b, int64_t e) { swiglu_rows(gp, gs, up, us, yp, f, b, e); });
+  parallel_range(0, rows, piece_rows(f), [&](int64_t b, int64_t e) { swiglu_rows(gp, gs, up, us, yp, f, b, e); });
 }
 
+// d, g, u: [rows, f] with unit stride along f; dg, du (either undefined when not wanted): the same, one row stride.
 template <class T>
-void backward_rows(const at::Tensor& d, const at::Tensor& g, const at::Tensor& u, at::Tensor& dg, at::Tensor& du) {
+void backward_rows(const at::Tensor& d, const at::Tensor& g, const at::Tensor& u, const at::Tensor& dg,
+                   const at::Tensor& du) {
   const int64_t rows = g.size(0), f = g.size(1), ds = d.stride(0), gs = g.stride(0), us = u.stride(0);
+  const int64_t os = dg.defined() ? dg.stride(0) : du.defined() ? du.stride(0) : f;
   const T *dp = d.data_ptr<T>(), *gp = g.data_ptr<T>(), *up = u.data_ptr<T>();
   T* dgp = dg.defined() ? dg.data_ptr<T>() : nullptr;
   T* dup = du.defined() ? du.data_ptr<T>() : nullptr;
-  at::parallel_for(0, rows, grain(f), [&](int64_t b, int64_t e) {
-    swiglu_grad_rows(dp, ds, gp, gs, up, us, dgp, dup, f, b, e);
+  parallel_range(0, rows, piece_rows(f), [&](int64_t b, int64_t e) {
+    swiglu_grad_rows(dp, ds, gp, gs, up, us, dgp, dup, os, f, b, e);
   });
 }
 
+at::Tensor swiglu_rows_of(const at::Tensor& g, const at::Tensor& u, c10::IntArrayRef sizes) {
+  at::Tensor y = at::empty(g.sizes(), g.options().memory_format(at::MemoryFormat::Contiguous));
+  if (g.scalar_type() == at::kFloat) forward_rows<float>(g, u, y);
+  else forward_rows<at::BFloat16>(g, u, y);
+  return y.view(sizes);
+}
+
+void swiglu_grads_of(const at::Tensor& d, const at::Tensor& g, const at::Tensor& u, const at::Tensor& dg,
+                     const at::Tensor& du) {
+  if (g.scalar_type() == at::kFloat) backward_rows<float>(d, g, u, dg, du);
+  else backward_rows<at::BFloat16>(d, g, u, dg, du);
+}
+
+// gate and up as two tensors (any strides).
 struct SwiGlu : public torch::autograd::Function<SwiGlu> {
   static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& gate, const at::Tensor& up) {
     c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
-    at::Tensor g = as_rows(gate), u = as_rows(up);
-    at::Tensor y = at::empty(g.sizes(), gate.options().memory_format(at::MemoryFormat::Contiguous));
-    if (gate.scalar_type() == at::kFloat) forward_rows<float>(g, u, y);
-    else forward_rows<at::BFloat16>(g, u, y);
     ctx->save_for_backward({gate, up});
-    return y.view(gate.sizes());
+    return swiglu_rows_of(as_rows(gate), as_rows(up), gate.sizes());
   }
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
@@ -109,11 +120,46 @@ struct SwiGlu : public torch::autograd::Function<SwiGlu> {
     const auto opts = gate.options().memory_format(at::MemoryFormat::Contiguous);
     at::Tensor dg = need_g ? at::empty(g.sizes(), opts) : at::Tensor();
     at::Tensor du = need_u ? at::empty(g.sizes(), opts) : at::Tensor();
-    if (gate.scalar_type() == at::kFloat) backward_rows<float>(d, g, u, dg, du);
-    else backward_rows<at::BFloat16>(d, g, u, dg, du);
+    swiglu_grads_of(d, g, u, dg, du);
     return {need_g ? dg.view(gate.sizes()) : at::Tensor(), need_u ? du.view(up.sizes()) : at::Tensor()};
   }
 };
+
+// gate and up as the two halves of each row of one contiguous tensor `both` (nn/layers.cc fused_linear splits the
+// one gate_up product so): the op takes `both`, and its gradient reaches the product as one tensor, written half by
+// half, instead of two that split's backward would concatenate (a copy of [tokens, 2 x intermediate] per layer).
+struct SwiGluHalves : public torch::autograd::Function<SwiGluHalves> {
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& both, int64_t f,
+                            c10::IntArrayRef sizes) {
+    c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
+    ctx->save_for_backward({both});
+    ctx->saved_data["f"] = f;
+    at::Tensor rows = both.view({-1, 2 * f});
+    return swiglu_rows_of(rows.narrow(1, 0, f), rows.narrow(1, f, f), sizes);
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    const at::Tensor both = ctx->get_saved_variables()[0];
+    const int64_t f = ctx->saved_data["f"].toInt();
+    at::Tensor rows = both.view({-1, 2 * f}), d = as_rows(grads[0].to(both.scalar_type()));
+    at::Tensor grad = at::empty(rows.sizes(), both.options().memory_format(at::MemoryFormat::Contiguous));
+    swiglu_grads_of(d, rows.narrow(1, 0, f), rows.narrow(1, f, f), grad.narrow(1, 0, f), grad.narrow(1, f, f));
+    return {grad.view(both.sizes()), at::Tensor(), at::Tensor()};
+  }
+};
+
+// The tensor whose rows are [gate row | up row] when gate and up are views of its two halves, else undefined.
+at::Tensor halves_of(const at::Tensor& gate, const at::Tensor& up, const at::Tensor& g, const at::Tensor& u) {
+  if (!gate.is_view() || !up.is_view()) return at::Tensor();
+  const at::TensorBase& base = gate._base();
+  const int64_t rows = g.size(0), f = g.size(1);
+  if (!base.is_same(up._base()) || !base.is_contiguous() || base.numel() != 2 * rows * f) return at::Tensor();
+  const char* p = static_cast<const char*>(base.data_ptr());
+  if (g.data_ptr() != p || u.data_ptr() != p + f * base.element_size()) return at::Tensor();
+  if (rows > 1 && (g.stride(0) != 2 * f || u.stride(0) != 2 * f)) return at::Tensor();
+  return at::Tensor(base);
+}
 #endif
 
 }  // namespace
@@ -121,8 +167,11 @@ struct SwiGlu : public torch::autograd::Function<SwiGlu> {
 at::Tensor swiglu(const at::Tensor& gate, const at::Tensor& up) {
 #ifdef NODETUNE_X86_KERNELS
   if (gate.dim() >= 1 && gate.numel() > 0 && gate.sizes() == up.sizes() && gate.scalar_type() == up.scalar_type() &&
-      up.device() == gate.device() && train_fusions_apply(gate))
-    return SwiGlu::apply(gate, up);
+      up.device() == gate.device() && train_fusions_apply(gate)) {
+    at::Tensor g = as_rows(gate), u = as_rows(up);
+    at::Tensor both = halves_of(gate, up, g, u);
+    return both.defined() ? SwiGluHalves::apply(both, g.size(1), gate.sizes()) : SwiGlu::apply(gate, up);
+  }
 #endif
   return at::silu(gate) * up;
 }

@@ -1,8 +1,10 @@
 // SwiGLU, the gated MLP activation of Llama / Qwen2 / Mistral blocks: silu(gate) * up in one pass forward and one
 // backward instead of LibTorch's silu, mul and their two backward ops (each a pass over [tokens, intermediate] with
 // a temporary). In float32 arithmetic over float32 or bfloat16 tensors, rounded once to the dtype; backward
-// recomputes silu from the saved gate and up (nothing else is kept). gate and up may be strided row views (the two
-// halves of one gate_up product): rows are read in place.
+// recomputes silu from the saved gate and up (nothing else is kept). Rows are split over core/workers.h's threads.
+// gate and up may be strided row views, read in place; when they are the two halves of one contiguous tensor (the
+// gate_up product of nn/layers.cc fused_linear, from 64 token rows), the op takes that tensor and its gradient
+// reaches the product whole, without split's backward concatenating two halves.
 #pragma once
 #include <ATen/ATen.h>
 
