@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { AutoModel, Model } from '../lib/models';
-import { expectClose } from './helpers';
+import { expectClose, withEnv } from './helpers';
 import { TINY_LLAMA, fixture } from './models-helpers';
 
 /**
@@ -8,15 +8,8 @@ import { TINY_LLAMA, fixture } from './models-helpers';
  * product over q/k/v and gate/up for at most 4 token rows, bfloat16 blocks or quantized weights) against the ATen path they replace, which
  * NODETUNE_DECODE_FUSED=off selects (read by the native code at every call).
  */
-async function unfused<T>(fn: () => Promise<T>): Promise<T> {
-  const before = process.env.NODETUNE_DECODE_FUSED;
-  process.env.NODETUNE_DECODE_FUSED = 'off';
-  try {
-    return await fn();
-  } finally {
-    if (before === undefined) delete process.env.NODETUNE_DECODE_FUSED;
-    else process.env.NODETUNE_DECODE_FUSED = before;
-  }
+function unfused<T>(fn: () => Promise<T>): Promise<T> {
+  return withEnv('NODETUNE_DECODE_FUSED', 'off', fn);
 }
 
 function largest(xs: Float32Array): number {

@@ -27,6 +27,19 @@ export async function rejects(promise: Promise<unknown>): Promise<Error & { code
 }
 
 /** Calls a function that must throw, and returns the error. */
+/** Runs fn with the environment variable `name` set to `value` (read by the native code at each call), then
+ * puts back what was there. */
+export async function withEnv<T>(name: string, value: string, fn: () => Promise<T>): Promise<T> {
+  const before = process.env[name];
+  process.env[name] = value;
+  try {
+    return await fn();
+  } finally {
+    if (before === undefined) delete process.env[name];
+    else process.env[name] = before;
+  }
+}
+
 export function throws(fn: () => unknown): Error & { code?: string } {
   try {
     fn();

@@ -11,6 +11,7 @@
 #include "nn/decode_linear.h"
 #include "nn/decode_ops.h"
 #include "nn/quantized_linear.h"
+#include "nn/train_fusions.h"
 
 namespace nodetune::nn {
 
@@ -128,14 +129,16 @@ at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
   at::Tensor kk = k, vv = v;
   const int64_t groups = q.size(1) / k.size(1);
 #if TORCH_VERSION_MAJOR < 2
-  // Grouped-query attention for the few rows of a decoding step: the query heads that share a key/value head
-  // attend as one [groups x T] block over it, so the cache is not copied `groups` times every token.
-  if (groups > 1 && decode_ops_apply(q, q.size(0) * q.size(2)) && (!mask.defined() || mask.dim() == 4) &&
-      !(training && dropout > 0)) {
+  // Grouped-query attention: the query heads that share a key/value head attend as one [groups x T] block over it,
+  // so keys and values are not copied `groups` times (and, in training, their gradients not summed back from the
+  // copies): every decoding step (the cache), and training and prompts while the fused training ops are on.
+  if (groups > 1 && (decode_ops_apply(q, q.size(0) * q.size(2)) || train_fusions_apply(q)) &&
+      (!mask.defined() || mask.dim() == 4)) {
     const int64_t b = q.size(0), hkv = k.size(1), t = q.size(2), d = q.size(3), s = k.size(2);
     at::Tensor scores = at::matmul(q.reshape({b, hkv, groups * t, d}) * scale, k.transpose(-1, -2));
     if (mask.defined()) scores.view({b, hkv, groups, t, s}).add_(mask.unsqueeze(2));
     at::Tensor probs = at::softmax(scores, -1, at::kFloat).to(q.scalar_type());
+    if (training && dropout > 0) probs = at::dropout(probs, dropout, true);
     return at::matmul(probs, v).view({b, q.size(1), t, d});
   }
 #endif
