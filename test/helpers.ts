@@ -27,6 +27,19 @@ export async function rejects(promise: Promise<unknown>): Promise<Error & { code
 }
 
 /** Calls a function that must throw, and returns the error. */
+/** Runs fn with the environment variable `name` set to `value` (read by the native code at each call), then
+ * puts back what was there. */
+export async function withEnv<T>(name: string, value: string, fn: () => Promise<T>): Promise<T> {
+  const before = process.env[name];
+  process.env[name] = value;
+  try {
+    return await fn();
+  } finally {
+    if (before === undefined) delete process.env[name];
+    else process.env[name] = before;
+  }
+}
+
 export function throws(fn: () => unknown): Error & { code?: string } {
   try {
     fn();
@@ -72,20 +85,5 @@ export function expectClose(actual: Floats, expected: Floats, tol: Tolerance, wh
   if (first >= 0) {
     throw new AssertionError(`${what}: [${first}] = ${a[first]} != ${e[first]} within rtol ${rtol}, atol ${atol} ` +
       `(|diff| ${Math.abs(a[first]! - e[first]!)}; largest ${worst}; ${a.length} values)`);
-  }
-}
-
-/**
- * Runs fn with the environment variable `name` set to `value` (read by the native code at every call, as
- * NODETUNE_DECODE_FUSED and NODETUNE_TRAIN_FUSED are), and puts back what was there before, set or not.
- */
-export async function withEnv<T>(name: string, value: string, fn: () => Promise<T>): Promise<T> {
-  const before = process.env[name];
-  process.env[name] = value;
-  try {
-    return await fn();
-  } finally {
-    if (before === undefined) delete process.env[name];
-    else process.env[name] = before;
   }
 }

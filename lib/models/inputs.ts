@@ -60,6 +60,15 @@ export function toMatrix(value: unknown, field: string, opts: { min?: number; ma
   return { data, shape };
 }
 
+/** Checks that every label of `m` is -100 (ignored) or an id in [0, limit): `what` names the ids (token, class). */
+export function expectLabelIds(m: Matrix, limit: number, what: string): void {
+  for (let i = 0; i < m.data.length; i++) {
+    const x = Number(m.data[i]!);
+    if (x !== -100 && (x < 0 || x >= limit))
+      throw new NodetuneError('ERR_ARGUMENT', `labels[${Math.floor(i / m.shape[1])}][${i % m.shape[1]}] = ${x} is neither a ${what} id in [0, ${limit}) nor -100`, { field: 'labels' });
+  }
+}
+
 /** Checks that `m` has exactly `shape`. */
 export function expectShape(m: Matrix, shape: [number, number], field: string, of: string): void {
   if (m.shape[0] !== shape[0] || m.shape[1] !== shape[1])

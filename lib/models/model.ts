@@ -11,7 +11,7 @@ import type { BottleneckOptions, LoraOptions, PromptTuningOptions } from '../pef
 import type { ParameterSummary, TrainableOptions, TrainablePolicy } from '../peft/trainable';
 import { NativeTask, RawConfig, ResolvedConfig } from './config';
 import { LayerSelection, planLayers, reducedConfig, shrinkNative } from './structure';
-import { IdsInput, Matrix, expectShape, toMatrix } from './inputs';
+import { IdsInput, Matrix, expectLabelIds, expectShape, toMatrix } from './inputs';
 import { decoderInputs, generatedRows, seq2seqLabels } from './seq2seq';
 import { HeaderTensor, SafetensorsDtype, buildHeader, elementSize } from './safetensors';
 import { resolvePrecision } from '../precision';
@@ -155,6 +155,9 @@ export class Model {
     const m = toMatrix(labels, 'labels');
     if (this.task === 'question-answering') expectShape(m, [batch, 2], 'labels', '[batch, 2] (start, end)');
     else expectShape(m, ids.shape, 'labels', 'inputIds');
+    // Out-of-range ids would otherwise surface as an index error deep in the native loss.
+    if (this.task === 'causal-lm' || this.task === 'masked-lm') expectLabelIds(m, this.resolved.native.vocabSize, 'token');
+    else if (this.task === 'token-classification') expectLabelIds(m, this.resolved.numLabels, 'class');
     return m;
   }
 

@@ -1,7 +1,7 @@
 /** Inputs and outputs of encoder-decoder (seq2seq-lm) models: decoder inputs, target labels, generated rows. */
 import { NodetuneError } from '../errors';
 import type { NativeIds, NativeSeq2SeqInputs } from '../native';
-import { IdsInput, Matrix, expectShape, toMatrix } from './inputs';
+import { IdsInput, Matrix, expectLabelIds, expectShape, toMatrix } from './inputs';
 
 export interface Seq2SeqInputs {
   /** Decoder tokens [batch, target length]; for a loss, omit them to shift the labels right (transformers' _shift_right). */
@@ -35,11 +35,7 @@ export function seq2seqLabels(labels: unknown, ids: Matrix, decoder: NativeSeq2S
   const m = toMatrix(labels, 'labels');
   if (m.shape[0] !== ids.shape[0]) throw new NodetuneError('ERR_SHAPE', `labels has ${m.shape[0]} rows, inputIds has ${ids.shape[0]}`, { field: 'labels' });
   if (decoder) expectShape(m, decoder.decoderShape as [number, number], 'labels', 'decoderInputIds');
-  for (let i = 0; i < m.data.length; i++) {
-    const x = Number(m.data[i]!);
-    if (x !== -100 && (x < 0 || x >= vocab))
-      throw new NodetuneError('ERR_ARGUMENT', `labels[${Math.floor(i / m.shape[1])}][${i % m.shape[1]}] = ${x} is neither a token id in [0, ${vocab}) nor -100`, { field: 'labels' });
-  }
+  expectLabelIds(m, vocab, 'token');
   return m;
 }
 

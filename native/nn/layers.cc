@@ -12,6 +12,8 @@
 #include "nn/decode_ops.h"
 #include "nn/quantized_linear.h"
 #include "nn/rms_norm.h"
+#include "nn/rope_backward.h"
+#include "nn/train_fusions.h"
 
 namespace nodetune::nn {
 
@@ -130,14 +132,18 @@ at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
   at::Tensor kk = k, vv = v;
   const int64_t groups = q.size(1) / k.size(1);
 #if TORCH_VERSION_MAJOR < 2
-  // Grouped-query attention for the few rows of a decoding step: the query heads that share a key/value head
-  // attend as one [groups x T] block over it, so the cache is not copied `groups` times every token.
-  if (groups > 1 && decode_ops_apply(q, q.size(0) * q.size(2)) && (!mask.defined() || mask.dim() == 4) &&
-      !(training && dropout > 0)) {
-    const int64_t b = q.size(0), hkv = k.size(1), t = q.size(2), d = q.size(3), s = k.size(2);
+  // Grouped-query attention: the query heads that share a key/value head attend as one [groups x T] block over it,
+  // so keys and values are not copied `groups` times (and, in training, their gradients not summed back from the
+  // copies): every decoding step (the cache), and training and prompts while the fused training ops are on.
+  if (groups > 1 && (decode_ops_apply(q, q.size(0) * q.size(2)) || train_fusions_apply(q)) &&
+      (!mask.defined() || (mask.dim() == 4 && mask.size(1) == 1))) {
+    const int64_t b = q.size(0), hkv = k.size(1), t = q.size(2), d = q.size(3);
     at::Tensor scores = at::matmul(q.reshape({b, hkv, groups * t, d}) * scale, k.transpose(-1, -2));
-    if (mask.defined()) scores.view({b, hkv, groups, t, s}).add_(mask.unsqueeze(2));
+    // The mask's rows once per query head of a group ([B, 1, G x T, S]), added to the scores themselves: an
+    // in-place add through a 5-D view of them would cost a copy of their gradient in backward (CopySlices).
+    if (mask.defined()) scores.add_(mask.repeat({1, 1, groups, 1}));
     at::Tensor probs = at::softmax(scores, -1, at::kFloat).to(q.scalar_type());
+    if (training && dropout > 0) probs = at::dropout(probs, dropout, true);
     return at::matmul(probs, v).view({b, q.size(1), t, d});
   }
 #endif
@@ -220,6 +226,9 @@ at::Tensor apply_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tens
   if (x.dim() == 4 && x.size(-1) % 2 == 0 && cos.dim() == 4 && cos.size(1) == 1 && cos.scalar_type() == x.scalar_type() &&
       sin.sizes() == cos.sizes() && sin.scalar_type() == x.scalar_type() && decode_ops_apply(x, x.size(0) * x.size(2)))
     return decode_rope(x, cos, sin);
+  if (at::GradMode::is_enabled() && x.requires_grad() && !cos.requires_grad() && !sin.requires_grad() &&
+      train_fusions_apply(x))
+    return rope_with_backward(x, cos, sin);
   const int64_t half = x.size(-1) / 2;
   at::Tensor x1 = x.narrow(-1, 0, half), x2 = x.narrow(-1, half, half);
   at::Tensor rotated = at::cat({-x2, x1}, -1);

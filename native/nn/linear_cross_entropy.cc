@@ -5,6 +5,9 @@
 
 #include <algorithm>
 
+#include "nn/cross_entropy_rows.h"
+#include "nn/train_fusions.h"
+
 namespace nodetune::nn {
 namespace {
 
@@ -28,18 +31,30 @@ struct LinearCrossEntropy : public torch::autograd::Function<LinearCrossEntropy>
     at::Tensor grad_h = need_h ? at::empty_like(h) : at::Tensor();
     at::Tensor grad_w = need_w ? at::zeros_like(w) : at::Tensor();
     at::Tensor total = at::zeros({}, h.options().dtype(at::kFloat));
+    // The fused rows (nn/cross_entropy_rows.h): the chunk's logits in one buffer of the products' dtype, reused by
+    // every chunk, become their gradient in place; no float32 copy. Otherwise LibTorch's ops, as below.
+    const bool fused = train_fusions_apply(hx);
+    at::Tensor buffer = fused ? at::empty({std::min(step, n), w.size(0)}, hx.options()) : at::Tensor();
     for (int64_t start = 0; start < n; start += step) {
       const int64_t len = std::min(step, n - start);
       at::Tensor hc = hx.narrow(0, start, len), tc = target.narrow(0, start, len), sc = scale.narrow(0, start, len);
-      // Log-probabilities in float32 in one fused pass (logsumexp would take four), then the logits are gone.
-      at::Tensor logits = at::_log_softmax(at::mm(hc, wx.t()).to(at::kFloat), 1, false);  // [len, V]
-      total -= (logits.gather(1, tc).squeeze(1) * sc).sum();
-      if (!need_h && !need_w) continue;
-      // d loss / d logits = (softmax - one_hot) * scale, built in the log-probabilities' memory.
-      logits.exp_();
-      logits.scatter_add_(1, tc, at::full({len, 1}, -1.0, logits.options()));
-      logits.mul_(sc.unsqueeze(1));
-      at::Tensor g = logits.to(compute);
+      at::Tensor g;
+      if (fused) {
+        g = buffer.narrow(0, 0, len);
+        at::mm_out(g, hc, wx.t());
+        total += cross_entropy_rows(g, tc, sc, need_h || need_w);
+        if (!need_h && !need_w) continue;
+      } else {
+        // Log-probabilities in float32 in one fused pass (logsumexp would take four), then the logits are gone.
+        at::Tensor logits = at::_log_softmax(at::mm(hc, wx.t()).to(at::kFloat), 1, false);  // [len, V]
+        total -= (logits.gather(1, tc).squeeze(1) * sc).sum();
+        if (!need_h && !need_w) continue;
+        // d loss / d logits = (softmax - one_hot) * scale, built in the log-probabilities' memory.
+        logits.exp_();
+        logits.scatter_add_(1, tc, at::full({len, 1}, -1.0, logits.options()));
+        logits.mul_(sc.unsqueeze(1));
+        g = logits.to(compute);
+      }
       if (need_h) {
         at::Tensor out = grad_h.narrow(0, start, len);
         if (same) at::mm_out(out, g, wx);

@@ -220,8 +220,10 @@ at::Tensor AdapterSet::linear(const std::string& module, const at::Tensor& x, co
   const bool train = training_ && *training_;
   const at::Tensor& a = active_->params.get(module + ".lora_A.weight");
   at::Tensor in = active_->dropout > 0 ? at::dropout(x, active_->dropout, train) : x;
-  at::Tensor low = at::linear(in_dtype(in, a), a);
-  return y + (at::linear(low, active_->params.get(module + ".lora_B.weight")) * active_->scale).to(y.scalar_type());
+  // The scale on the r-wide side ([.., r]) rather than on the output ([.., out]): one pass over r columns forward
+  // and backward instead of two over the layer's width (r 16 against 4864 at the 0.5B shape's gate/up).
+  at::Tensor low = at::linear(in_dtype(in, a), a) * active_->scale;
+  return y + at::linear(low, active_->params.get(module + ".lora_B.weight")).to(y.scalar_type());
 }
 
 at::Tensor AdapterSet::sublayer(const std::string& site, const at::Tensor& h) const {
