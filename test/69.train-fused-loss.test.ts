@@ -32,8 +32,11 @@ const CASES: [string, (dtype: 'float32' | 'bfloat16') => Promise<Model>][] = [
 const NAMES = ['model.embed_tokens.weight', 'model.layers.0.self_attn.k_proj.weight', 'model.layers.0.self_attn.v_proj.weight',
   'model.layers.1.mlp.up_proj.weight', 'model.norm.weight'];
 // Measured largest differences (AMD EPYC Zen 4): float32 loss 8e-8, gradients 4e-7 relative; bfloat16 loss 8e-8,
-// gradients up to 1e-2 (a gradient value one bfloat16 step apart here and there, carried back through the layers).
-const TOLERANCE = { float32: { loss: 1e-5, grads: 1e-4 }, bfloat16: { loss: 2e-3, grads: 3e-2 } };
+// gradients up to 1e-2 (a gradient value one bfloat16 step apart here and there, carried back through the layers),
+// 3.2e-2 with the fused RMSNorm and SwiGLU on too (nn/rms_norm.h, nn/swiglu.h; test 68): rounding noise, not a
+// bias: against the float32 model's gradients the fused path is 0.6e-2 to 2.8e-2 off, LibTorch's 0.5e-2 to 3.6e-2,
+// neither closer throughout. Hence 6e-2.
+const TOLERANCE = { float32: { loss: 1e-5, grads: 1e-4 }, bfloat16: { loss: 2e-3, grads: 6e-2 } };
 
 describe('69 fused training path: the loss rows and grouped attention against LibTorch\'s ops', () => {
   for (const [name, load] of CASES) {
