@@ -1,13 +1,12 @@
 #include "nn/cross_entropy_rows.h"
 
-#include <ATen/Parallel.h>
-
 #include <cmath>
 #include <cstring>
 #include <string>
 #include <vector>
 
 #include "core/error.h"
+#include "core/workers.h"
 #include "nn/simd.h"
 
 namespace nodetune::nn {
@@ -75,7 +74,8 @@ float rows(at::Tensor& logits, const int64_t* target, const float* scale, bool g
   const int64_t r = logits.size(0), v = logits.size(1);
   auto* base = logits.data_ptr<typename E::T>();
   std::vector<float> losses(r);
-  at::parallel_for(0, r, 1, [&](int64_t begin, int64_t end) {
+  // nodetune's pool (core/workers.h): at::parallel_for compiled without -fopenmp runs on the calling thread alone.
+  parallel_range(0, r, 1, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) losses[i] = row<E>(base + i * v, v, target[i], scale[i], gradient);
   });
   double total = 0;
