@@ -1,7 +1,6 @@
 #include "train/fused_adamw.h"
 
 #include <ATen/core/grad_mode.h>
-#include <ATen/Parallel.h>
 
 #include <cmath>
 #include <memory>
@@ -9,6 +8,8 @@
 #include <string>
 #include <type_traits>
 #include <vector>
+
+#include "core/workers.h"
 
 namespace nodetune::train {
 namespace {
@@ -42,7 +43,8 @@ struct Update {
 };
 
 void apply(const Update& u) {
-  at::parallel_for(0, u.n, 1 << 15, [&](int64_t begin, int64_t end) {
+  // nodetune's pool (core/workers.h): at::parallel_for, compiled here without -fopenmp, would run on this thread alone.
+  parallel_range(0, u.n, 1 << 15, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
       const float g = u.g[i];
       float p = u.p[i] * u.decay;
