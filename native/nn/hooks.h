@@ -5,7 +5,6 @@
 #include <ATen/ATen.h>
 
 #include <string>
-#include <vector>
 
 namespace nodetune::nn {
 
@@ -15,13 +14,6 @@ class Hooks {
   // `y` is the output of the linear layer `module` (its weight is "<module>.weight") for input `x`;
   // returns y plus whatever the active adapter adds.
   virtual at::Tensor linear(const std::string& module, const at::Tensor& x, const at::Tensor& y) const = 0;
-  // The layers `modules` computed as one product: their outputs are consecutive column blocks of `y` ([.., sum of
-  // their out features], input `x`; nn/layers.cc fused_linear). Adds what the active adapter adds to each block
-  // into y in place and returns true, or returns false (y untouched) for linear() per layer to do it.
-  virtual bool linear_group(const std::vector<std::string>& modules, const at::Tensor& x, at::Tensor& y) const {
-    (void)modules, (void)x, (void)y;
-    return false;
-  }
   // Whether linear() would change the output of `module` (fused fast paths must not bypass an adapter).
   virtual bool adapts(const std::string& module) const = 0;
   // `h` is the output of the sublayer `site` ("<layer prefix>attention" or "<layer prefix>mlp") before

@@ -73,8 +73,6 @@ std::vector<at::Tensor> fused_linear(const Params& p, const std::vector<std::str
     at::Tensor w = p.rows_view(weights);  // a frozen base registered with add_rows: no copy
     if (!w.defined()) w = at::cat(weights, 0);
     y = bias ? at::linear(x, w, at::cat(biases, 0)) : at::linear(x, w);
-    // LoRA on the whole group at once (peft/adapters.h linear_group), into y before it is split.
-    if (p.hooks() && p.hooks()->linear_group(names, x, y)) return y.split_with_sizes(sizes, -1);
   }
   std::vector<at::Tensor> parts = y.split_with_sizes(sizes, -1);
   if (p.hooks())

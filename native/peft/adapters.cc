@@ -6,7 +6,6 @@
 
 #include "core/error.h"
 #include "nn/layers.h"
-#include "nn/train_fusions.h"
 
 namespace nodetune::peft {
 namespace {
@@ -225,27 +224,6 @@ at::Tensor AdapterSet::linear(const std::string& module, const at::Tensor& x, co
   // and backward instead of two over the layer's width (r 16 against 4864 at the 0.5B shape's gate/up).
   at::Tensor low = at::linear(in_dtype(in, a), a) * active_->scale;
   return y + at::linear(low, active_->params.get(module + ".lora_B.weight")).to(y.scalar_type());
-}
-
-bool AdapterSet::linear_group(const std::vector<std::string>& modules, const at::Tensor& x, at::Tensor& y) const {
-  if (!active_ || active_->kind != Kind::kLora || active_->merged || modules.size() < 2) return false;
-  // PEFT draws one dropout mask per layer: with dropout in training each layer keeps its own input.
-  if (active_->dropout > 0 && training_ && *training_) return false;
-  if (!nn::train_fusions_apply(x)) return false;
-  std::vector<at::Tensor> as;
-  for (const auto& module : modules) {
-    auto it = active_->targets.find(module);
-    if (it == active_->targets.end() || it->second.fan_in_fan_out) return false;
-    as.push_back(active_->params.get(module + ".lora_A.weight"));
-  }
-  // One product for every layer's A (they share x), the scale on the r-wide side, then each B on its columns.
-  const int64_t r = as[0].size(0);
-  at::Tensor low = at::linear(in_dtype(x, as[0]), at::cat(as, 0)) * active_->scale;  // [.., n r]
-  std::vector<at::Tensor> deltas;
-  for (size_t i = 0; i < modules.size(); ++i)
-    deltas.push_back(at::linear(low.narrow(-1, int64_t(i) * r, r), active_->params.get(modules[i] + ".lora_B.weight")));
-  y.add_(at::cat(deltas, -1).to(y.scalar_type()));
-  return true;
 }
 
 at::Tensor AdapterSet::sublayer(const std::string& site, const at::Tensor& h) const {

@@ -78,9 +78,6 @@ class AdapterSet : public nn::Hooks {
   std::string merged_name() const;
 
   at::Tensor linear(const std::string& module, const at::Tensor& x, const at::Tensor& y) const override;
-  // LoRA on every layer of the group (the fused training path, no dropout while training): one product with
-  // their A matrices stacked ([n r, in]), each B on its r columns, one in-place add into y (test 68).
-  bool linear_group(const std::vector<std::string>& modules, const at::Tensor& x, at::Tensor& y) const override;
   bool adapts(const std::string& module) const override;
   at::Tensor sublayer(const std::string& site, const at::Tensor& h) const override;
   at::Tensor prompt() const override;
