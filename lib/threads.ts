@@ -56,15 +56,20 @@ export function stepTorchThreads(facts: ThreadFacts, bf16Products: boolean, pinn
 }
 
 /**
- * Sets OMP_WAIT_POLICY=PASSIVE for this process (read by LibTorch's OpenMP runtime when the addon loads) unless
- * the user set OMP_WAIT_POLICY or GOMP_SPINCOUNT. With 2+ LibTorch threads (bf16 steps, stepTorchThreads) OpenMP's
- * idle threads otherwise spin between the thousands of small parallel regions of a step: measured on the
- * Qwen2.5-0.5B LoRA bf16 step (2 shared vCPUs), 2 threads took 14-16 s of CPU time per step against 3.8 s at one
- * thread; with PASSIVE 3.9 s, and the step's wall time no longer above one thread's (docs/PERFORMANCE.md). Child
- * processes inherit it, as they inherit OPENBLAS_CORETYPE. Returns whether it set the variable.
+ * Sets GOMP_SPINCOUNT=10000 for this process (read by LibTorch's OpenMP runtime when the addon loads) unless the
+ * user set OMP_WAIT_POLICY or GOMP_SPINCOUNT: OpenMP's idle threads spin about 10,000 rounds (a fraction of a
+ * millisecond) before they sleep. With 2+ LibTorch threads (bf16 steps, stepTorchThreads) a step has thousands of
+ * small parallel regions. GNU OpenMP's default spin (300,000 rounds) took 14-16 s of CPU time per Qwen2.5-0.5B
+ * LoRA bf16 step on 2 shared vCPUs against 3.8 s at one thread; never spinning (OMP_WAIT_POLICY=PASSIVE, the
+ * previous default) pays a sleep and a wake-up per region: on the quiet machine 1.91-2.27 s per step against
+ * 1.74-1.91 s with 10,000 rounds, at the same CPU time (3.4-3.6 s; docs/PERFORMANCE.md). Child processes inherit
+ * it, as they inherit OPENBLAS_CORETYPE. Returns whether it set the variable.
  */
+/** The bounded spin of OpenMP's idle threads that setOmpWaitPolicy sets (GOMP_SPINCOUNT). */
+export const OMP_SPIN_ROUNDS = 10000;
+
 export function setOmpWaitPolicy(env: NodeJS.ProcessEnv = process.env): boolean {
   if ((env.OMP_WAIT_POLICY ?? '') !== '' || (env.GOMP_SPINCOUNT ?? '') !== '') return false;
-  env.OMP_WAIT_POLICY = 'PASSIVE';
+  env.GOMP_SPINCOUNT = String(OMP_SPIN_ROUNDS);
   return true;
 }

@@ -3,7 +3,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { AutoModel } from '../lib/models';
 import { readSafetensorsHeader } from '../lib/models/safetensors';
-import { setOmpWaitPolicy, stepTorchThreads } from '../lib/threads';
+import { OMP_SPIN_ROUNDS, setOmpWaitPolicy, stepTorchThreads } from '../lib/threads';
 import { spawnSync } from 'child_process';
 import { expectClose, repoRoot, tempDir } from './helpers';
 import { TINY_IDS, TINY_LLAMA } from './models-helpers';
@@ -138,17 +138,18 @@ describe('19 bfloat16 models: fromConfig, float32 adapters over a bfloat16 base,
     expect(stepTorchThreads(facts, true, false, { NODETUNE_NUM_THREADS: '1' })).to.equal(undefined);
   });
 
-  it('OpenMP waits passively unless the user chose a policy; LibTorch\'s OpenMP runtime takes it at load', () => {
+  it('OpenMP\'s idle threads spin a bounded while unless the user chose a policy; LibTorch\'s OpenMP runtime takes it at load', () => {
     const env: NodeJS.ProcessEnv = {};
     expect(setOmpWaitPolicy(env)).to.equal(true);
-    expect(env.OMP_WAIT_POLICY).to.equal('PASSIVE');
+    expect(env.GOMP_SPINCOUNT).to.equal(String(OMP_SPIN_ROUNDS));
+    expect(env.OMP_WAIT_POLICY).to.equal(undefined);
     expect(setOmpWaitPolicy({ OMP_WAIT_POLICY: 'ACTIVE' })).to.equal(false);
     expect(setOmpWaitPolicy({ GOMP_SPINCOUNT: '10000' })).to.equal(false);
-    // OMP_DISPLAY_ENV makes GNU OpenMP print the settings it read when it loaded (other OpenMP runtimes print
+    // OMP_DISPLAY_ENV=VERBOSE makes GNU OpenMP print the settings it read when it loaded (other OpenMP runtimes print
     // nothing, and then there is nothing to check).
     const script = `require(${JSON.stringify(path.join(repoRoot, 'dist', 'lib'))}).runtimeInfo()`;
-    for (const [user, expected] of [[undefined, 'PASSIVE'], ['ACTIVE', 'ACTIVE']] as const) {
-      const env2: NodeJS.ProcessEnv = { ...process.env, OMP_DISPLAY_ENV: 'TRUE' };
+    for (const [user, expected, spin] of [[undefined, 'PASSIVE', String(OMP_SPIN_ROUNDS)], ['ACTIVE', 'ACTIVE', undefined]] as const) {
+      const env2: NodeJS.ProcessEnv = { ...process.env, OMP_DISPLAY_ENV: 'VERBOSE' };
       delete env2.OMP_WAIT_POLICY;
       delete env2.GOMP_SPINCOUNT;
       if (user) env2.OMP_WAIT_POLICY = user;
@@ -156,6 +157,8 @@ describe('19 bfloat16 models: fromConfig, float32 adapters over a bfloat16 base,
       expect(r.status, r.stderr).to.equal(0);
       const m = /OMP_WAIT_POLICY = '(\w+)'/.exec(r.stderr);
       if (m) expect(m[1], `user value ${String(user)}`).to.equal(expected);
+      const rounds = /GOMP_SPINCOUNT = '(\d+)'/.exec(r.stderr);
+      if (m && spin) expect(rounds?.[1], 'GOMP_SPINCOUNT as OpenMP read it').to.equal(spin);
     }
   });
 });
