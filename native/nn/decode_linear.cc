@@ -1,6 +1,5 @@
 #include "nn/decode_linear.h"
 
-#include <ATen/Parallel.h>
 #include <ATen/core/grad_mode.h>
 
 #include <algorithm>
@@ -8,6 +7,7 @@
 #include <cstring>
 #include <vector>
 
+#include "core/workers.h"
 #include "nn/simd.h"
 
 namespace nodetune::nn {
@@ -87,7 +87,9 @@ at::Tensor decode_linear(const at::Tensor& x, const at::Tensor& w, const at::Ten
   const uint16_t* wp = reinterpret_cast<const uint16_t*>(w.data_ptr<at::BFloat16>());
   const float* xp = xs.data();
   at::BFloat16* yp = y.data_ptr<at::BFloat16>();
-  at::parallel_for(0, n, 256, [&](int64_t begin, int64_t end) { gemv_rows(wp, xp, bp, yp, rows, k, n, begin, end); });
+  // nodetune's pool (core/workers.h): at::parallel_for, compiled here without -fopenmp, ran this on one thread
+  // (0.5B bf16 decoding 15.3 tok/s on one thread, 21.3 on the pool's two; docs/PERFORMANCE.md).
+  parallel_range(0, n, 256, [&](int64_t begin, int64_t end) { gemv_rows(wp, xp, bp, yp, rows, k, n, begin, end); });
 #else
   (void)bias;
 #endif
