@@ -5,6 +5,7 @@
 #include <limits>
 
 #include <ATen/core/grad_mode.h>
+#include <c10/core/impl/LocalDispatchKeySet.h>
 #include <torch/version.h>
 
 #include "core/error.h"
@@ -127,6 +128,19 @@ at::Tensor activation(const std::string& act, const at::Tensor& x) {
   fail("ERR_CONFIG", "unsupported activation: " + act);
 }
 
+namespace {
+// Softmax over the scores' last dimension in float32 arithmetic, as q's dtype. bfloat16 scores on the fused CPU
+// path go through LibTorch's bfloat16 softmax (float32 inside, one rounding: the same probabilities) so backward
+// keeps them in bfloat16 instead of a float32 copy (8.4 MB a layer at the 1B shape).
+at::Tensor attention_probs(const at::Tensor& scores, c10::ScalarType dtype) {
+  if (scores.scalar_type() == at::kBFloat16 && dtype == at::kBFloat16 && train_fusions_apply(scores)) {
+    c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
+    return at::_softmax(scores, -1, false);
+  }
+  return at::softmax(scores, -1, at::kFloat).to(dtype);
+}
+}  // namespace
+
 at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& mask,
                   double scale, double dropout, bool training) {
   at::Tensor kk = k, vv = v;
@@ -142,7 +156,7 @@ at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
     // The mask's rows once per query head of a group ([B, 1, G x T, S]), added to the scores themselves: an
     // in-place add through a 5-D view of them would cost a copy of their gradient in backward (CopySlices).
     if (mask.defined()) scores.add_(mask.repeat({1, 1, groups, 1}));
-    at::Tensor probs = at::softmax(scores, -1, at::kFloat).to(q.scalar_type());
+    at::Tensor probs = attention_probs(scores, q.scalar_type());
     if (training && dropout > 0) probs = at::dropout(probs, dropout, true);
     return at::matmul(probs, v).view({b, q.size(1), t, d});
   }
@@ -169,7 +183,7 @@ at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
   // two fewer passes over the scores in forward and backward.
   at::Tensor scores = at::matmul(q * scale, kk.transpose(-1, -2));
   if (mask.defined()) scores.add_(mask);
-  at::Tensor probs = at::softmax(scores, -1, at::kFloat).to(q.scalar_type());
+  at::Tensor probs = attention_probs(scores, q.scalar_type());
   if (training && dropout > 0) probs = at::dropout(probs, dropout, true);
   return at::matmul(probs, vv);
 }
