@@ -5,7 +5,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { NodetuneError } from './errors';
-import { setOmpWaitPolicy, startupThreadSettings } from './threads';
+import { setOmpWaitPolicy, startupThreadSettings, stepTorchThreads } from './threads';
 import { chooseBlasKernel } from './blas-kernel';
 import { cpuFeatures } from './cpu';
 
@@ -244,6 +244,9 @@ export interface NativeBinding {
   setErrorClass(ctor: new (code: string, message: string) => Error): void;
   runtimeInfo(): NativeRuntimeInfo;
   setNumThreads(torchThreads: number, blasThreads: number): void;
+  /** LibTorch intra-op threads for every call on a bfloat16 CPU model (0: leave the setting). */
+  setBf16ModelThreads(threads: number): void;
+  bf16ModelThreads(): number;
   /** GFLOP/s of n x n products in dtype; threads > 0: with that many LibTorch intra-op threads, 0: as set. */
   measureMatmul(n: number, iterations: number, dtype: 'float32' | 'bfloat16', threads: number): Promise<number>;
   measureReadBandwidth(bytes: number, iterations: number): Promise<number>;
@@ -330,8 +333,12 @@ export function loadNative(): LoadedBinding {
     );
   }
   binding.setErrorClass(NodetuneError as unknown as new (code: string, message: string) => Error);
-  const threads = startupThreadSettings(binding.runtimeInfo());
+  const info = binding.runtimeInfo();
+  const threads = startupThreadSettings(info);
   binding.setNumThreads(threads.torch, threads.blas);
+  // A bfloat16 model's products run on LibTorch's threads, not the BLAS's: every core for its calls, by the rule of
+  // bf16 training steps (lib/threads.ts), unless NODETUNE_NUM_THREADS chose.
+  binding.setBf16ModelThreads(stepTorchThreads(info, true, false) ?? 0);
   loaded = { binding, path: file };
   return loaded;
 }

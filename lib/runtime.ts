@@ -92,7 +92,10 @@ export function setNumThreads(settings: ThreadSettings | number): void {
     check(v === undefined || (Number.isInteger(v) && v > 0 && v <= 1024), `setNumThreads: ${key} must be a positive integer, got ${String(v)}`, key);
   }
   native().setNumThreads(s.torch ?? 0, s.blas ?? 0);
-  if (s.torch !== undefined) torchThreadsPinned = true;
+  if (s.torch !== undefined) {
+    torchThreadsPinned = true;
+    native().setBf16ModelThreads(0);  // the user's count holds for bfloat16 models' calls too
+  }
 }
 
 // Set by setNumThreads({ torch }): the user's choice then holds for every step, bf16 included.

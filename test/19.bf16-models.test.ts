@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import * as fs from 'fs';
 import * as path from 'path';
 import { AutoModel } from '../lib/models';
+import { native } from '../lib/native';
 import { readSafetensorsHeader } from '../lib/models/safetensors';
 import { OMP_SPIN_ROUNDS, setOmpWaitPolicy, stepTorchThreads } from '../lib/threads';
 import { spawnSync } from 'child_process';
@@ -128,6 +129,25 @@ describe('19 bfloat16 models: fromConfig, float32 adapters over a bfloat16 base,
     expectClose(recomputed.losses, plain.losses, { atol: 1e-6 }, 'losses');
     expect(plain.losses[2]!).to.be.lessThan(plain.losses[0]!);
     expectClose(recomputed.b, plain.b, { atol: 1e-6 }, 'lora_B');
+  });
+
+  it('a bfloat16 model\'s calls (forward, generate, sessions) take every core by the same rule, with the same results as on one', async () => {
+    const binding = native();
+    expect(binding.bf16ModelThreads()).to.equal(stepTorchThreads(binding.runtimeInfo(), true, false) ?? 0);
+    const m = await AutoModel.fromConfig(small, { seed: 3, dtype: 'bfloat16' });
+    const rows = Array.from({ length: 4 }, (_, b) => Array.from({ length: 24 }, (_, t) => (b * 5 + t * 3) % 64));
+    const all = (await m.forward({ inputIds: rows })).logits as Float32Array;
+    const before = binding.bf16ModelThreads();
+    binding.setBf16ModelThreads(1);
+    try {
+      expect(binding.bf16ModelThreads()).to.equal(1);
+      const one = (await m.forward({ inputIds: rows })).logits as Float32Array;
+      const largest = one.reduce((x, v) => Math.max(x, Math.abs(v)), 0);
+      // The products' blocking may change with the thread count: within a bfloat16 step of the largest logit.
+      expectClose(all, one, { atol: largest / 64 }, 'logits on every core against one');
+    } finally {
+      binding.setBf16ModelThreads(before);
+    }
   });
 
   it('the thread rule for a step: every core when its products are bfloat16, unless the user chose the threads', () => {

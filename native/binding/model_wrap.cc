@@ -249,6 +249,10 @@ void ModelWrap::Locked(State& state, const std::optional<std::string>& adapter, 
   std::lock_guard<std::mutex> lock(state.busy);
   std::optional<peft::Selection> selection;
   if (adapter) selection.emplace(*state.adapters, *adapter);
+  // A bfloat16 model's products run in oneDNN on LibTorch's intra-op threads (one beside OpenBLAS by default):
+  // every core for its calls (prefill, batched decoding, forward), as trainStep does for bf16 steps.
+  const bool bf16 = state.model && state.model->params().dtype() == at::kBFloat16 && state.model->params().device().is_cpu();
+  IntraOpThreads threads(bf16 ? bf16_model_threads() : 0);
   fn();
 }
 

@@ -41,6 +41,18 @@ Napi::Value RuntimeInfoJs(const Napi::CallbackInfo& info) {
 // setNumThreads(torchThreads, blasThreads): values <= 0 leave that setting alone. LibTorch's intra-op setting is per
 // thread under OpenMP: made here (what runtimeInfo() reads) and on the compute thread, which runs the work (before
 // its next task, so it applies to every task submitted after this call).
+// setBf16ModelThreads(n): LibTorch intra-op threads for the calls on bfloat16 models (0: leave the setting).
+Napi::Value SetBf16ModelThreadsJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsNumber()) ThrowArgument(env, "setBf16ModelThreads(threads) expects a number");
+  set_bf16_model_threads(info[0].As<Napi::Number>().Int32Value());
+  return env.Undefined();
+}
+
+Napi::Value Bf16ModelThreadsJs(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), bf16_model_threads());
+}
+
 Napi::Value SetNumThreadsJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsNumber() || !info[1].IsNumber()) ThrowArgument(env, "setNumThreads(torchThreads, blasThreads) expects two numbers");
@@ -144,6 +156,8 @@ Napi::Object BuildInfo(Napi::Env env) {
 void DefineRuntime(Napi::Env env, Napi::Object exports) {
   exports.Set("runtimeInfo", Napi::Function::New<RuntimeInfoJs>(env, "runtimeInfo"));
   exports.Set("setNumThreads", Napi::Function::New<SetNumThreadsJs>(env, "setNumThreads"));
+  exports.Set("setBf16ModelThreads", Napi::Function::New<SetBf16ModelThreadsJs>(env, "setBf16ModelThreads"));
+  exports.Set("bf16ModelThreads", Napi::Function::New<Bf16ModelThreadsJs>(env, "bf16ModelThreads"));
   exports.Set("measureMatmul", Napi::Function::New<MeasureMatmulJs>(env, "measureMatmul"));
   exports.Set("measureReadBandwidth", Napi::Function::New<MeasureReadJs>(env, "measureReadBandwidth"));
   exports.Set("cudaComputeCapability", Napi::Function::New<CudaComputeCapabilityJs>(env, "cudaComputeCapability"));

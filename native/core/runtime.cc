@@ -1,5 +1,7 @@
 #include "core/runtime.h"
 
+#include <atomic>
+
 #include <ATen/Parallel.h>
 #include <ATen/ATen.h>
 #include <dlfcn.h>
@@ -110,6 +112,13 @@ void set_num_threads(int torch_threads, int blas_threads) {
     else if (auto g = reinterpret_cast<SetThreads>(loaded_symbol(blas.library, "mkl_set_num_threads"))) g(blas_threads);
   }
 }
+
+namespace {
+std::atomic<int> g_bf16_model_threads{0};
+}  // namespace
+
+void set_bf16_model_threads(int threads) { g_bf16_model_threads = threads > 0 ? threads : 0; }
+int bf16_model_threads() { return g_bf16_model_threads; }
 
 IntraOpThreads::IntraOpThreads(int threads) {
   if (threads <= 0 || threads == at::get_num_threads()) return;

@@ -42,6 +42,11 @@ void set_num_threads(int torch_threads, int blas_threads);
 // setting is per calling thread under OpenMP (each thread's own ICV), so it must be made on the thread that runs
 // the work: the compute thread (core/compute_thread.h). bf16 products run in oneDNN on these threads, not on the
 // BLAS's (lib/threads.ts has the rule per precision).
+// LibTorch intra-op threads for every call on a bfloat16 model on the CPU (its products run in oneDNN on these
+// threads; lib/threads.ts): 0 (the default) leaves the setting as it is. Read by the binding's model tasks.
+void set_bf16_model_threads(int threads);
+int bf16_model_threads();
+
 class IntraOpThreads {
  public:
   explicit IntraOpThreads(int threads);
