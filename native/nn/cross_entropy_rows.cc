@@ -7,35 +7,16 @@
 
 #include "core/error.h"
 #include "core/workers.h"
-#include "nn/simd.h"
+#include "nn/fused_rows.h"
 
 namespace nodetune::nn {
 namespace {
 
 #ifdef NODETUNE_X86_KERNELS
-// Eight values of a row as float32, and back in the row's dtype.
-struct F32 {
-  using T = float;
-  __attribute__((target("avx2,fma"))) static __m256 load(const float* p) { return _mm256_loadu_ps(p); }
-  __attribute__((target("avx2,fma"))) static void store(float* p, __m256 v) { _mm256_storeu_ps(p, v); }
-  static float one(float v) { return v; }
-  static float round(float v) { return v; }
-};
-struct Bf16 {
-  using T = at::BFloat16;
-  __attribute__((target("avx2,fma"))) static __m256 load(const at::BFloat16* p) {
-    return load_bf16x8(reinterpret_cast<const uint16_t*>(p));
-  }
-  __attribute__((target("avx2,fma"))) static void store(at::BFloat16* p, __m256 v) {
-    store_bf16x8(reinterpret_cast<uint16_t*>(p), v);
-  }
-  static float one(at::BFloat16 v) { return float(v); }
-  static at::BFloat16 round(float v) { return at::BFloat16(v); }
-};
-
 // One row: returns logsumexp(x) - x[t]; with `gradient` (and scale != 0) x becomes (softmax(x) - one_hot(t)) * scale.
-template <class E>
-__attribute__((target("avx2,fma"))) float row(typename E::T* x, int64_t v, int64_t t, float scale, bool gradient) {
+template <class T>
+__attribute__((target("avx2,fma"))) float row(T* x, int64_t v, int64_t t, float scale, bool gradient) {
+  using E = Lanes<T>;
   int64_t i = 0;
   __m256 mx = _mm256_set1_ps(-__builtin_inff());
   for (; i + 8 <= v; i += 8) mx = _mm256_max_ps(mx, E::load(x + i));
@@ -43,7 +24,7 @@ __attribute__((target("avx2,fma"))) float row(typename E::T* x, int64_t v, int64
   _mm256_storeu_ps(hi, mx);
   float m = hi[0];
   for (int k = 1; k < 8; ++k) m = std::fmax(m, hi[k]);
-  for (; i < v; ++i) m = std::fmax(m, E::one(x[i]));
+  for (; i < v; ++i) m = std::fmax(m, float(x[i]));
   if (std::isinf(m)) m = 0.0f;  // every value -inf (or +inf somewhere): let the sums give inf / NaN as log_softmax does
   const __m256 mv = _mm256_set1_ps(m);
   __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
@@ -53,30 +34,30 @@ __attribute__((target("avx2,fma"))) float row(typename E::T* x, int64_t v, int64
   }
   for (; i + 8 <= v; i += 8) s0 = _mm256_add_ps(s0, exp8(_mm256_sub_ps(E::load(x + i), mv)));
   float s = sum8(_mm256_add_ps(s0, s1));
-  for (; i < v; ++i) s += std::exp(E::one(x[i]) - m);
+  for (; i < v; ++i) s += std::exp(float(x[i]) - m);
   const float lse = m + std::log(s);
-  const float loss = lse - E::one(x[t]);
+  const float loss = lse - float(x[t]);
   if (!gradient) return loss;
   if (scale == 0.0f) {
-    std::memset(static_cast<void*>(x), 0, sizeof(typename E::T) * v);
+    std::memset(static_cast<void*>(x), 0, sizeof(T) * v);
     return loss;
   }
   const __m256 lv = _mm256_set1_ps(lse), sv = _mm256_set1_ps(scale);
   for (i = 0; i + 8 <= v; i += 8) E::store(x + i, _mm256_mul_ps(exp8(_mm256_sub_ps(E::load(x + i), lv)), sv));
-  for (; i < v; ++i) x[i] = E::round(std::exp(E::one(x[i]) - lse) * scale);
+  for (; i < v; ++i) x[i] = T(std::exp(float(x[i]) - lse) * scale);
   // The target's own entry from the logit (the loop above overwrote it): (p - 1) * scale.
-  x[t] = E::round((std::exp(-loss) - 1.0f) * scale);
+  x[t] = T((std::exp(-loss) - 1.0f) * scale);
   return loss;
 }
 
-template <class E>
+template <class T>
 float rows(at::Tensor& logits, const int64_t* target, const float* scale, bool gradient) {
   const int64_t r = logits.size(0), v = logits.size(1);
-  auto* base = logits.data_ptr<typename E::T>();
+  T* base = logits.data_ptr<T>();
   std::vector<float> losses(r);
   // nodetune's pool (core/workers.h): at::parallel_for compiled without -fopenmp runs on the calling thread alone.
   parallel_range(0, r, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) losses[i] = row<E>(base + i * v, v, target[i], scale[i], gradient);
+    for (int64_t i = begin; i < end; ++i) losses[i] = row<T>(base + i * v, v, target[i], scale[i], gradient);
   });
   double total = 0;
   for (int64_t i = 0; i < r; ++i)
@@ -99,8 +80,8 @@ at::Tensor cross_entropy_rows(at::Tensor& logits, const at::Tensor& target, cons
     if (tp[i] < 0 || tp[i] >= v)
       fail("ERR_DATA", "label id " + std::to_string(tp[i]) + " (row " + std::to_string(i) + ") is outside the vocabulary of " +
                            std::to_string(v) + " tokens");
-  float total = logits.scalar_type() == at::kBFloat16 ? rows<Bf16>(logits, tp, s.data_ptr<float>(), gradient)
-                                                       : rows<F32>(logits, tp, s.data_ptr<float>(), gradient);
+  float total = logits.scalar_type() == at::kBFloat16 ? rows<at::BFloat16>(logits, tp, s.data_ptr<float>(), gradient)
+                                                       : rows<float>(logits, tp, s.data_ptr<float>(), gradient);
   return at::full({}, total, at::TensorOptions().dtype(at::kFloat));
 #else
   (void)logits, (void)target, (void)scale, (void)gradient;
