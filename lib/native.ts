@@ -5,6 +5,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { NodetuneError } from './errors';
+import { mmapThreshold } from './heap';
 import { setOmpWaitPolicy, startupThreadSettings, stepTorchThreads } from './threads';
 import { chooseBlasKernel } from './blas-kernel';
 import { cpuFeatures } from './cpu';
@@ -246,6 +247,9 @@ export interface NativeBinding {
   setNumThreads(torchThreads: number, blasThreads: number): void;
   /** LibTorch intra-op threads for every call on a bfloat16 CPU model (0: leave the setting). */
   setBf16ModelThreads(threads: number): void;
+  /** glibc's mmap threshold (lib/heap.ts): whether it was set; mmapThreshold(): the value set, 0 if none. */
+  setMmapThreshold(bytes: number): boolean;
+  mmapThreshold(): number;
   bf16ModelThreads(): number;
   /** GFLOP/s of n x n products in dtype; threads > 0: with that many LibTorch intra-op threads, 0: as set. */
   measureMatmul(n: number, iterations: number, dtype: 'float32' | 'bfloat16', threads: number): Promise<number>;
@@ -333,6 +337,9 @@ export function loadNative(): LoadedBinding {
     );
   }
   binding.setErrorClass(NodetuneError as unknown as new (code: string, message: string) => Error);
+  // Before any tensor: NODETUNE_MMAP_THRESHOLD, glibc's mmap threshold (lib/heap.ts).
+  const threshold = mmapThreshold();
+  if (threshold !== null) binding.setMmapThreshold(threshold);
   const info = binding.runtimeInfo();
   const threads = startupThreadSettings(info);
   binding.setNumThreads(threads.torch, threads.blas);

@@ -35,6 +35,8 @@ export interface RuntimeInfo {
   /** The CPU's instruction-set extensions that matter for speed, fastBf16 among them (AVX512-BF16 or AMX). */
   cpu: CpuFeatures;
   threads: { intraOp: number; interOp: number; blas: number; hardware: number };
+  /** glibc's mmap threshold as NODETUNE_MMAP_THRESHOLD set it at load (lib/heap.ts); null: glibc's own. */
+  heap: { mmapThreshold: number | null };
   addon: { path: string; torchLibrary: string; cxx11Abi: boolean; napiVersion: number };
   warnings: string[];
 }
@@ -70,6 +72,7 @@ export function runtimeInfo(): RuntimeInfo {
     },
     cpu,
     threads: { intraOp: r.intraOpThreads, interOp: r.interOpThreads, blas: r.blas.threads, hardware: r.hardwareThreads },
+    heap: { mmapThreshold: binding.mmapThreshold() || null },
     addon: {
       path,
       torchLibrary: r.torchLibrary,

@@ -69,8 +69,10 @@ describe('68 fused training ops (SwiGLU, RMSNorm) against the LibTorch ops', () 
   for (const [name, load] of LOADERS) {
     for (const dtype of ['float32', 'bfloat16'] as const) {
       // Full fine-tuning: SwiGLU takes the gate_up product's output whole (its two halves); LoRA on every linear
-      // layer: gate and up as two tensors; LoRA on up_proj only: gate a strided half, up a tensor of its own.
-      const loras: Lora[] = name === 'llama fixture' ? [false, 'all-linear', ['up_proj']] : [false, 'all-linear'];
+      // layer: gate and up as two tensors, and the down projection's A product fused with SwiGLU (nn/swiglu.h
+      // swiglu_with_product); LoRA on up_proj only: gate a strided half, up a tensor of its own; on gate_proj and
+      // down_proj: that fused node where up needs no gradient (the first layer's, whose input needs none).
+      const loras: Lora[] = name === 'llama fixture' ? [false, 'all-linear', ['up_proj'], ['gate_proj', 'down_proj']] : [false, 'all-linear'];
       for (const lora of loras) {
         const method = lora === false ? 'full fine-tuning' : `LoRA r4 on ${Array.isArray(lora) ? lora.join(', ') : lora}`;
         const what = `${name} ${dtype}${dtype === 'bfloat16' ? ' (precision bf16)' : ''} ${method}`;

@@ -6,6 +6,7 @@
 #include "binding/convert.h"
 #include "binding/errors.h"
 #include "core/compute_thread.h"
+#include "core/memory.h"
 #include "core/runtime.h"
 #include "nn/int8_decode.h"
 #include "nn/quantized_weight.h"
@@ -61,6 +62,16 @@ Napi::Value SetNumThreadsJs(const Napi::CallbackInfo& info) {
   set_compute_thread_torch_threads(torch_threads);
   return env.Undefined();
 }
+
+// setMmapThreshold(bytes) -> whether the C library took it (core/memory.h); mmapThreshold() -> the value set, 0 if none
+Napi::Value SetMmapThresholdJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsNumber()) ThrowArgument(env, "setMmapThreshold(bytes) expects a number");
+  const int64_t bytes = info[0].As<Napi::Number>().Int64Value();
+  return Napi::Boolean::New(env, bytes > 0 && set_mmap_threshold(size_t(bytes)));
+}
+
+Napi::Value MmapThresholdJs(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), double(mmap_threshold())); }
 
 // measureMatmul(n, iterations, dtype, threads) -> Promise<number> (GFLOP/s); threads 0: the current setting
 Napi::Value MeasureMatmulJs(const Napi::CallbackInfo& info) {
@@ -158,6 +169,8 @@ void DefineRuntime(Napi::Env env, Napi::Object exports) {
   exports.Set("setNumThreads", Napi::Function::New<SetNumThreadsJs>(env, "setNumThreads"));
   exports.Set("setBf16ModelThreads", Napi::Function::New<SetBf16ModelThreadsJs>(env, "setBf16ModelThreads"));
   exports.Set("bf16ModelThreads", Napi::Function::New<Bf16ModelThreadsJs>(env, "bf16ModelThreads"));
+  exports.Set("setMmapThreshold", Napi::Function::New<SetMmapThresholdJs>(env, "setMmapThreshold"));
+  exports.Set("mmapThreshold", Napi::Function::New<MmapThresholdJs>(env, "mmapThreshold"));
   exports.Set("measureMatmul", Napi::Function::New<MeasureMatmulJs>(env, "measureMatmul"));
   exports.Set("measureReadBandwidth", Napi::Function::New<MeasureReadJs>(env, "measureReadBandwidth"));
   exports.Set("cudaComputeCapability", Napi::Function::New<CudaComputeCapabilityJs>(env, "cudaComputeCapability"));

@@ -4,6 +4,7 @@
 #pragma once
 #include <ATen/ATen.h>
 
+#include <functional>
 #include <string>
 
 namespace nodetune::nn {
@@ -14,6 +15,13 @@ class Hooks {
   // `y` is the output of the linear layer `module` (its weight is "<module>.weight") for input `x`;
   // returns y plus whatever the active adapter adds.
   virtual at::Tensor linear(const std::string& module, const at::Tensor& x, const at::Tensor& y) const = 0;
+  // linear() for the input x = swiglu(gate, up) (a gated MLP's down projection), `base` giving the layer's own output
+  // for x: an adapter that would keep x for backward may build x itself and keep gate and up instead (SwiGLU keeps
+  // them anyway). Returns the output, or an undefined tensor to have the caller compute x and call linear().
+  virtual at::Tensor swiglu_linear(const std::string& module, const at::Tensor& gate, const at::Tensor& up,
+                                   const std::function<at::Tensor(const at::Tensor&)>& base) const {
+    return at::Tensor();
+  }
   // Whether linear() would change the output of `module` (fused fast paths must not bypass an adapter).
   virtual bool adapts(const std::string& module) const = 0;
   // `h` is the output of the sublayer `site` ("<layer prefix>attention" or "<layer prefix>mlp") before

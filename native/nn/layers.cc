@@ -14,21 +14,38 @@
 #include "nn/quantized_linear.h"
 #include "nn/rms_norm.h"
 #include "nn/rope_backward.h"
+#include "nn/swiglu.h"
 #include "nn/train_fusions.h"
 
 namespace nodetune::nn {
 
-at::Tensor linear(const Params& p, const std::string& name, const at::Tensor& x, bool bias) {
-  at::Tensor y;
+namespace {
+
+// The layer's own output, without its adapters.
+at::Tensor own_linear(const Params& p, const std::string& name, const at::Tensor& x, bool bias) {
   if (auto q = p.quantized_ptr(name + ".weight")) {
-    y = quantized_linear(q, x);
-    if (bias) y = y + p.get(name + ".bias");
-    return p.hooks() ? p.hooks()->linear(name, x, y) : y;
+    at::Tensor y = quantized_linear(q, x);
+    return bias ? y + p.get(name + ".bias") : y;
   }
   const at::Tensor& w = p.get(name + ".weight");
   at::Tensor b = bias ? p.get(name + ".bias") : at::Tensor();
-  y = decode_linear_applies(x, w) ? decode_linear(x, w, b) : bias ? at::linear(x, w, b) : at::linear(x, w);
+  return decode_linear_applies(x, w) ? decode_linear(x, w, b) : bias ? at::linear(x, w, b) : at::linear(x, w);
+}
+
+}  // namespace
+
+at::Tensor linear(const Params& p, const std::string& name, const at::Tensor& x, bool bias) {
+  at::Tensor y = own_linear(p, name, x, bias);
   return p.hooks() ? p.hooks()->linear(name, x, y) : y;
+}
+
+at::Tensor swiglu_linear(const Params& p, const std::string& name, const at::Tensor& gate, const at::Tensor& up,
+                         bool bias) {
+  if (p.hooks()) {
+    at::Tensor y = p.hooks()->swiglu_linear(name, gate, up, [&](const at::Tensor& f) { return own_linear(p, name, f, bias); });
+    if (y.defined()) return y;
+  }
+  return linear(p, name, swiglu(gate, up), bias);
 }
 
 std::vector<at::Tensor> fused_linear(const Params& p, const std::vector<std::string>& names, const at::Tensor& x,

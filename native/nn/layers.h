@@ -22,6 +22,10 @@ at::Tensor linear(const Params& p, const std::string& name, const at::Tensor& x,
 // bfloat16 weight block (no copy) or over the quantized weights one after another (quantized_linear_rows).
 std::vector<at::Tensor> fused_linear(const Params& p, const std::vector<std::string>& names, const at::Tensor& x,
                                      bool bias);
+// linear() of swiglu(gate, up) (the down projection of a gated MLP): the adapters may build that input themselves
+// (nn/hooks.h swiglu_linear), so that LoRA keeps gate and up for backward instead of it.
+at::Tensor swiglu_linear(const Params& p, const std::string& name, const at::Tensor& gate, const at::Tensor& up,
+                         bool bias);
 // x @ W + b with W [in, out] (GPT-2's Conv1D).
 at::Tensor conv1d(const Params& p, const std::string& name, const at::Tensor& x);
 // A sublayer's output passed through the adapters at `site` (see nn/hooks.h); unchanged without any.

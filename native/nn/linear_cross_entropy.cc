@@ -35,9 +35,10 @@ struct LinearCrossEntropy : public torch::autograd::Function<LinearCrossEntropy>
     // The fused rows (nn/cross_entropy_rows.h): the chunk's logits in one buffer of the products' dtype, reused by
     // every chunk, become their gradient in place; no float32 copy. Otherwise LibTorch's ops, as below.
     const bool fused = train_fusions_apply(hx);
-    // One buffer of up to 80 MB serves every chunk there, so chunks can be larger: at the 0.5B shape's 152k
-    // vocabulary a 256-token sequence is one bf16 chunk (the head's products ran ~9% faster at 256 rows than 128).
-    if (fused) step = std::max(step, (int64_t(80) << 20) / int64_t(hx.element_size()) / std::max<int64_t>(w.size(0), 1));
+    // One buffer of up to 32 MB serves every chunk there (128 rows of bf16 logits at the 0.5B and 1B shapes'
+    // 128-152k vocabularies). It was 80 MB (a 256-token sequence in one chunk, within noise of 128-row chunks in
+    // speed): the buffer is live on top of every saved activation when the forward ends, the step's peak at 1B.
+    if (fused) step = std::max(step, (int64_t(32) << 20) / int64_t(hx.element_size()) / std::max<int64_t>(w.size(0), 1));
     at::Tensor buffer = fused ? at::empty({std::min(step, n), w.size(0)}, hx.options()) : at::Tensor();
     for (int64_t start = 0; start < n; start += step) {
       const int64_t len = std::min(step, n - start);

@@ -69,8 +69,9 @@ at::Tensor llama_hidden(const Model& m, const Batch& b, KvCache* cache) {
       at::Tensor h = x + sublayer(p, l + "attention", o);
       at::Tensor f = rms_norm(p, l + "post_attention_layernorm", h, c.norm_eps);
       auto gate_up = fused_linear(p, {l + "mlp.gate_proj", l + "mlp.up_proj"}, f, c.mlp_bias);
-      f = c.act == "silu" ? swiglu(gate_up[0], gate_up[1]) : activation(c.act, gate_up[0]) * gate_up[1];
-      return h + sublayer(p, l + "mlp", linear(p, l + "mlp.down_proj", f, c.mlp_bias));
+      at::Tensor down = c.act == "silu" ? swiglu_linear(p, l + "mlp.down_proj", gate_up[0], gate_up[1], c.mlp_bias)
+                                         : linear(p, l + "mlp.down_proj", activation(c.act, gate_up[0]) * gate_up[1], c.mlp_bias);
+      return h + sublayer(p, l + "mlp", down);
     };
     x = ckpt ? checkpointed(block, x) : block(x);
   }

@@ -1,6 +1,7 @@
 #include "nn/swiglu.h"
 
 #include <c10/core/impl/LocalDispatchKeySet.h>
+#include <ATen/core/grad_mode.h>
 #include <torch/csrc/autograd/custom_function.h>
 
 #include <algorithm>
@@ -149,6 +150,39 @@ struct SwiGluHalves : public torch::autograd::Function<SwiGluHalves> {
   }
 };
 
+// swiglu(gate, up) = f and f @ w^T in one node that keeps gate, up and w, not f: backward recomputes f (one pass
+// over [rows, f]) for w's gradient, and the two incoming gradients meet in one addmm before SwiGLU's backward.
+struct SwiGluProduct : public torch::autograd::Function<SwiGluProduct> {
+  static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx, const at::Tensor& gate,
+                                                const at::Tensor& up, const at::Tensor& w) {
+    c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
+    ctx->save_for_backward({gate, up, w});
+    at::Tensor f = swiglu_rows_of(as_rows(gate), as_rows(up), gate.sizes());
+    return {f, at::matmul(f, w.t())};
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const at::Tensor &gate = saved[0], &up = saved[1], &w = saved[2];
+    const auto dtype = gate.scalar_type();
+    at::Tensor g = as_rows(gate), u = as_rows(up);
+    at::Tensor dlow = grads[1].defined() ? grads[1].reshape({-1, w.size(0)}).to(dtype) : at::Tensor();
+    at::Tensor dw;
+    if (ctx->needs_input_grad(2) && dlow.defined())
+      dw = at::mm(dlow.t(), swiglu_rows_of(g, u, g.sizes()));
+    // d loss / d f: the gradient from f's own consumers plus dlow's through w.
+    at::Tensor df = grads[0].defined() ? as_rows(grads[0].to(dtype)) : at::Tensor();
+    if (dlow.defined()) df = df.defined() ? at::addmm(df, dlow, w) : at::mm(dlow, w);
+    const bool need_g = ctx->needs_input_grad(0) && df.defined(), need_u = ctx->needs_input_grad(1) && df.defined();
+    const auto opts = gate.options().memory_format(at::MemoryFormat::Contiguous);
+    at::Tensor dg = need_g ? at::empty(g.sizes(), opts) : at::Tensor();
+    at::Tensor du = need_u ? at::empty(g.sizes(), opts) : at::Tensor();
+    if (need_g || need_u) swiglu_grads_of(df, g, u, dg, du);
+    return {need_g ? dg.view(gate.sizes()) : at::Tensor(), need_u ? du.view(up.sizes()) : at::Tensor(), dw};
+  }
+};
+
 // The tensor whose rows are [gate row | up row] when gate and up are views of its two halves, else undefined.
 at::Tensor halves_of(const at::Tensor& gate, const at::Tensor& up, const at::Tensor& g, const at::Tensor& u) {
   if (!gate.is_view() || !up.is_view()) return at::Tensor();
@@ -174,6 +208,20 @@ at::Tensor swiglu(const at::Tensor& gate, const at::Tensor& up) {
   }
 #endif
   return at::silu(gate) * up;
+}
+
+std::pair<at::Tensor, at::Tensor> swiglu_with_product(const at::Tensor& gate, const at::Tensor& up,
+                                                      const at::Tensor& w) {
+#ifdef NODETUNE_X86_KERNELS
+  if (at::GradMode::is_enabled() && w.requires_grad() && (gate.requires_grad() || up.requires_grad()) &&
+      gate.dim() >= 1 && gate.numel() > 0 && gate.sizes() == up.sizes() && gate.scalar_type() == up.scalar_type() &&
+      w.scalar_type() == gate.scalar_type() && w.dim() == 2 && w.size(1) == gate.size(-1) &&
+      up.device() == gate.device() && w.device() == gate.device() && train_fusions_apply(gate)) {
+    auto out = SwiGluProduct::apply(gate, up, w);
+    return {out[0], out[1]};
+  }
+#endif
+  return {};
 }
 
 }  // namespace nodetune::nn

@@ -8,10 +8,19 @@
 #pragma once
 #include <ATen/ATen.h>
 
+#include <utility>
+
 namespace nodetune::nn {
 
 // silu(gate) * up for gate and up of one shape and dtype: fused when train_fusions_apply(gate) (nn/train_fusions.h),
 // else LibTorch's at::silu(gate) * up. Differentiable in both; gradients have the inputs' dtype.
 at::Tensor swiglu(const at::Tensor& gate, const at::Tensor& up);
+
+// {f, f @ w^T} for f = swiglu(gate, up) and a trainable w [n, intermediate] of their dtype (LoRA's A on the down
+// projection): one node that keeps gate, up and w for backward (SwiGLU keeps gate and up anyway), not f, which the
+// product alone would keep: [tokens, intermediate] a layer (4.2 MB at the 1B shape, 256 tokens, bf16). Backward
+// recomputes f. Where the fused SwiGLU does not apply, or nothing needs a gradient, returns undefined tensors.
+std::pair<at::Tensor, at::Tensor> swiglu_with_product(const at::Tensor& gate, const at::Tensor& up,
+                                                      const at::Tensor& w);
 
 }  // namespace nodetune::nn

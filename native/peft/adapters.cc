@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "nn/layers.h"
+#include "nn/swiglu.h"
 
 namespace nodetune::peft {
 namespace {
@@ -224,6 +225,22 @@ at::Tensor AdapterSet::linear(const std::string& module, const at::Tensor& x, co
   // and backward instead of two over the layer's width (r 16 against 4864 at the 0.5B shape's gate/up).
   at::Tensor low = at::linear(in_dtype(in, a), a) * active_->scale;
   return y + at::linear(low, active_->params.get(module + ".lora_B.weight")).to(y.scalar_type());
+}
+
+at::Tensor AdapterSet::swiglu_linear(const std::string& module, const at::Tensor& gate, const at::Tensor& up,
+                                     const std::function<at::Tensor(const at::Tensor&)>& base) const {
+  // Only where linear() would apply LoRA with no dropout on its input (dropout's mask is drawn from that input).
+  if (!adapts(module) || (active_->dropout > 0 && training_ && *training_)) return at::Tensor();
+  const at::Tensor& a = active_->params.get(module + ".lora_A.weight");
+  // In A's dtype as linear() computes it: the input's when they agree or under autocast (which casts A to it).
+  const bool autocast = at::autocast::is_cpu_enabled() || at::autocast::is_enabled();
+  if (a.scalar_type() != gate.scalar_type() && !(autocast && at::autocast::get_autocast_cpu_dtype() == gate.scalar_type()))
+    return at::Tensor();
+  // The cast is part of the graph (its backward casts A's gradient back), as autocast's would be.
+  auto [f, low] = nn::swiglu_with_product(gate, up, a.scalar_type() == gate.scalar_type() ? a : a.to(gate.scalar_type()));
+  if (!f.defined()) return at::Tensor();
+  at::Tensor y = base(f);
+  return y + at::linear(low * active_->scale, active_->params.get(module + ".lora_B.weight")).to(y.scalar_type());
 }
 
 at::Tensor AdapterSet::sublayer(const std::string& site, const at::Tensor& h) const {

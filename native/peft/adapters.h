@@ -78,6 +78,8 @@ class AdapterSet : public nn::Hooks {
   std::string merged_name() const;
 
   at::Tensor linear(const std::string& module, const at::Tensor& x, const at::Tensor& y) const override;
+  at::Tensor swiglu_linear(const std::string& module, const at::Tensor& gate, const at::Tensor& up,
+                           const std::function<at::Tensor(const at::Tensor&)>& base) const override;
   bool adapts(const std::string& module) const override;
   at::Tensor sublayer(const std::string& site, const at::Tensor& h) const override;
   at::Tensor prompt() const override;
