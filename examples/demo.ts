@@ -44,6 +44,11 @@ improved held-out test accuracy over the base before training, 1 otherwise. Whet
 baseline is printed either way (ahead or behind).`;
 
 const log = (s: string) => console.log(s);
+const validationAccuracy = (x: { r: RunResult }) => x.r.after.validation?.accuracy ?? 0;
+
+/** Full fine-tuning: epochs of each run, and runs with consecutive seeds of which the best on validation is kept. */
+const FULL_EPOCHS = 4;
+const RESTARTS = 3;
 
 /** The classifier's input length in tokens (at most the model's positions). */
 const INPUT_TOKENS = 128;
@@ -134,25 +139,38 @@ async function main(): Promise<number> {
   log(`  ${nb.vocabularySize.toLocaleString('en-US')} words: held-out test accuracy ${fmt(baseline.accuracy)}, macro-F1 ${fmt(baseline.macroF1)} (${cleaned.test!.length} emails, ${baselineSeconds.toFixed(1)} s)`);
   // The demo picks the method by validation accuracy (below). Full fine-tuning comes first (it wins a tie): it also
   // trains the token embeddings, where spam's evidence is (which words occur); LoRA and head-only keep them frozen.
-  const methods: { name: string; method: MethodConfig; learningRate: number }[] = [
-    { name: 'full fine-tuning', method: { kind: 'full' }, learningRate: 1e-3 },
-    { name: 'LoRA (r 8, all linear layers)', method: { kind: 'lora', r: 8, alpha: 16, targetModules: 'all-linear' }, learningRate: 5e-3 },
-    { name: 'head only', method: { kind: 'partial', policy: 'head' }, learningRate: 3e-2 },
+  // Full fine-tuning runs with RESTARTS seeds (seed, seed + 1, ...) and keeps the run with the best validation
+  // accuracy: its test accuracy moves by up to 10 emails of 397 with the seed alone (README), and a restart search on
+  // validation, as hyperparameterSearch does over seeds, keeps a bad draw from being the result.
+  const methods: { name: string; method: MethodConfig; learningRate: number; epochs: number; restarts: number }[] = [
+    { name: 'full fine-tuning', method: { kind: 'full' }, learningRate: 1e-3, epochs: FULL_EPOCHS, restarts: quick ? 2 : RESTARTS },
+    { name: 'LoRA (r 8, all linear layers)', method: { kind: 'lora', r: 8, alpha: 16, targetModules: 'all-linear' }, learningRate: 5e-3, epochs: 3, restarts: 1 },
+    { name: 'head only', method: { kind: 'partial', policy: 'head' }, learningRate: 3e-2, epochs: 3, restarts: 1 },
   ];
-  const results: { name: string; r: RunResult }[] = [];
+  const results: { name: string; r: RunResult; seconds: number }[] = [];
   for (const m of methods) {
-    const config: TrainConfig = {
-      model: base, task: 'classification', output: path.join(out, m.method.kind), seed, data: dataConfig, method: m.method,
-      training: { epochs: quick ? 1 : 3, batchSize: 16, learningRate: m.learningRate, lrScheduler: 'linear', warmupRatio: 0.1, evalStrategy: 'epoch', loggingSteps: quick ? 1 : 10 },
-    };
-    log(`\n- ${m.name}`);
-    const r = await runTraining(config, { label: `  ${m.method.kind}`, stream: process.stdout });
-    results.push({ name: m.name, r });
-    log(r.summary.split('\n').map((l) => `  ${l}`).join('\n'));
+    const runs: { seed: number; r: RunResult }[] = [];
+    for (let k = 0; k < m.restarts; k++) {
+      const runSeed = seed + k;
+      const config: TrainConfig = {
+        model: base, task: 'classification', output: path.join(out, m.method.kind, ...(m.restarts > 1 ? [`seed-${runSeed}`] : [])), seed: runSeed, data: dataConfig,
+        method: m.method,
+        training: { epochs: quick ? 1 : m.epochs, batchSize: 16, learningRate: m.learningRate, lrScheduler: 'linear', warmupRatio: 0.1, evalStrategy: 'epoch', loggingSteps: quick ? 1 : 10 },
+      };
+      log(`\n- ${m.name}${m.restarts > 1 ? `, seed ${runSeed} (run ${k + 1} of ${m.restarts})` : ''}`);
+      const r = await runTraining(config, { label: `  ${m.method.kind}`, stream: process.stdout });
+      runs.push({ seed: runSeed, r });
+      log(r.summary.split('\n').map((l) => `  ${l}`).join('\n'));
+    }
+    const kept = runs.reduce((best, x) => (validationAccuracy(x) > validationAccuracy(best) ? x : best));
+    if (runs.length > 1) {
+      log(`\n  ${m.name}: kept the run with seed ${kept.seed}, the best validation accuracy of ${runs.length} ` +
+        `(${runs.map((x) => `seed ${x.seed} ${fmt(validationAccuracy(x))}`).join(', ')}; the test set only reports)`);
+    }
+    results.push({ name: m.name, r: kept.r, seconds: runs.reduce((t, x) => t + x.r.seconds, 0) });
   }
 
   // The choice: the highest validation accuracy (the test set is only for reporting), the first on a tie.
-  const validationAccuracy = (x: { r: RunResult }) => x.r.after.validation?.accuracy ?? 0;
   const chosen = results.reduce((best, x) => (validationAccuracy(x) > validationAccuracy(best) ? x : best));
   const others = results.filter((x) => x !== chosen).map((x) => `${x.name} ${fmt(validationAccuracy(x))}`).join(', ');
   log(`\nThe demo's choice: ${chosen.name}, the highest validation accuracy (${fmt(validationAccuracy(chosen))}; ${others})`);
@@ -170,12 +188,13 @@ async function main(): Promise<number> {
   log(`\nStage 3: LoRA merged into the base: ${merged} (a plain checkpoint)`);
   log(`  pipeline('text-classification') with the ${chosen.name} model (${chosenModel}) on "${email.slice(0, 60)}...": ${answer.label} (score ${answer.score.toFixed(3)})`);
 
-  const row = (name: string, r: RunResult) => [name, `${r.trainable.trainable.toLocaleString('en-US')} (${r.trainable.percent.toFixed(2)}%)`, `${r.seconds.toFixed(0)} s`,
+  const row = (name: string, r: RunResult, seconds: number) => [name, `${r.trainable.trainable.toLocaleString('en-US')} (${r.trainable.percent.toFixed(2)}%)`, `${seconds.toFixed(0)} s`,
     `${fmt(r.before.test!.accuracy)} -> ${fmt(r.after.test!.accuracy)}`, `${fmt(r.before.test!.macroF1)} -> ${fmt(r.after.test!.macroF1)}`, r.report ?? '-'];
   const baselineRow = ['naive Bayes baseline', `${(nb.vocabularySize * nb.labels.length).toLocaleString('en-US')} word counts`, `${baselineSeconds.toFixed(0)} s`,
     fmt(baseline.accuracy), fmt(baseline.macroF1), '-'];
   log(`\nSummary (held-out test set of ${cleaned.test!.length} emails; "before" = the base with its fresh classification head):\n`);
-  log(formatTable(['method', 'trained parameters', 'time', 'accuracy before -> after', 'macro-F1 before -> after', 'report'], [...results.map((x) => row(x.name, x.r)), baselineRow]));
+  log(formatTable(['method', 'trained parameters', 'time', 'accuracy before -> after', 'macro-F1 before -> after', 'report'], [...results.map((x) => row(x.name, x.r, x.seconds)), baselineRow]));
+  for (const m of methods.filter((x) => x.restarts > 1)) log(`(${m.name}: the run kept of ${m.restarts}, seeds ${seed}-${seed + m.restarts - 1}, chosen on validation; its time is all ${m.restarts} runs')`);
   const seconds = (Date.now() - started) / 1000;
   const score = (m: { accuracy?: number; macroF1?: number }) => ({ accuracy: m.accuracy!, macroF1: m.macroF1! });
   const v = verdict(chosen.name, { before: score(chosen.r.before.test!), after: score(chosen.r.after.test!) }, baseline);

@@ -126,8 +126,14 @@ describe('73 demo (npm run demo -- --quick)', function () {
     expect(first.out).to.match(/LoRA \(r 8, all linear layers\)\s+[\d,]+ \([\d.]+%\)/);
     expect(first.out).to.match(/head only\s+[\d,]+ \([\d.]+%\)/);
     expect(first.out).to.match(new RegExp(`pipeline\\('text-classification'\\) with the ${method} model \\(.*\\) on ".*": (ham|spam) \\(score [\\d.]+\\)`));
-    expect(fs.existsSync(path.join(out, 'full', 'report.html'))).to.equal(true);
-    expect(fs.existsSync(path.join(out, 'full', 'model', 'model.safetensors'))).to.equal(true);
+    // Full fine-tuning's restarts (two under --quick): each run in its own folder, the best on validation kept.
+    expect(first.out).to.match(/- full fine-tuning, seed 7 \(run 1 of 2\)[\s\S]*- full fine-tuning, seed 8 \(run 2 of 2\)/);
+    expect(first.out).to.match(/full fine-tuning: kept the run with seed [78], the best validation accuracy of 2 \(seed 7 [\d.]+, seed 8 [\d.]+; the test set only reports\)/);
+    expect(first.out).to.contain("(full fine-tuning: the run kept of 2, seeds 7-8, chosen on validation; its time is all 2 runs')");
+    for (const s of [7, 8]) {
+      expect(fs.existsSync(path.join(out, 'full', `seed-${s}`, 'report.html'))).to.equal(true);
+      expect(fs.existsSync(path.join(out, 'full', `seed-${s}`, 'model', 'model.safetensors'))).to.equal(true);
+    }
     expect(fs.existsSync(path.join(out, 'lora', 'report.html'))).to.equal(true);
     expect(fs.existsSync(path.join(out, 'partial', 'report.html'))).to.equal(true);
     expect(fs.existsSync(path.join(out, 'lora', 'adapter', 'adapter_model.safetensors'))).to.equal(true);
