@@ -260,10 +260,7 @@ at::Tensor apply_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tens
   if (at::GradMode::is_enabled() && x.requires_grad() && !cos.requires_grad() && !sin.requires_grad() &&
       train_fusions_apply(x))
     return rope_with_backward(x, cos, sin);
-  const int64_t half = x.size(-1) / 2;
-  at::Tensor x1 = x.narrow(-1, 0, half), x2 = x.narrow(-1, half, half);
-  at::Tensor rotated = at::cat({-x2, x1}, -1);
-  return x * cos + rotated * sin;
+  return x * cos + rotate_half(x) * sin;
 }
 
 }  // namespace nodetune::nn

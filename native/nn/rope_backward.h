@@ -7,6 +7,8 @@
 
 namespace nodetune::nn {
 
+// (x1, x2) -> (-x2, x1) along the last dimension (D even); with `transposed`, (z1, z2) -> (z2, -z1).
+at::Tensor rotate_half(const at::Tensor& x, bool transposed = false);
 // x [.., D] (D even), cos and sin broadcastable to x and not requiring gradients; the gradient has x's dtype.
 at::Tensor rope_with_backward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin);
 
