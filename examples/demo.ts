@@ -36,7 +36,8 @@ const HELP = `Usage: npm run demo [-- --quick] [-- --model DIR] [-- --out DIR] [
   --model DIR         fine-tune this checkpoint (config.json + safetensors + tokenizer) instead of the demo's own base
   --out DIR           where data, adapters, models and reports go (default: $TMPDIR/nodetune-demo)
   --quick             a seconds-long run on a few examples (for tests; its metrics mean little)
-  --seed N            the fine-tuning runs' seed (default 7; the data split does not change)
+  --seed N            the fine-tuning runs' seed (default 7; full fine-tuning also runs N+1 and N+2 and keeps the best
+                      on validation; the data split does not change)
   --domain-steps N    steps of domain-adaptive pretraining of the demo's own base on unlabelled emails (default ${DOMAIN_RECIPE.steps}; 0: none)
 
 Exits 0 when every stage ran and the method chosen on the validation set (full fine-tuning, LoRA or head-only)
