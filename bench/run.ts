@@ -19,6 +19,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { measureMatmul, runtimeInfo } from '../lib';
 import { measureMatmulInFreshProcess } from '../lib/runtime';
+import { ompSpinSetByNodetune } from '../lib/threads';
 import { launch } from '../lib/distributed';
 import { BenchShape, configFor, writeRandomCheckpoint } from './random-checkpoint';
 import { benchRealSize } from './real-size';
@@ -52,7 +53,16 @@ function randomBatch(batch: number, seq: number, vocab: number, seed: number): n
   return Array.from({ length: batch }, () => Array.from({ length: seq }, next));
 }
 
-function runChild(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): ChildResult {
+// PyTorch's children run with OpenMP's own wait policy: the GOMP_SPINCOUNT that nodetune sets at load (lib/threads.ts)
+// is nodetune's setting, not PyTorch's default. OPENBLAS_CORETYPE stays: the same BLAS kernel on both sides.
+function childEnv(cmd: string): NodeJS.ProcessEnv {
+  if (cmd !== PYTHON || !ompSpinSetByNodetune()) return process.env;
+  const env = { ...process.env };
+  delete env.GOMP_SPINCOUNT;
+  return env;
+}
+
+function runChild(cmd: string, args: string[], env: NodeJS.ProcessEnv = childEnv(cmd)): ChildResult {
   const r = spawnSync(cmd, args, { encoding: 'utf8', env, maxBuffer: 64 << 20 });
   if (r.status !== 0) throw new Error(`${cmd} ${args[0]} failed (${r.status}): ${r.stderr.slice(-2000)}`);
   const line = r.stdout.trim().split('\n').pop()!;

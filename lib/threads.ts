@@ -71,5 +71,13 @@ export const OMP_SPIN_ROUNDS = 10000;
 export function setOmpWaitPolicy(env: NodeJS.ProcessEnv = process.env): boolean {
   if ((env.OMP_WAIT_POLICY ?? '') !== '' || (env.GOMP_SPINCOUNT ?? '') !== '') return false;
   env.GOMP_SPINCOUNT = String(OMP_SPIN_ROUNDS);
+  if (env === process.env) spinSetHere = true;
   return true;
+}
+
+let spinSetHere = false;
+
+/** Whether this process's GOMP_SPINCOUNT is nodetune's (setOmpWaitPolicy), not the user's: the bench runs PyTorch without it. */
+export function ompSpinSetByNodetune(): boolean {
+  return spinSetHere;
 }

@@ -5,7 +5,7 @@ import { AutoModel } from '../lib/models';
 import { native } from '../lib/native';
 import { trainStepThreads } from '../lib/runtime';
 import { readSafetensorsHeader } from '../lib/models/safetensors';
-import { OMP_SPIN_ROUNDS, setOmpWaitPolicy, stepTorchThreads } from '../lib/threads';
+import { OMP_SPIN_ROUNDS, ompSpinSetByNodetune, setOmpWaitPolicy, stepTorchThreads } from '../lib/threads';
 import { spawnSync } from 'child_process';
 import { expectClose, repoRoot, tempDir } from './helpers';
 import { TINY_IDS, TINY_LLAMA } from './models-helpers';
@@ -166,6 +166,11 @@ describe('19 bfloat16 models: fromConfig, float32 adapters over a bfloat16 base,
     expect(env.GOMP_SPINCOUNT).to.equal(String(OMP_SPIN_ROUNDS));
     expect(env.OMP_WAIT_POLICY).to.equal(undefined);
     expect(setOmpWaitPolicy({ OMP_WAIT_POLICY: 'ACTIVE' })).to.equal(false);
+    // This process's own setting is recorded (the bench runs PyTorch without it); other environments do not change it.
+    const here = ompSpinSetByNodetune();
+    if (here) expect(process.env.GOMP_SPINCOUNT).to.equal(String(OMP_SPIN_ROUNDS));
+    setOmpWaitPolicy({});
+    expect(ompSpinSetByNodetune()).to.equal(here);
     expect(setOmpWaitPolicy({ GOMP_SPINCOUNT: '10000' })).to.equal(false);
     // OMP_DISPLAY_ENV=VERBOSE makes GNU OpenMP print the settings it read when it loaded (other OpenMP runtimes print
     // nothing, and then there is nothing to check).
