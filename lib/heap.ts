@@ -3,7 +3,7 @@
  * on its own and unmaps it when freed, but after the first such block is freed it raises that threshold to the
  * block's size (up to 32 MiB): from then on a training step's activations (1-8 MB each) come from the heap, where
  * freed blocks stay resident between live ones, ready for the next step. That is fast, and it costs memory: at the
- * Llama-3.2-1B shape (LoRA, bf16, 256 tokens) about 145 MB more at the peak and 390 MB more kept after each step
+ * Llama-3.2-1B shape (LoRA, bf16, 256 tokens) about 140 MiB more at the peak and 380 MiB more kept after each step
  * than with the threshold fixed at 1 MiB, which makes every such block a fresh mapping, page-faulted in on each use:
  * about 15% more time per step at the 0.5B shape (docs/PERFORMANCE.md). So nodetune leaves glibc's behaviour unless
  * NODETUNE_MMAP_THRESHOLD asks (a memory-bound machine, a server that should give memory back between requests).
