@@ -117,13 +117,14 @@ export function benchRealSize(o: RealSizeOptions, work: string): Record<string, 
     const summarize = (runs: ChildRun[]) => {
       if (runs.length === 0) return undefined;
       const ms = o.median(runs.flatMap((x) => x.times));
+      const peakKb = Math.max(...runs.map((x) => x.peakRssKb));
       return {
         medianStepMs: ms, bestStepMs: Math.min(...runs.flatMap((x) => x.times)), tokensPerSec: seq / (ms / 1000),
         achievedGflops: flops / (ms / 1000) / 1e9, fractionOfPeak: flops / (ms / 1000) / 1e9 / peak,
-        peakRssMb: Math.max(...runs.map((x) => x.peakRssKb)) / 1024, loadMs: o.median(runs.map((x) => x.loadMs)),
+        peakRssMb: peakKb / 1024, loadMs: o.median(runs.map((x) => x.loadMs)),
         firstLoss: runs[0]!.losses[0], trainable: runs[0]!.trainable, threads: runs[0]!.threads,
         // Against the weights' own bytes (issue 15's memory target for LoRA on a bfloat16 base).
-        peakRssPerWeightBytes: runs[0]!.params ? Math.max(...runs.map((x) => x.peakRssKb)) * 1024 / (runs[0]!.params * (c.dtype === 'bfloat16' ? 2 : 4)) : undefined,
+        peakRssPerWeightBytes: runs[0]!.params ? peakKb * 1024 / (runs[0]!.params * (c.dtype === 'bfloat16' ? 2 : 4)) : undefined,
       };
     };
     const row = { name: c.name, method: c.method, precision: c.precision, dtype: c.dtype, tokens: seq, stepGflop: flops / 1e9,

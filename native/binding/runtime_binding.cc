@@ -39,9 +39,6 @@ Napi::Value RuntimeInfoJs(const Napi::CallbackInfo& info) {
   });
 }
 
-// setNumThreads(torchThreads, blasThreads): values <= 0 leave that setting alone. LibTorch's intra-op setting is per
-// thread under OpenMP: made here (what runtimeInfo() reads) and on the compute thread, which runs the work (before
-// its next task, so it applies to every task submitted after this call).
 // setBf16ModelThreads(n): LibTorch intra-op threads for the calls on bfloat16 models (0: leave the setting).
 Napi::Value SetBf16ModelThreadsJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -54,6 +51,9 @@ Napi::Value Bf16ModelThreadsJs(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), bf16_model_threads());
 }
 
+// setNumThreads(torchThreads, blasThreads): values <= 0 leave that setting alone. LibTorch's intra-op setting is per
+// thread under OpenMP: made here (what runtimeInfo() reads) and on the compute thread, which runs the work (before
+// its next task, so it applies to every task submitted after this call).
 Napi::Value SetNumThreadsJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsNumber() || !info[1].IsNumber()) ThrowArgument(env, "setNumThreads(torchThreads, blasThreads) expects two numbers");

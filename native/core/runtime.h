@@ -38,15 +38,15 @@ std::pair<int, int> cuda_compute_capability(int64_t index);
 // (a value <= 0 leaves that one alone).
 void set_num_threads(int torch_threads, int blas_threads);
 
-// LibTorch's intra-op threads for one task, restored at the end of the scope (threads <= 0: unchanged). The
-// setting is per calling thread under OpenMP (each thread's own ICV), so it must be made on the thread that runs
-// the work: the compute thread (core/compute_thread.h). bf16 products run in oneDNN on these threads, not on the
-// BLAS's (lib/threads.ts has the rule per precision).
 // LibTorch intra-op threads for every call on a bfloat16 model on the CPU (its products run in oneDNN on these
 // threads; lib/threads.ts): 0 (the default) leaves the setting as it is. Read by the binding's model tasks.
 void set_bf16_model_threads(int threads);
 int bf16_model_threads();
 
+// LibTorch's intra-op threads for one task, restored at the end of the scope (threads <= 0: unchanged). The
+// setting is per calling thread under OpenMP (each thread's own ICV), so it must be made on the thread that runs
+// the work: the compute thread (core/compute_thread.h). bf16 products run in oneDNN on these threads, not on the
+// BLAS's (lib/threads.ts has the rule per precision).
 class IntraOpThreads {
  public:
   explicit IntraOpThreads(int threads);

@@ -5,7 +5,6 @@
 #include "nn/checkpoint.h"
 #include "nn/layers.h"
 #include "nn/model.h"
-#include "nn/swiglu.h"
 
 namespace nodetune::nn {
 

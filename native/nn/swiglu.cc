@@ -104,6 +104,17 @@ void swiglu_grads_of(const at::Tensor& d, const at::Tensor& g, const at::Tensor&
   else backward_rows<at::BFloat16>(d, g, u, dg, du);
 }
 
+// The gradients of gate and up (as their shapes; undefined where not wanted) for d, the gradient of swiglu(gate, up)
+// as rows; g and u: gate and up as rows.
+torch::autograd::variable_list gate_up_grads(const at::Tensor& d, const at::Tensor& gate, const at::Tensor& up,
+                                             const at::Tensor& g, const at::Tensor& u, bool need_g, bool need_u) {
+  const auto opts = gate.options().memory_format(at::MemoryFormat::Contiguous);
+  at::Tensor dg = need_g ? at::empty(g.sizes(), opts) : at::Tensor();
+  at::Tensor du = need_u ? at::empty(g.sizes(), opts) : at::Tensor();
+  if (need_g || need_u) swiglu_grads_of(d, g, u, dg, du);
+  return {need_g ? dg.view(gate.sizes()) : at::Tensor(), need_u ? du.view(up.sizes()) : at::Tensor()};
+}
+
 // gate and up as two tensors (any strides).
 struct SwiGlu : public torch::autograd::Function<SwiGlu> {
   static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& gate, const at::Tensor& up) {
@@ -118,11 +129,7 @@ struct SwiGlu : public torch::autograd::Function<SwiGlu> {
     const at::Tensor &gate = saved[0], &up = saved[1];
     const bool need_g = ctx->needs_input_grad(0), need_u = ctx->needs_input_grad(1);
     at::Tensor g = as_rows(gate), u = as_rows(up), d = as_rows(grads[0].to(gate.scalar_type()));
-    const auto opts = gate.options().memory_format(at::MemoryFormat::Contiguous);
-    at::Tensor dg = need_g ? at::empty(g.sizes(), opts) : at::Tensor();
-    at::Tensor du = need_u ? at::empty(g.sizes(), opts) : at::Tensor();
-    swiglu_grads_of(d, g, u, dg, du);
-    return {need_g ? dg.view(gate.sizes()) : at::Tensor(), need_u ? du.view(up.sizes()) : at::Tensor()};
+    return gate_up_grads(d, gate, up, g, u, need_g, need_u);
   }
 };
 
@@ -174,12 +181,9 @@ struct SwiGluProduct : public torch::autograd::Function<SwiGluProduct> {
     // d loss / d f: the gradient from f's own consumers plus dlow's through w.
     at::Tensor df = grads[0].defined() ? as_rows(grads[0].to(dtype)) : at::Tensor();
     if (dlow.defined()) df = df.defined() ? at::addmm(df, dlow, w) : at::mm(dlow, w);
-    const bool need_g = ctx->needs_input_grad(0) && df.defined(), need_u = ctx->needs_input_grad(1) && df.defined();
-    const auto opts = gate.options().memory_format(at::MemoryFormat::Contiguous);
-    at::Tensor dg = need_g ? at::empty(g.sizes(), opts) : at::Tensor();
-    at::Tensor du = need_u ? at::empty(g.sizes(), opts) : at::Tensor();
-    if (need_g || need_u) swiglu_grads_of(df, g, u, dg, du);
-    return {need_g ? dg.view(gate.sizes()) : at::Tensor(), need_u ? du.view(up.sizes()) : at::Tensor(), dw};
+    auto out = gate_up_grads(df, gate, up, g, u, ctx->needs_input_grad(0) && df.defined(), ctx->needs_input_grad(1) && df.defined());
+    out.push_back(dw);
+    return out;
   }
 };
 
@@ -194,14 +198,19 @@ at::Tensor halves_of(const at::Tensor& gate, const at::Tensor& up, const at::Ten
   if (rows > 1 && (g.stride(0) != 2 * f || u.stride(0) != 2 * f)) return at::Tensor();
   return at::Tensor(base);
 }
+
+// Where the fused kernels take gate and up: one shape and dtype on one device, under train_fusions_apply.
+bool fusable(const at::Tensor& gate, const at::Tensor& up) {
+  return gate.dim() >= 1 && gate.numel() > 0 && gate.sizes() == up.sizes() && gate.scalar_type() == up.scalar_type() &&
+         up.device() == gate.device() && train_fusions_apply(gate);
+}
 #endif
 
 }  // namespace
 
 at::Tensor swiglu(const at::Tensor& gate, const at::Tensor& up) {
 #ifdef NODETUNE_X86_KERNELS
-  if (gate.dim() >= 1 && gate.numel() > 0 && gate.sizes() == up.sizes() && gate.scalar_type() == up.scalar_type() &&
-      up.device() == gate.device() && train_fusions_apply(gate)) {
+  if (fusable(gate, up)) {
     at::Tensor g = as_rows(gate), u = as_rows(up);
     at::Tensor both = halves_of(gate, up, g, u);
     return both.defined() ? SwiGluHalves::apply(both, g.size(1), gate.sizes()) : SwiGlu::apply(gate, up);
@@ -214,9 +223,8 @@ std::pair<at::Tensor, at::Tensor> swiglu_with_product(const at::Tensor& gate, co
                                                       const at::Tensor& w) {
 #ifdef NODETUNE_X86_KERNELS
   if (at::GradMode::is_enabled() && w.requires_grad() && (gate.requires_grad() || up.requires_grad()) &&
-      gate.dim() >= 1 && gate.numel() > 0 && gate.sizes() == up.sizes() && gate.scalar_type() == up.scalar_type() &&
-      w.scalar_type() == gate.scalar_type() && w.dim() == 2 && w.size(1) == gate.size(-1) &&
-      up.device() == gate.device() && w.device() == gate.device() && train_fusions_apply(gate)) {
+      w.scalar_type() == gate.scalar_type() && w.dim() == 2 && w.size(1) == gate.size(-1) && w.device() == gate.device() &&
+      fusable(gate, up)) {
     auto out = SwiGluProduct::apply(gate, up, w);
     return {out[0], out[1]};
   }

@@ -26,6 +26,11 @@ at::Tensor add_param(Adapter& a, const std::string& name, std::vector<int64_t> s
   return t;
 }
 
+// y + B(low), low being the r-wide product (scale applied), in y's dtype.
+at::Tensor plus_lora_b(const Adapter& a, const std::string& module, const at::Tensor& y, const at::Tensor& low) {
+  return y + at::linear(low, a.params.get(module + ".lora_B.weight")).to(y.scalar_type());
+}
+
 // An activation for a product with an adapter weight: cast to the weight's dtype (a float32 adapter over a
 // bfloat16 base) unless autocast is on, which casts both operands itself.
 at::Tensor in_dtype(const at::Tensor& x, const at::Tensor& w) {
@@ -223,8 +228,7 @@ at::Tensor AdapterSet::linear(const std::string& module, const at::Tensor& x, co
   at::Tensor in = active_->dropout > 0 ? at::dropout(x, active_->dropout, train) : x;
   // The scale on the r-wide side ([.., r]) rather than on the output ([.., out]): one pass over r columns forward
   // and backward instead of two over the layer's width (r 16 against 4864 at the 0.5B shape's gate/up).
-  at::Tensor low = at::linear(in_dtype(in, a), a) * active_->scale;
-  return y + at::linear(low, active_->params.get(module + ".lora_B.weight")).to(y.scalar_type());
+  return plus_lora_b(*active_, module, y, at::linear(in_dtype(in, a), a) * active_->scale);
 }
 
 at::Tensor AdapterSet::swiglu_linear(const std::string& module, const at::Tensor& gate, const at::Tensor& up,
@@ -239,8 +243,7 @@ at::Tensor AdapterSet::swiglu_linear(const std::string& module, const at::Tensor
   // The cast is part of the graph (its backward casts A's gradient back), as autocast's would be.
   auto [f, low] = nn::swiglu_with_product(gate, up, a.scalar_type() == gate.scalar_type() ? a : a.to(gate.scalar_type()));
   if (!f.defined()) return at::Tensor();
-  at::Tensor y = base(f);
-  return y + at::linear(low * active_->scale, active_->params.get(module + ".lora_B.weight")).to(y.scalar_type());
+  return plus_lora_b(*active_, module, base(f), low * active_->scale);
 }
 
 at::Tensor AdapterSet::sublayer(const std::string& site, const at::Tensor& h) const {
