@@ -6,7 +6,7 @@ import { TINY_LLAMA, fixture } from './models-helpers';
 
 /**
  * The fused CPU training ops (native/nn/swiglu.h: silu(gate) * up; native/nn/rms_norm.h: RMSNorm, forward and
- * backward) against the LibTorch ops they replace, which NODETUNE_TRAIN_FUSED=off selects (read by the native code
+ * backward; native/nn/lse_attention.h: attention that recomputes its probabilities in backward) against the LibTorch ops they replace, which NODETUNE_TRAIN_FUSED=off selects (read by the native code
  * at every call). The fusions apply on x86 CPUs with AVX2 + FMA; elsewhere both runs take the LibTorch path.
  */
 function unfused<T>(fn: () => Promise<T>): Promise<T> {
@@ -47,19 +47,31 @@ type Lora = false | 'all-linear' | string[];
 
 interface Run { losses: number[]; gradNorms: number[]; logits: Float32Array }
 
-/** Three AdamW steps on the tiny batch, then a forward's logits. */
-async function train(load: () => Promise<Model>, dtype: Dtype, lora: Lora): Promise<Run> {
+// Padded rows for the attention's mask: right padding (row 0), left padding (row 1: its first query positions see
+// only masked keys, a row of equal logits), none (row 2); 19 positions, so softmax rows end in scalar tails.
+const PADDED = {
+  inputIds: Array.from({ length: 3 }, (_, b) => Array.from({ length: 19 }, (_, t) => (b * 5 + t * 7 + 2) % 32)),
+  attentionMask: [
+    Array.from({ length: 19 }, (_, t) => (t < 13 ? 1 : 0)),
+    Array.from({ length: 19 }, (_, t) => (t >= 4 ? 1 : 0)),
+    Array.from({ length: 19 }, () => 1),
+  ],
+};
+const PADDED_LABELS = PADDED.inputIds.map((row, b) => row.map((id, t) => (PADDED.attentionMask[b]![t] ? id : -100)));
+
+/** Three AdamW steps on the tiny batch (or `padded`), then a forward's logits. */
+async function train(load: () => Promise<Model>, dtype: Dtype, lora: Lora, padded = false): Promise<Run> {
   const model = await load();
   if (lora) model.addLora({ r: 4, alpha: 8, targetModules: lora, seed: 1 });
   model.configureOptimizer({ type: 'adamw', lr: 1e-3, weightDecay: 0.01 });
   const precision = dtype === 'bfloat16' ? 'bf16' : 'fp32';
   const losses: number[] = [], gradNorms: number[] = [];
   for (let i = 0; i < 3; i++) {
-    const r = await model.trainStep({ inputIds: IDS, labels: IDS }, { precision });
+    const r = await model.trainStep(padded ? { ...PADDED, labels: PADDED_LABELS } : { inputIds: IDS, labels: IDS }, { precision });
     losses.push(r.loss);
     gradNorms.push(r.gradNorm);
   }
-  const logits = (await model.forward({ inputIds: IDS })).logits;
+  const logits = (await model.forward(padded ? PADDED : { inputIds: IDS })).logits;
   return { losses, gradNorms, logits };
 }
 
@@ -95,6 +107,30 @@ describe('68 fused training ops (SwiGLU, RMSNorm) against the LibTorch ops', () 
           }
         });
       }
+    }
+  }
+});
+
+describe('68 fused attention (probabilities recomputed in backward) on padded batches', () => {
+  // Grouped-query attention (4 query heads on 2 key/value heads) and plain multi-head (groups of one).
+  const shapes: [string, Record<string, unknown>][] = [
+    ['grouped-query', TINY_LLAMA],
+    ['multi-head', { ...TINY_LLAMA, num_key_value_heads: 4 }],
+  ];
+  for (const [name, config] of shapes) {
+    for (const dtype of ['float32', 'bfloat16'] as const) {
+      const what = `${name} ${dtype}, right / left / no padding`;
+      it(`${what}: 3 AdamW steps give the same losses, gradient norms and logits as LibTorch's attention`, async () => {
+        const load = () => AutoModel.fromConfig(config, { seed: 5, dtype });
+        const fused = await train(load, dtype, false, true);
+        const plain = await unfused(() => train(load, dtype, false, true));
+        // The tolerances of the test above: the same ops, the same measured differences.
+        const tight = dtype === 'float32';
+        expectClose(fused.losses, plain.losses, { rtol: tight ? 1e-5 : 1e-2 }, `${what} losses`);
+        expectClose(fused.gradNorms, plain.gradNorms, { rtol: tight ? 1e-5 : 3e-2 }, `${what} gradient norms`);
+        expectClose(fused.logits, plain.logits, { atol: (tight ? 1e-5 : 8e-2) * largest(plain.logits) }, `${what} logits`);
+        expect(fused.losses.every(Number.isFinite), `${what}: finite losses`).to.equal(true);
+      });
     }
   }
 });

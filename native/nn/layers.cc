@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "nn/decode_linear.h"
 #include "nn/decode_ops.h"
+#include "nn/lse_attention.h"
 #include "nn/quantized_linear.h"
 #include "nn/rms_norm.h"
 #include "nn/rope_backward.h"
@@ -163,6 +164,11 @@ at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
   at::Tensor kk = k, vv = v;
   const int64_t groups = q.size(1) / k.size(1);
 #if TORCH_VERSION_MAJOR < 2
+  // Training: the probabilities are recomputed in backward rather than kept (nn/lse_attention.h).
+  if (!(training && dropout > 0)) {
+    at::Tensor out = lse_attention(q, k, v, mask, scale);
+    if (out.defined()) return out;
+  }
   // Grouped-query attention: the query heads that share a key/value head attend as one [groups x T] block over it,
   // so keys and values are not copied `groups` times (and, in training, their gradients not summed back from the
   // copies): every decoding step (the cache), and training and prompts while the fused training ops are on.
