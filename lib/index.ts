@@ -3,7 +3,8 @@
  */
 export { NodetuneError } from './errors';
 export type { ErrorCode, ErrorDetails } from './errors';
-export { runtimeInfo, setNumThreads, defaultThreadSettings, measureMatmul, measureReadBandwidth, resolvePrecision } from './runtime';
+export { runtimeInfo, setNumThreads, defaultThreadSettings, measureMatmul, measureReadBandwidth, resolvePrecision, releaseCachedMemory } from './runtime';
+export type { BlockCacheStats } from './heap';
 export type { MeasureMatmulOptions, Precision, PrecisionOption } from './runtime';
 export { cpuFeatures } from './cpu';
 export type { CpuFeatures } from './cpu';

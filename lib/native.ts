@@ -5,7 +5,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { NodetuneError } from './errors';
-import { mmapThreshold } from './heap';
+import { blockCacheSettings, BlockCacheStats, mmapThreshold } from './heap';
 import { setOmpWaitPolicy, startupThreadSettings, stepTorchThreads } from './threads';
 import { chooseBlasKernel } from './blas-kernel';
 import { cpuFeatures } from './cpu';
@@ -250,6 +250,10 @@ export interface NativeBinding {
   /** glibc's mmap threshold (lib/heap.ts): whether it was set; mmapThreshold(): the value set, 0 if none. */
   setMmapThreshold(bytes: number): boolean;
   mmapThreshold(): number;
+  /** The block cache (lib/heap.ts): installs it (false if it already was); unmaps its idle blocks; its counters. */
+  installBlockCache(minBytes: number, slack: number): boolean;
+  releaseBlockCache(): number;
+  blockCacheStats(): BlockCacheStats | null;
   bf16ModelThreads(): number;
   /** GFLOP/s of n x n products in dtype; threads > 0: with that many LibTorch intra-op threads, 0: as set. */
   measureMatmul(n: number, iterations: number, dtype: 'float32' | 'bfloat16', threads: number): Promise<number>;
@@ -340,6 +344,9 @@ export function loadNative(): LoadedBinding {
   // Before any tensor: NODETUNE_MMAP_THRESHOLD, glibc's mmap threshold (lib/heap.ts).
   const threshold = mmapThreshold();
   if (threshold !== null) binding.setMmapThreshold(threshold);
+  // NODETUNE_BLOCK_CACHE: tensors' large blocks kept for reuse within the peak of live bytes (lib/heap.ts).
+  const cache = blockCacheSettings();
+  if (cache !== null) binding.installBlockCache(cache.minBytes, cache.slack);
   const info = binding.runtimeInfo();
   const threads = startupThreadSettings(info);
   binding.setNumThreads(threads.torch, threads.blas);

@@ -7,6 +7,7 @@ import { loadNative, native, packageRoot } from './native';
 import { check } from './errors';
 import { blasKernelWarnings, chooseBlasKernel } from './blas-kernel';
 import { cpuFeatures, CpuFeatures } from './cpu';
+import { BlockCacheStats } from './heap';
 import { defaultThreadSettings as threadDefaults, stepTorchThreads, ThreadFacts, ThreadSettings } from './threads';
 
 export type { ThreadSettings };
@@ -35,8 +36,11 @@ export interface RuntimeInfo {
   /** The CPU's instruction-set extensions that matter for speed, fastBf16 among them (AVX512-BF16 or AMX). */
   cpu: CpuFeatures;
   threads: { intraOp: number; interOp: number; blas: number; hardware: number };
-  /** glibc's mmap threshold as NODETUNE_MMAP_THRESHOLD set it at load (lib/heap.ts); null: glibc's own. */
-  heap: { mmapThreshold: number | null };
+  /**
+   * glibc's mmap threshold as NODETUNE_MMAP_THRESHOLD set it at load (lib/heap.ts), null: glibc's own; the block
+   * cache's counters (NODETUNE_BLOCK_CACHE), null where it is off.
+   */
+  heap: { mmapThreshold: number | null; blockCache: BlockCacheStats | null };
   addon: { path: string; torchLibrary: string; cxx11Abi: boolean; napiVersion: number };
   warnings: string[];
 }
@@ -72,7 +76,7 @@ export function runtimeInfo(): RuntimeInfo {
     },
     cpu,
     threads: { intraOp: r.intraOpThreads, interOp: r.interOpThreads, blas: r.blas.threads, hardware: r.hardwareThreads },
-    heap: { mmapThreshold: binding.mmapThreshold() || null },
+    heap: { mmapThreshold: binding.mmapThreshold() || null, blockCache: binding.blockCacheStats() },
     addon: {
       path,
       torchLibrary: r.torchLibrary,
@@ -162,3 +166,12 @@ export { resolvePrecision } from './precision';
 export type { Precision, PrecisionOption } from './precision';
 
 export { packageRoot };
+
+/**
+ * Unmaps the block cache's idle blocks (lib/heap.ts): the memory a finished training run's steps kept for reuse goes
+ * back to the system (as torch.cuda.empty_cache() does for CUDA's cache). Returns the bytes given back (0 when the
+ * cache is off). Tensors in use are untouched; the next steps map their blocks afresh.
+ */
+export function releaseCachedMemory(): number {
+  return native().releaseBlockCache();
+}

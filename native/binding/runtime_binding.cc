@@ -5,6 +5,7 @@
 #include "binding/async.h"
 #include "binding/convert.h"
 #include "binding/errors.h"
+#include "core/block_cache.h"
 #include "core/compute_thread.h"
 #include "core/memory.h"
 #include "core/runtime.h"
@@ -72,6 +73,36 @@ Napi::Value SetMmapThresholdJs(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value MmapThresholdJs(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), double(mmap_threshold())); }
+
+// installBlockCache(minBytes, slack) -> whether it was installed now (core/block_cache.h); releaseBlockCache() -> the
+// bytes unmapped; blockCacheStats() -> its counters, or null when it is not installed
+Napi::Value InstallBlockCacheJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsNumber() || !info[1].IsNumber()) ThrowArgument(env, "installBlockCache(minBytes, slack) expects two numbers");
+  const int64_t min_bytes = info[0].As<Napi::Number>().Int64Value(), slack = info[1].As<Napi::Number>().Int64Value();
+  if (min_bytes < 0 || slack < 0) ThrowArgument(env, "installBlockCache(minBytes, slack): both must be 0 or more");
+  return Napi::Boolean::New(env, Guard(env, [&] { return install_block_cache(size_t(min_bytes), size_t(slack)); }));
+}
+
+Napi::Value ReleaseBlockCacheJs(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), double(release_block_cache()));
+}
+
+Napi::Value BlockCacheStatsJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const BlockCacheStats s = block_cache_stats();
+  if (!s.installed) return env.Null();
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("minBytes", double(s.min_bytes));
+  out.Set("slack", double(s.slack));
+  out.Set("live", double(s.live));
+  out.Set("idle", double(s.idle));
+  out.Set("peakLive", double(s.peak_live));
+  out.Set("hits", double(s.hits));
+  out.Set("misses", double(s.misses));
+  out.Set("released", double(s.released));
+  return out;
+}
 
 // measureMatmul(n, iterations, dtype, threads) -> Promise<number> (GFLOP/s); threads 0: the current setting
 Napi::Value MeasureMatmulJs(const Napi::CallbackInfo& info) {
@@ -171,6 +202,9 @@ void DefineRuntime(Napi::Env env, Napi::Object exports) {
   exports.Set("bf16ModelThreads", Napi::Function::New<Bf16ModelThreadsJs>(env, "bf16ModelThreads"));
   exports.Set("setMmapThreshold", Napi::Function::New<SetMmapThresholdJs>(env, "setMmapThreshold"));
   exports.Set("mmapThreshold", Napi::Function::New<MmapThresholdJs>(env, "mmapThreshold"));
+  exports.Set("installBlockCache", Napi::Function::New<InstallBlockCacheJs>(env, "installBlockCache"));
+  exports.Set("releaseBlockCache", Napi::Function::New<ReleaseBlockCacheJs>(env, "releaseBlockCache"));
+  exports.Set("blockCacheStats", Napi::Function::New<BlockCacheStatsJs>(env, "blockCacheStats"));
   exports.Set("measureMatmul", Napi::Function::New<MeasureMatmulJs>(env, "measureMatmul"));
   exports.Set("measureReadBandwidth", Napi::Function::New<MeasureReadJs>(env, "measureReadBandwidth"));
   exports.Set("cudaComputeCapability", Napi::Function::New<CudaComputeCapabilityJs>(env, "cudaComputeCapability"));
