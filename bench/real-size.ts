@@ -121,7 +121,7 @@ export function benchRealSize(o: RealSizeOptions, work: string): Record<string, 
       return {
         medianStepMs: ms, bestStepMs: Math.min(...runs.flatMap((x) => x.times)), tokensPerSec: seq / (ms / 1000),
         achievedGflops: flops / (ms / 1000) / 1e9, fractionOfPeak: flops / (ms / 1000) / 1e9 / peak,
-        peakRssMb: peakKb / 1024, loadMs: o.median(runs.map((x) => x.loadMs)),
+        peakRssMb: peakKb / 1024 /* MiB (VmHWM is in KiB); the JSON field keeps its name */, loadMs: o.median(runs.map((x) => x.loadMs)),
         firstLoss: runs[0]!.losses[0], trainable: runs[0]!.trainable, threads: runs[0]!.threads,
         // Against the weights' own bytes (issue 15's memory target for LoRA on a bfloat16 base).
         peakRssPerWeightBytes: runs[0]!.params ? peakKb * 1024 / (runs[0]!.params * (c.dtype === 'bfloat16' ? 2 : 4)) : undefined,
@@ -133,10 +133,10 @@ export function benchRealSize(o: RealSizeOptions, work: string): Record<string, 
     const n = row.nodetune;
     const label = `${c.name} ${c.method === 'lora' ? 'LoRA r16' : 'full'} ${c.precision}${c.dtype === 'bfloat16' ? ' (bf16 weights)' : ''}`;
     let line = `${label.padEnd(40)} nodetune ${n.medianStepMs.toFixed(0).padStart(6)} ms/step ${n.tokensPerSec.toFixed(0).padStart(4)} tok/s ` +
-      `${n.achievedGflops.toFixed(0).padStart(4)} GFLOP/s (${(n.fractionOfPeak * 100).toFixed(0)}% of the ${row.peakUsed} peak) RSS ${n.peakRssMb.toFixed(0)} MB build ${n.loadMs.toFixed(0)} ms`;
+      `${n.achievedGflops.toFixed(0).padStart(4)} GFLOP/s (${(n.fractionOfPeak * 100).toFixed(0)}% of the ${row.peakUsed} peak) RSS ${n.peakRssMb.toFixed(0)} MiB build ${n.loadMs.toFixed(0)} ms`;
     const p = row.pytorch;
     if (p) line += `\n${''.padEnd(40)} pytorch  ${p.medianStepMs.toFixed(0).padStart(6)} ms/step ${p.tokensPerSec.toFixed(0).padStart(4)} tok/s ` +
-      `${p.achievedGflops.toFixed(0).padStart(4)} GFLOP/s (${(p.fractionOfPeak * 100).toFixed(0)}%) RSS ${p.peakRssMb.toFixed(0)} MB, threads ${p.threads}` +
+      `${p.achievedGflops.toFixed(0).padStart(4)} GFLOP/s (${(p.fractionOfPeak * 100).toFixed(0)}%) RSS ${p.peakRssMb.toFixed(0)} MiB, threads ${p.threads}` +
       ` -> nodetune/pytorch ${(n.medianStepMs / p.medianStepMs).toFixed(2)} (best steps ${(n.bestStepMs / p.bestStepMs).toFixed(2)}), RSS ${(n.peakRssMb / p.peakRssMb).toFixed(2)}`;
     console.log(line);
   }
@@ -145,7 +145,7 @@ export function benchRealSize(o: RealSizeOptions, work: string): Record<string, 
   const bf16 = find('qwen2.5-0.5B', 'lora', 'bf16'), fp32 = find('qwen2.5-0.5B', 'lora', 'fp32');
   const big = rows.find((r) => r.name === 'llama-3.2-1B' && r.method === 'lora' && r.precision === 'bf16') as { nodetune: { peakRssMb: number; peakRssPerWeightBytes?: number } } | undefined;
   if (big?.nodetune.peakRssPerWeightBytes !== undefined)
-    console.log(`llama-3.2-1B LoRA bf16 peak RSS ${big.nodetune.peakRssMb.toFixed(0)} MB = ${big.nodetune.peakRssPerWeightBytes.toFixed(2)}x its bfloat16 weights (target <= 1.3)`);
+    console.log(`llama-3.2-1B LoRA bf16 peak RSS ${big.nodetune.peakRssMb.toFixed(0)} MiB = ${big.nodetune.peakRssPerWeightBytes.toFixed(2)}x its bfloat16 weights (target <= 1.3)`);
   if (bf16 && fp32) console.log(`qwen2.5-0.5B LoRA bf16/fp32 step time ${(bf16.nodetune.medianStepMs / fp32.nodetune.medianStepMs).toFixed(2)} (target <= 0.5)`);
   return rows;
 }

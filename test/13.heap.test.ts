@@ -11,7 +11,7 @@ interface StepChild { before: number; after: number; peak: number; threshold: nu
  * A child process: 3 AdamW steps of a 4-layer Llama on 4 x 256 tokens (fp32); its resident memory before and after
  * them, its peak, the heap settings, then releaseCachedMemory() and the resident memory after that.
  */
-function stepChild(env: NodeJS.ProcessEnv): StepChild {
+function stepChild(env: NodeJS.ProcessEnv, lengths = [256, 256, 256]): StepChild {
   const lib = JSON.stringify(path.join(repoRoot, 'dist', 'lib'));
   const script = `
     const fs = require('fs');
@@ -22,9 +22,11 @@ function stepChild(env: NodeJS.ProcessEnv): StepChild {
         intermediate_size: 1024, num_hidden_layers: 4, num_attention_heads: 4, num_key_value_heads: 4, vocab_size: 4096,
         max_position_embeddings: 512, rms_norm_eps: 1e-5, tie_word_embeddings: true }, { seed: 1 });
       model.configureOptimizer({ type: 'adamw', lr: 1e-4 });
-      const ids = Array.from({ length: 4 }, (_, b) => Array.from({ length: 256 }, (_, t) => (b * 31 + t * 7) % 4096));
       const before = kb('VmRSS');
-      for (let i = 0; i < 3; i++) await model.trainStep({ inputIds: ids, labels: ids });
+      for (const n of ${JSON.stringify(lengths)}) {
+        const ids = Array.from({ length: 4 }, (_, b) => Array.from({ length: n }, (_, t) => (b * 31 + t * 7) % 4096));
+        await model.trainStep({ inputIds: ids, labels: ids });
+      }
       const after = kb('VmRSS'), peak = kb('VmHWM'), heap = runtimeInfo().heap;
       const released = releaseCachedMemory();
       console.log(JSON.stringify({ before, after, peak, threshold: heap.mmapThreshold, cache: heap.blockCache, released, afterRelease: kb('VmRSS') }));
@@ -112,5 +114,18 @@ describe('13 the C heap under tensors (lib/heap.ts)', () => {
     expect(cached.released, 'bytes released').to.equal(c.idle);
     expect(cached.released).to.be.above(0);
     expect(cached.after - cached.afterRelease, 'resident kB given back by releaseCachedMemory()').to.be.above(cached.released / 1024 * 0.9);
+  });
+
+  it('the block cache under changing shapes (sequences of 256, 192, 224, 256 tokens): the bound holds, blocks are reused, the peak no higher than without it', function () {
+    if (process.platform !== 'linux') this.skip();
+    this.timeout(120000);
+    const env = plainEnv();
+    const lengths = [256, 192, 224, 256];
+    const cached = stepChild(env, lengths);
+    const plain = stepChild({ ...env, NODETUNE_BLOCK_CACHE: 'off' }, lengths);
+    const c = cached.cache!;
+    expect(c.live + c.idle, 'live + idle bytes').to.be.at.most(c.peakLive + c.slack);
+    expect(c.hits, 'hits').to.be.above(0);
+    expect(cached.peak, 'peak RSS (kB) with the cache against without').to.be.at.most(plain.peak);
   });
 });

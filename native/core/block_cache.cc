@@ -85,6 +85,7 @@ class BlockCache final : public c10::Allocator {
         by_size_.erase(it);
         stats_.idle -= got;
         ++stats_.hits;
+        stats_.peak_live = std::max(stats_.peak_live, stats_.live + got);
       } else {
         ++stats_.misses;
         stats_.peak_live = std::max(stats_.peak_live, stats_.live + bytes);
