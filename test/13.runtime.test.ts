@@ -57,6 +57,7 @@ describe('13 runtime info, threads and `nodetune doctor`', () => {
     expect(text).to.include(`LibTorch:     ${runtimeInfo().torchVersion}`);
     expect(text).to.include('BLAS:');
     expect(text).to.include('CUDA:');
+    expect(text).to.match(runtimeInfo().heap.blockCache ? /block cache: +tensors' blocks of 256 KiB or more kept for reuse/ : /block cache: +off/);
     lines.length = 0;
     expect(await main(['doctor', '--json', '--matmul'], (s) => lines.push(s))).to.equal(0);
     const json = JSON.parse(lines.join('\n')) as { matmulGflops: number; addon: { path: string } };

@@ -52,7 +52,7 @@ export function formatDoctor(r: DoctorReport): string {
       `AVX512-BF16 ${yes(r.cpu.avx512Bf16)}, AMX-BF16 ${yes(r.cpu.amxBf16)} (fast bf16: ${yes(r.cpu.fastBf16)})`,
     `  BLAS:         ${r.blas.name}${r.blas.library ? ` (${r.blas.library})` : ''}${r.blas.threads > 0 ? `, ${r.blas.threads} thread(s)` : ''}${kernel}`,
     `  threads:      LibTorch intra-op ${r.threads.intraOp}, inter-op ${r.threads.interOp}; ${r.threads.hardware} hardware thread(s)`,
-    `  heap:         ${r.heap.mmapThreshold !== null ? `blocks of ${r.heap.mmapThreshold.toLocaleString('en-US')} bytes or more mapped on their own (NODETUNE_MMAP_THRESHOLD)` : "the C library's own mmap threshold (NODETUNE_MMAP_THRESHOLD=1048576 keeps less memory, lib/heap.ts)"}`,
+    `  heap:         ${r.heap.mmapThreshold !== null ? `blocks of ${r.heap.mmapThreshold.toLocaleString('en-US')} bytes or more mapped on their own (NODETUNE_MMAP_THRESHOLD)` : `the C library's own mmap threshold${r.heap.blockCache ? ' for blocks below the block cache\'s' : ''} (NODETUNE_MMAP_THRESHOLD, lib/heap.ts)`}`,
     `  block cache:  ${r.heap.blockCache ? `tensors' blocks of ${(r.heap.blockCache.minBytes / 1024).toLocaleString('en-US')} KiB or more kept for reuse, within the peak of live bytes + ${(r.heap.blockCache.slack / 1048576).toLocaleString('en-US')} MiB (NODETUNE_BLOCK_CACHE=off for none)` : 'off (NODETUNE_BLOCK_CACHE)'}`,
   ];
   if (r.matmulGflops !== undefined) lines.push(`  fp32 matmul:  ${r.matmulGflops.toFixed(1)} GFLOP/s (1024x1024${r.blas.kernel ? `, ${r.blas.kernel} kernel` : ''})`);
