@@ -207,7 +207,7 @@ at::Tensor lse_attention(const at::Tensor& q, const at::Tensor& k, const at::Ten
   if (q.dim() != 4 || k.dim() != 4 || v.dim() != 4 || !train_fusions_apply(q)) return {};
   const int64_t b = q.size(0), h = q.size(1), t = q.size(2), s = k.size(2);
   if (k.size(0) != b || v.size(0) != b || k.size(1) == 0 || h % k.size(1) != 0 || v.size(1) != k.size(1) ||
-      v.size(2) != s || k.size(3) != q.size(3) || k.scalar_type() != q.scalar_type() ||
+      v.size(2) != s || k.size(3) != q.size(3) || v.size(3) != q.size(3) || k.scalar_type() != q.scalar_type() ||
       v.scalar_type() != q.scalar_type() || k.device() != q.device() || v.device() != q.device() || t == 0 || s == 0)
     return {};
   at::Tensor m;
