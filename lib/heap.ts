@@ -12,8 +12,8 @@
  * each block mapped on its own and, when freed, kept for the next request of its size, but never more idle blocks
  * than keep the process within its peak of live tensor bytes plus 16 MiB (the oldest idle blocks are unmapped
  * first). A step then reuses last step's blocks without page faults, as on glibc's heap, and the footprint follows
- * the live bytes, not the heap's fragmentation: 1B LoRA bf16 peak 3,167-3,198 -> 3,034-3,039 MiB (docs/PERFORMANCE.md). The mmap
- * threshold still applies to the smaller blocks.
+ * the live bytes, not the heap's fragmentation: 1B LoRA bf16 peak 3,167-3,198 -> 3,034-3,039 MiB
+ * (docs/PERFORMANCE.md). The mmap threshold still applies to the smaller blocks.
  */
 import { NodetuneError } from './errors';
 

@@ -20,10 +20,7 @@ __attribute__((target("avx2,fma"))) float row(T* x, int64_t v, int64_t t, float 
   int64_t i = 0;
   __m256 mx = _mm256_set1_ps(-__builtin_inff());
   for (; i + 8 <= v; i += 8) mx = _mm256_max_ps(mx, E::load(x + i));
-  float hi[8];
-  _mm256_storeu_ps(hi, mx);
-  float m = hi[0];
-  for (int k = 1; k < 8; ++k) m = std::fmax(m, hi[k]);
+  float m = max8(mx);
   for (; i < v; ++i) m = std::fmax(m, float(x[i]));
   if (std::isinf(m)) m = 0.0f;  // every value -inf (or +inf somewhere): let the sums give inf / NaN as log_softmax does
   const __m256 mv = _mm256_set1_ps(m);

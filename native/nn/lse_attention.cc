@@ -25,9 +25,10 @@ struct Rows {
   int64_t mask_batches;
   std::vector<int64_t> used;  // per mask row
 
-  Rows(int64_t count, int64_t width, int64_t t, int64_t per_batch, const at::Tensor& m)
-      : count(count), width(width), t(t), per_batch(per_batch), mask(m.defined() ? m.data_ptr<float>() : nullptr),
-        mask_batches(m.defined() ? m.size(0) : 0) {
+  // The rows of qg [B, Hkv, G T, D] against `width` keys, T query positions, the mask as lse_attention made it.
+  Rows(const at::Tensor& qg, int64_t width, int64_t t, const at::Tensor& m)
+      : count(qg.size(0) * qg.size(1) * qg.size(2)), width(width), t(t), per_batch(qg.size(1) * qg.size(2)),
+        mask(m.defined() ? m.data_ptr<float>() : nullptr), mask_batches(m.defined() ? m.size(0) : 0) {
     for (int64_t r = 0; mask && r < mask_batches * t; ++r) {
       const float* row = mask + r * width;
       int64_t n = width;
@@ -71,10 +72,7 @@ __attribute__((target("avx2,fma"))) void softmax_row(T* x, const float* m, int64
   __m256 mx = _mm256_set1_ps(-__builtin_inff());
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) mx = _mm256_max_ps(mx, logit8(x, m, sv, i));
-  float hi[8];
-  _mm256_storeu_ps(hi, mx);
-  float top = hi[0];
-  for (int k = 1; k < 8; ++k) top = std::fmax(top, hi[k]);
+  float top = max8(mx);
   for (; i < n; ++i) top = std::fmax(top, logit1(x, m, scale, i));
   if (std::isinf(top)) top = 0.f;  // every logit -inf: the sum is 0 and the row NaN, as LibTorch's softmax gives
   const __m256 tv = _mm256_set1_ps(top);
@@ -162,7 +160,7 @@ struct LseAttention : public torch::autograd::Function<LseAttention> {
     const int64_t b = q.size(0), h = q.size(1), t = q.size(2), d = q.size(3), hkv = k.size(1);
     at::Tensor qg = q.reshape({b, hkv, (h / hkv) * t, d});
     at::Tensor lse = at::empty({b, hkv, qg.size(2), 2}, q.options().dtype(at::kFloat));
-    const Rows rows(qg.size(0) * qg.size(1) * qg.size(2), k.size(2), t, qg.size(1) * qg.size(2), mask);
+    const Rows rows(qg, k.size(2), t, mask);
     at::Tensor probs = probabilities(qg, k, rows, scale, lse, false);
     at::Tensor out = at::matmul(probs, v);
     ctx->save_for_backward({qg, k, v, mask, lse});
@@ -181,7 +179,7 @@ struct LseAttention : public torch::autograd::Function<LseAttention> {
     const int64_t t = ctx->saved_data["t"].toInt();
     const at::Tensor& grad = grads[0];
     at::Tensor dout = grad.to(qg.scalar_type()).reshape(qg.sizes());
-    const Rows rows(qg.size(0) * qg.size(1) * qg.size(2), k.size(2), t, qg.size(1) * qg.size(2), mask);
+    const Rows rows(qg, k.size(2), t, mask);
     at::Tensor probs = probabilities(qg, k, rows, scale, lse, true);
     at::Tensor dv = ctx->needs_input_grad(2) ? at::matmul(probs.transpose(-1, -2), dout) : at::Tensor();
     at::Tensor dq, dk;

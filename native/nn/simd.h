@@ -6,6 +6,7 @@
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
 
+#include <cmath>
 #include <cstdint>
 #define NODETUNE_X86_KERNELS 1
 
@@ -68,6 +69,15 @@ __attribute__((target("avx2,fma"))) inline __m256 exp8(__m256 x) {
   y = _mm256_blendv_ps(y, _mm256_add_ps(y, y), _mm256_castsi256_ps(top));
   y = _mm256_blendv_ps(y, _mm256_set1_ps(__builtin_inff()), over);
   return _mm256_blendv_ps(y, _mm256_setzero_ps(), under);
+}
+
+// The largest of the eight lanes (std::fmax from lane 0 up: a NaN lane is passed over).
+__attribute__((target("avx2,fma"))) inline float max8(__m256 v) {
+  float lanes[8];
+  _mm256_storeu_ps(lanes, v);
+  float m = lanes[0];
+  for (int k = 1; k < 8; ++k) m = std::fmax(m, lanes[k]);
+  return m;
 }
 
 // The sum of the eight lanes.
