@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import * as fs from 'fs';
 import * as path from 'path';
 import { AutoModel, Model } from '../lib/models';
+import { expectClose } from './helpers';
 import { expected, fixture, maxAbsDiff, stories260K } from './models-helpers';
 
 function values(model: Model, name: string, adapter?: string): Float32Array {
@@ -141,6 +142,33 @@ describe('51 peft: LoRA', () => {
     const baseLoss = (await fresh.lossAndGradients(batch, [])).loss;
     expect((await model.lossAndGradients(batch, [], { adapter: null })).loss).to.equal(baseLoss);
     expect((await model.lossAndGradients(batch, [], { adapter: 'one' })).loss).to.not.equal(baseLoss);
+  });
+
+  it('LoRA on the grouped products (q/k/v and gate/up as one product from 64 token rows, their adapters together) trains as the per-layer path', async () => {
+    // Two rows of 32 tokens as one step (64 rows: one product per group, one A product for its adapters, each B
+    // added into its layer's columns) against a window of the same rows one at a time (32 rows each: a product and
+    // an adapter per layer): SGD, so the weights carry the gradients. Two steps: the first moves B off zero.
+    let seed = 17;
+    const row = () => Array.from({ length: 32 }, () => 1 + ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % 31));
+    const rows = [row(), row()];
+    for (const [dtype, precision, tol] of [['float32', 'fp32', { rtol: 1e-5, atol: 1e-6 }], ['bfloat16', 'bf16', { rtol: 2e-2, atol: 2e-3 }]] as const) {
+      const load = async () => {
+        const m = await AutoModel.fromPretrained(fixture('qwen2'), { quiet: true, dtype });
+        m.addLora({ r: 4, alpha: 8, targetModules: 'all-linear', seed: 1 });
+        m.configureOptimizer({ type: 'sgd', lr: 0.5 });
+        return m;
+      };
+      const grouped = await load(), perLayer = await load();
+      for (let step = 0; step < 2; step++) {
+        const a = await perLayer.trainStep(rows.map((r) => ({ inputIds: [r], labels: [r] })), { precision });
+        const c = await grouped.trainStep({ inputIds: rows, labels: rows }, { precision });
+        expectClose(a.loss, c.loss, tol, `${dtype} step ${step} loss`);
+        expectClose(a.gradNorm, c.gradNorm, tol, `${dtype} step ${step} gradient norm`);
+      }
+      const adapted = Object.keys(grouped.parameterSummary().byModule).filter((m) => m.endsWith(' [default]')).map((m) => m.replace(' [default]', '.weight'));
+      expect(adapted.filter((n) => /(q|k|v|gate|up)_proj\.lora_B/.test(n)).length).to.equal(10); // 2 layers x 5 grouped
+      for (const n of adapted) expectClose(values(grouped, n, 'default'), values(perLayer, n, 'default'), tol, `${dtype} ${n}`);
+    }
   });
 
   it('dropout applies while training only', async () => {

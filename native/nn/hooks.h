@@ -6,6 +6,7 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 namespace nodetune::nn {
 
@@ -21,6 +22,13 @@ class Hooks {
   virtual at::Tensor swiglu_linear(const std::string& module, const at::Tensor& gate, const at::Tensor& up,
                                    const std::function<at::Tensor(const at::Tensor&)>& base) const {
     return at::Tensor();
+  }
+  // linear() for several layers on one input x (nn/layers.cc fused_linear): y holds their outputs side by side along
+  // the last dimension, `sizes` wide each, in `modules`' order. Returns each layer's output as linear() would, all
+  // adapted in one go, or nothing to have the caller call linear() per layer on its columns of y.
+  virtual std::vector<at::Tensor> linear_group(const std::vector<std::string>& modules, const at::Tensor& x,
+                                               const at::Tensor& y, c10::IntArrayRef sizes) const {
+    return {};
   }
   // Whether linear() would change the output of `module` (fused fast paths must not bypass an adapter).
   virtual bool adapts(const std::string& module) const = 0;

@@ -93,6 +93,10 @@ std::vector<at::Tensor> fused_linear(const Params& p, const std::vector<std::str
     if (!w.defined()) w = at::cat(weights, 0);
     y = bias ? at::linear(x, w, at::cat(biases, 0)) : at::linear(x, w);
   }
+  if (p.hooks()) {
+    std::vector<at::Tensor> adapted = p.hooks()->linear_group(names, x, y, sizes);
+    if (!adapted.empty()) return adapted;
+  }
   std::vector<at::Tensor> parts = y.split_with_sizes(sizes, -1);
   if (p.hooks())
     for (size_t i = 0; i < parts.size(); ++i) parts[i] = p.hooks()->linear(names[i], x, parts[i]);

@@ -26,9 +26,15 @@ at::Tensor add_param(Adapter& a, const std::string& name, std::vector<int64_t> s
   return t;
 }
 
-// y + B(low), low being the r-wide product (scale applied), in y's dtype.
-at::Tensor plus_lora_b(const Adapter& a, const std::string& module, const at::Tensor& y, const at::Tensor& low) {
-  return y + at::linear(low, a.params.get(module + ".lora_B.weight")).to(y.scalar_type());
+// y + low @ b^T, low being the r-wide product (scale applied), in y's dtype: one addmm where low has y's dtype
+// (autocast's, or the model's own), which oneDNN sums as it writes the product (no [tokens, out] temporary, no add
+// pass) and whose backward takes b's gradient as low^T @ grad (r rows wide: faster than grad^T @ low). At the 0.5B
+// shape (bf16, 256 tokens) 174 against 247 us forward for a gate-sized layer, 50 against 66 for a q-sized one.
+at::Tensor plus_lora_b(const at::Tensor& y, const at::Tensor& low, const at::Tensor& b) {
+  if (low.scalar_type() != y.scalar_type() || y.dim() < 2)
+    return y + at::linear(low, b).to(y.scalar_type());
+  at::Tensor out = at::addmm(y.reshape({-1, y.size(-1)}), low.reshape({-1, low.size(-1)}), b.to(y.scalar_type()).t());
+  return out.view(y.sizes());
 }
 
 // An activation for a product with an adapter weight: cast to the weight's dtype (a float32 adapter over a
@@ -228,7 +234,7 @@ at::Tensor AdapterSet::linear(const std::string& module, const at::Tensor& x, co
   at::Tensor in = active_->dropout > 0 ? at::dropout(x, active_->dropout, train) : x;
   // The scale on the r-wide side ([.., r]) rather than on the output ([.., out]): one pass over r columns forward
   // and backward instead of two over the layer's width (r 16 against 4864 at the 0.5B shape's gate/up).
-  return plus_lora_b(*active_, module, y, at::linear(in_dtype(in, a), a) * active_->scale);
+  return plus_lora_b(y, at::linear(in_dtype(in, a), a) * active_->scale, active_->params.get(module + ".lora_B.weight"));
 }
 
 at::Tensor AdapterSet::swiglu_linear(const std::string& module, const at::Tensor& gate, const at::Tensor& up,
@@ -243,7 +249,26 @@ at::Tensor AdapterSet::swiglu_linear(const std::string& module, const at::Tensor
   // The cast is part of the graph (its backward casts A's gradient back), as autocast's would be.
   auto [f, low] = nn::swiglu_with_product(gate, up, a.scalar_type() == gate.scalar_type() ? a : a.to(gate.scalar_type()));
   if (!f.defined()) return at::Tensor();
-  return plus_lora_b(*active_, module, base(f), low * active_->scale);
+  return plus_lora_b(base(f), low * active_->scale, active_->params.get(module + ".lora_B.weight"));
+}
+
+std::vector<at::Tensor> AdapterSet::linear_group(const std::vector<std::string>& modules, const at::Tensor& x,
+                                                  const at::Tensor& y, c10::IntArrayRef sizes) const {
+  // Each layer's dropout draws its own mask on x: then one input per layer, as linear() does.
+  if (modules.size() < 2 || !active_ || (active_->dropout > 0 && training_ && *training_)) return {};
+  std::vector<at::Tensor> as, bs;
+  for (const auto& m : modules) {
+    if (!adapts(m)) return {};
+    as.push_back(active_->params.get(m + ".lora_A.weight"));
+    bs.push_back(active_->params.get(m + ".lora_B.weight"));
+  }
+  // The layers' A stacked [k r, in]: one product over x forward, and in backward one for x's gradient (where linear()
+  // per layer makes k and sums them) and one for the A's. Each layer's B then adds into its own columns of y.
+  at::Tensor a = at::cat(as, 0);
+  at::Tensor low = at::linear(in_dtype(x, a), a) * active_->scale;
+  std::vector<at::Tensor> ys = y.split_with_sizes(sizes, -1), lows = low.split(as[0].size(0), -1);
+  for (size_t i = 0; i < ys.size(); ++i) ys[i] = plus_lora_b(ys[i], lows[i], bs[i]);
+  return ys;
 }
 
 at::Tensor AdapterSet::sublayer(const std::string& site, const at::Tensor& h) const {

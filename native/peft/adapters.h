@@ -80,6 +80,8 @@ class AdapterSet : public nn::Hooks {
   at::Tensor linear(const std::string& module, const at::Tensor& x, const at::Tensor& y) const override;
   at::Tensor swiglu_linear(const std::string& module, const at::Tensor& gate, const at::Tensor& up,
                            const std::function<at::Tensor(const at::Tensor&)>& base) const override;
+  std::vector<at::Tensor> linear_group(const std::vector<std::string>& modules, const at::Tensor& x,
+                                       const at::Tensor& y, c10::IntArrayRef sizes) const override;
   bool adapts(const std::string& module) const override;
   at::Tensor sublayer(const std::string& site, const at::Tensor& h) const override;
   at::Tensor prompt() const override;
