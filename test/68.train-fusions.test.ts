@@ -48,30 +48,37 @@ type Lora = false | 'all-linear' | string[];
 interface Run { losses: number[]; gradNorms: number[]; logits: Float32Array }
 
 // Padded rows for the attention's mask: right padding (row 0), left padding (row 1: its first query positions see
-// only masked keys, a row of equal logits), none (row 2); 19 positions, so softmax rows end in scalar tails.
-const PADDED = {
-  inputIds: Array.from({ length: 3 }, (_, b) => Array.from({ length: 19 }, (_, t) => (b * 5 + t * 7 + 2) % 32)),
-  attentionMask: [
-    Array.from({ length: 19 }, (_, t) => (t < 13 ? 1 : 0)),
-    Array.from({ length: 19 }, (_, t) => (t >= 4 ? 1 : 0)),
-    Array.from({ length: 19 }, () => 1),
-  ],
-};
-const PADDED_LABELS = PADDED.inputIds.map((row, b) => row.map((id, t) => (PADDED.attentionMask[b]![t] ? id : -100)));
+// only masked keys, a row of equal logits), none (row 2). 19 positions: softmax rows end in scalar tails. 300: the
+// fused attention splits the query positions into blocks by the keys they need (256 and 44 positions over 256 and
+// 300 keys under the causal mask); row 1 is right-padded there too (a row whose keys are all masked spreads over
+// every key, so it makes its block take all of them).
+interface Padded { inputIds: number[][]; attentionMask: number[][] }
+function padded(len: number): Padded {
+  const valid = Math.round(len * 0.7), left = Math.round(len * 0.2), blocks = len > 256;
+  return {
+    inputIds: Array.from({ length: 3 }, (_, b) => Array.from({ length: len }, (_, t) => (b * 5 + t * 7 + 2) % 32)),
+    attentionMask: [
+      Array.from({ length: len }, (_, t) => (t < valid ? 1 : 0)),
+      Array.from({ length: len }, (_, t) => (blocks ? t < len - left : t >= left) ? 1 : 0),
+      Array.from({ length: len }, () => 1),
+    ],
+  };
+}
+const labelsOf = (p: Padded) => p.inputIds.map((row, b) => row.map((id, t) => (p.attentionMask[b]![t] ? id : -100)));
 
 /** Three AdamW steps on the tiny batch (or `padded`), then a forward's logits. */
-async function train(load: () => Promise<Model>, dtype: Dtype, lora: Lora, padded = false): Promise<Run> {
+async function train(load: () => Promise<Model>, dtype: Dtype, lora: Lora, pad?: Padded): Promise<Run> {
   const model = await load();
   if (lora) model.addLora({ r: 4, alpha: 8, targetModules: lora, seed: 1 });
   model.configureOptimizer({ type: 'adamw', lr: 1e-3, weightDecay: 0.01 });
   const precision = dtype === 'bfloat16' ? 'bf16' : 'fp32';
   const losses: number[] = [], gradNorms: number[] = [];
   for (let i = 0; i < 3; i++) {
-    const r = await model.trainStep(padded ? { ...PADDED, labels: PADDED_LABELS } : { inputIds: IDS, labels: IDS }, { precision });
+    const r = await model.trainStep(pad ? { ...pad, labels: labelsOf(pad) } : { inputIds: IDS, labels: IDS }, { precision });
     losses.push(r.loss);
     gradNorms.push(r.gradNorm);
   }
-  const logits = (await model.forward(padded ? PADDED : { inputIds: IDS })).logits;
+  const logits = (await model.forward(pad ?? { inputIds: IDS })).logits;
   return { losses, gradNorms, logits };
 }
 
@@ -119,18 +126,21 @@ describe('68 fused attention (probabilities recomputed in backward) on padded ba
   ];
   for (const [name, config] of shapes) {
     for (const dtype of ['float32', 'bfloat16'] as const) {
-      const what = `${name} ${dtype}, right / left / no padding`;
-      it(`${what}: 3 AdamW steps give the same losses, gradient norms and logits as LibTorch's attention`, async () => {
-        const load = () => AutoModel.fromConfig(config, { seed: 5, dtype });
-        const fused = await train(load, dtype, false, true);
-        const plain = await unfused(() => train(load, dtype, false, true));
-        // The tolerances of the test above: the same ops, the same measured differences.
-        const tight = dtype === 'float32';
-        expectClose(fused.losses, plain.losses, { rtol: tight ? 1e-5 : 1e-2 }, `${what} losses`);
-        expectClose(fused.gradNorms, plain.gradNorms, { rtol: tight ? 1e-5 : 3e-2 }, `${what} gradient norms`);
-        expectClose(fused.logits, plain.logits, { atol: (tight ? 1e-5 : 8e-2) * largest(plain.logits) }, `${what} logits`);
-        expect(fused.losses.every(Number.isFinite), `${what}: finite losses`).to.equal(true);
-      });
+      for (const len of [19, 300]) {
+        const what = `${name} ${dtype}, ${len} positions, right / left / no padding`;
+        it(`${what}: 3 AdamW steps give the same losses, gradient norms and logits as LibTorch's attention`, async () => {
+          const load = () => AutoModel.fromConfig({ ...config, max_position_embeddings: 512 }, { seed: 5, dtype });
+          const batch = padded(len);
+          const fused = await train(load, dtype, false, batch);
+          const plain = await unfused(() => train(load, dtype, false, batch));
+          // The tolerances of the test above: the same ops, the same measured differences.
+          const tight = dtype === 'float32';
+          expectClose(fused.losses, plain.losses, { rtol: tight ? 1e-5 : 1e-2 }, `${what} losses`);
+          expectClose(fused.gradNorms, plain.gradNorms, { rtol: tight ? 1e-5 : 3e-2 }, `${what} gradient norms`);
+          expectClose(fused.logits, plain.logits, { atol: (tight ? 1e-5 : 8e-2) * largest(plain.logits) }, `${what} logits`);
+          expect(fused.losses.every(Number.isFinite), `${what}: finite losses`).to.equal(true);
+        });
+      }
     }
   }
 });
