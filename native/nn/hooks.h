@@ -23,11 +23,11 @@ class Hooks {
                                    const std::function<at::Tensor(const at::Tensor&)>& base) const {
     return at::Tensor();
   }
-  // linear() for several layers on one input x (nn/layers.cc fused_linear): y holds their outputs side by side along
-  // the last dimension, `sizes` wide each, in `modules`' order. Returns each layer's output as linear() would, all
-  // adapted in one go, or nothing to have the caller call linear() per layer on its columns of y.
+  // linear() for several layers on one input x (nn/layers.cc fused_linear), `outputs` being their own outputs in
+  // `modules`' order: all of them adapted in one go (one product per side for all the layers), or nothing to have the
+  // caller call linear() per layer.
   virtual std::vector<at::Tensor> linear_group(const std::vector<std::string>& modules, const at::Tensor& x,
-                                               const at::Tensor& y, c10::IntArrayRef sizes) const {
+                                               const std::vector<at::Tensor>& outputs) const {
     return {};
   }
   // Whether linear() would change the output of `module` (fused fast paths must not bypass an adapter).

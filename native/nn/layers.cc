@@ -88,18 +88,28 @@ std::vector<at::Tensor> fused_linear(const Params& p, const std::vector<std::str
     for (const auto& name : names) parts.push_back(linear(p, name, x, bias));
     return parts;
   }
-  if (!y.defined()) {
-    at::Tensor w = p.rows_view(weights);  // a frozen base registered with add_rows: no copy
-    if (!w.defined()) w = at::cat(weights, 0);
-    y = bias ? at::linear(x, w, at::cat(biases, 0)) : at::linear(x, w);
+  // Every layer adapted and at least as wide as its input (gate and up): one product each. An adapted layer's output
+  // is a new tensor (its own plus the adapter's), so one product's output would be split and, in backward, its
+  // gradient concatenated from the parts' (5 MB a layer for gate/up at the 0.5B shape, 256 tokens, bf16); products
+  // this wide run as fast apart.
+  const Hooks* hooks = p.hooks();
+  bool apart = !y.defined() && hooks;
+  for (size_t i = 0; apart && i < names.size(); ++i) apart = hooks->adapts(names[i]) && sizes[i] >= x.size(-1);
+  std::vector<at::Tensor> parts;
+  if (apart) {
+    for (size_t i = 0; i < names.size(); ++i) parts.push_back(bias ? at::linear(x, weights[i], biases[i]) : at::linear(x, weights[i]));
+  } else {
+    if (!y.defined()) {
+      at::Tensor w = p.rows_view(weights);  // a frozen base registered with add_rows: no copy
+      if (!w.defined()) w = at::cat(weights, 0);
+      y = bias ? at::linear(x, w, at::cat(biases, 0)) : at::linear(x, w);
+    }
+    parts = y.split_with_sizes(sizes, -1);
   }
-  if (p.hooks()) {
-    std::vector<at::Tensor> adapted = p.hooks()->linear_group(names, x, y, sizes);
-    if (!adapted.empty()) return adapted;
-  }
-  std::vector<at::Tensor> parts = y.split_with_sizes(sizes, -1);
-  if (p.hooks())
-    for (size_t i = 0; i < parts.size(); ++i) parts[i] = p.hooks()->linear(names[i], x, parts[i]);
+  if (!hooks) return parts;
+  std::vector<at::Tensor> adapted = hooks->linear_group(names, x, parts);
+  if (!adapted.empty()) return adapted;
+  for (size_t i = 0; i < parts.size(); ++i) parts[i] = hooks->linear(names[i], x, parts[i]);
   return parts;
 }
 

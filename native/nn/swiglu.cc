@@ -38,10 +38,10 @@ __attribute__((target("avx2,fma"))) void swiglu_rows(const T* g, int64_t gs, con
 }
 
 // With s = sigmoid(g): dg = dy * u * s * (1 + g * (1 - s)), du = dy * g * s, over rows [begin, end); dg or du null
-// when not wanted; os: their row stride.
+// when not wanted; os: their row stride. y (dense, or null): swiglu(g, u) itself, from the same sigmoid.
 template <class T>
 __attribute__((target("avx2,fma"))) void swiglu_grad_rows(const T* dy, int64_t ds, const T* g, int64_t gs, const T* u,
-                                                           int64_t us, T* dg, T* du, int64_t os, int64_t f,
+                                                           int64_t us, T* dg, T* du, int64_t os, T* y, int64_t f,
                                                            int64_t begin, int64_t end) {
   const __m256 one = _mm256_set1_ps(1.f), zero = _mm256_setzero_ps();
   for (int64_t r = begin; r < end; ++r) {
@@ -50,6 +50,7 @@ __attribute__((target("avx2,fma"))) void swiglu_grad_rows(const T* dy, int64_t d
     const T* ur = u + r * us;
     T* dgr = dg ? dg + r * os : nullptr;
     T* dur = du ? du + r * os : nullptr;
+    T* yr = y ? y + r * f : nullptr;
     int64_t i = 0;
     for (; i + 8 <= f; i += 8) {
       const __m256 gv = Lanes<T>::load(gr + i), dv = Lanes<T>::load(dr + i);
@@ -59,11 +60,13 @@ __attribute__((target("avx2,fma"))) void swiglu_grad_rows(const T* dy, int64_t d
         Lanes<T>::store(dgr + i, _mm256_mul_ps(_mm256_mul_ps(dv, Lanes<T>::load(ur + i)), ds_));
       }
       if (dur) Lanes<T>::store(dur + i, _mm256_mul_ps(dv, _mm256_mul_ps(gv, s)));
+      if (yr) Lanes<T>::store(yr + i, _mm256_mul_ps(_mm256_mul_ps(gv, s), Lanes<T>::load(ur + i)));
     }
     for (; i < f; ++i) {
       const float gv = float(gr[i]), dv = float(dr[i]), s = 1.f / (1.f + std::exp(-gv));
       if (dgr) dgr[i] = T(dv * float(ur[i]) * (s * (1.f + gv * (1.f - s))));
       if (dur) dur[i] = T(dv * (gv * s));
+      if (yr) yr[i] = T(gv / (1.f + std::exp(-gv)) * float(ur[i]));  // as swiglu_rows computes it
     }
   }
 }
@@ -77,17 +80,19 @@ void forward_rows(const at::Tensor& g, const at::Tensor& u, at::Tensor& y) {
   parallel_range(0, rows, piece_rows(f), [&](int64_t b, int64_t e) { swiglu_rows(gp, gs, up, us, yp, f, b, e); });
 }
 
-// d, g, u: [rows, f] with unit stride along f; dg, du (either undefined when not wanted): the same, one row stride.
+// d, g, u: [rows, f] with unit stride along f; dg, du (either undefined when not wanted): the same, one row stride;
+// y (or undefined): dense [rows, f] for swiglu(g, u).
 template <class T>
 void backward_rows(const at::Tensor& d, const at::Tensor& g, const at::Tensor& u, const at::Tensor& dg,
-                   const at::Tensor& du) {
+                   const at::Tensor& du, const at::Tensor& y) {
   const int64_t rows = g.size(0), f = g.size(1), ds = d.stride(0), gs = g.stride(0), us = u.stride(0);
   const int64_t os = dg.defined() ? dg.stride(0) : du.defined() ? du.stride(0) : f;
   const T *dp = d.data_ptr<T>(), *gp = g.data_ptr<T>(), *up = u.data_ptr<T>();
   T* dgp = dg.defined() ? dg.data_ptr<T>() : nullptr;
   T* dup = du.defined() ? du.data_ptr<T>() : nullptr;
+  T* yp = y.defined() ? y.data_ptr<T>() : nullptr;
   parallel_range(0, rows, piece_rows(f), [&](int64_t b, int64_t e) {
-    swiglu_grad_rows(dp, ds, gp, gs, up, us, dgp, dup, os, f, b, e);
+    swiglu_grad_rows(dp, ds, gp, gs, up, us, dgp, dup, os, yp, f, b, e);
   });
 }
 
@@ -99,19 +104,21 @@ at::Tensor swiglu_rows_of(const at::Tensor& g, const at::Tensor& u, c10::IntArra
 }
 
 void swiglu_grads_of(const at::Tensor& d, const at::Tensor& g, const at::Tensor& u, const at::Tensor& dg,
-                     const at::Tensor& du) {
-  if (g.scalar_type() == at::kFloat) backward_rows<float>(d, g, u, dg, du);
-  else backward_rows<at::BFloat16>(d, g, u, dg, du);
+                     const at::Tensor& du, const at::Tensor& y = at::Tensor()) {
+  if (g.scalar_type() == at::kFloat) backward_rows<float>(d, g, u, dg, du, y);
+  else backward_rows<at::BFloat16>(d, g, u, dg, du, y);
 }
 
 // The gradients of gate and up (as their shapes; undefined where not wanted) for d, the gradient of swiglu(gate, up)
-// as rows; g and u: gate and up as rows.
+// as rows; g and u: gate and up as rows. With `y`, swiglu(g, u) as dense rows too (the same pass, one sigmoid).
 torch::autograd::variable_list gate_up_grads(const at::Tensor& d, const at::Tensor& gate, const at::Tensor& up,
-                                             const at::Tensor& g, const at::Tensor& u, bool need_g, bool need_u) {
+                                             const at::Tensor& g, const at::Tensor& u, bool need_g, bool need_u,
+                                             at::Tensor* y = nullptr) {
   const auto opts = gate.options().memory_format(at::MemoryFormat::Contiguous);
   at::Tensor dg = need_g ? at::empty(g.sizes(), opts) : at::Tensor();
   at::Tensor du = need_u ? at::empty(g.sizes(), opts) : at::Tensor();
-  if (need_g || need_u) swiglu_grads_of(d, g, u, dg, du);
+  if (y) *y = at::empty(g.sizes(), opts);
+  if (need_g || need_u || y) swiglu_grads_of(d, g, u, dg, du, y ? *y : at::Tensor());
   return {need_g ? dg.view(gate.sizes()) : at::Tensor(), need_u ? du.view(up.sizes()) : at::Tensor()};
 }
 
@@ -175,14 +182,16 @@ struct SwiGluProduct : public torch::autograd::Function<SwiGluProduct> {
     const auto dtype = gate.scalar_type();
     at::Tensor g = as_rows(gate), u = as_rows(up);
     at::Tensor dlow = grads[1].defined() ? grads[1].reshape({-1, w.size(0)}).to(dtype) : at::Tensor();
-    at::Tensor dw;
-    if (ctx->needs_input_grad(2) && dlow.defined())
-      dw = at::mm(dlow.t(), swiglu_rows_of(g, u, g.sizes()));
     // d loss / d f: the gradient from f's own consumers plus dlow's through w.
     at::Tensor df = grads[0].defined() ? as_rows(grads[0].to(dtype)) : at::Tensor();
     if (dlow.defined()) df = df.defined() ? at::addmm(df, dlow, w) : at::mm(dlow, w);
-    auto out = gate_up_grads(df, gate, up, g, u, ctx->needs_input_grad(0) && df.defined(), ctx->needs_input_grad(1) && df.defined());
-    out.push_back(dw);
+    // f again for w's gradient, from the sigmoid pass that gives gate's and up's.
+    const bool need_w = ctx->needs_input_grad(2) && dlow.defined();
+    at::Tensor f;
+    auto out = df.defined() ? gate_up_grads(df, gate, up, g, u, ctx->needs_input_grad(0), ctx->needs_input_grad(1), need_w ? &f : nullptr)
+                            : torch::autograd::variable_list{at::Tensor(), at::Tensor()};
+    if (need_w && !f.defined()) f = swiglu_rows_of(g, u, g.sizes());
+    out.push_back(need_w ? at::mm(dlow.t(), f.view({-1, g.size(1)})) : at::Tensor());
     return out;
   }
 };

@@ -253,7 +253,7 @@ at::Tensor AdapterSet::swiglu_linear(const std::string& module, const at::Tensor
 }
 
 std::vector<at::Tensor> AdapterSet::linear_group(const std::vector<std::string>& modules, const at::Tensor& x,
-                                                  const at::Tensor& y, c10::IntArrayRef sizes) const {
+                                                  const std::vector<at::Tensor>& outputs) const {
   // Each layer's dropout draws its own mask on x: then one input per layer, as linear() does.
   if (modules.size() < 2 || !active_ || (active_->dropout > 0 && training_ && *training_)) return {};
   std::vector<at::Tensor> as, bs;
@@ -263,11 +263,11 @@ std::vector<at::Tensor> AdapterSet::linear_group(const std::vector<std::string>&
     bs.push_back(active_->params.get(m + ".lora_B.weight"));
   }
   // The layers' A stacked [k r, in]: one product over x forward, and in backward one for x's gradient (where linear()
-  // per layer makes k and sums them) and one for the A's. Each layer's B then adds into its own columns of y.
+  // per layer makes k and sums them) and one for the A's. Each layer's B then adds to its own output.
   at::Tensor a = at::cat(as, 0);
   at::Tensor low = at::linear(in_dtype(x, a), a) * active_->scale;
-  std::vector<at::Tensor> ys = y.split_with_sizes(sizes, -1), lows = low.split(as[0].size(0), -1);
-  for (size_t i = 0; i < ys.size(); ++i) ys[i] = plus_lora_b(ys[i], lows[i], bs[i]);
+  std::vector<at::Tensor> ys(outputs.size()), lows = low.split(as[0].size(0), -1);
+  for (size_t i = 0; i < ys.size(); ++i) ys[i] = plus_lora_b(outputs[i], lows[i], bs[i]);
   return ys;
 }
 
