@@ -14,6 +14,10 @@ namespace nodetune::nn {
 namespace {
 
 #ifdef NODETUNE_X86_KERNELS
+// Whether rows of T keep exp(x - max) for the gradient (row() below).
+template <class T>
+constexpr bool kOneExpPass = std::is_same<T, at::BFloat16>::value;
+
 // One row: returns logsumexp(x) - x[t]; with `gradient` (and scale != 0) x becomes (softmax(x) - one_hot(t)) * scale.
 // bfloat16 rows keep exp(x - max) in `e` (v floats of scratch) between the sum and the gradient: one exp pass, not
 // two (the kernel's share of a 0.5B LoRA bf16 step's CPU samples 1.38% -> 0.82%). float32 rows take the gradient as
@@ -29,7 +33,7 @@ __attribute__((target("avx2,fma"))) float row(T* x, int64_t v, int64_t t, float 
   for (; i < v; ++i) m = std::fmax(m, float(x[i]));
   if (std::isinf(m)) m = 0.0f;  // every value -inf (or +inf somewhere): let the sums give inf / NaN as log_softmax does
   const __m256 mv = _mm256_set1_ps(m);
-  const bool keep = std::is_same<T, at::BFloat16>::value && gradient && scale != 0.0f;
+  const bool keep = kOneExpPass<T> && gradient && scale != 0.0f;
   __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
   for (i = 0; i + 16 <= v; i += 16) {
     const __m256 a = exp8(_mm256_sub_ps(E::load(x + i), mv)), b = exp8(_mm256_sub_ps(E::load(x + i + 8), mv));
@@ -78,7 +82,7 @@ float rows(at::Tensor& logits, const int64_t* target, const float* scale, bool g
   std::vector<float> losses(r);
   // nodetune's pool (core/workers.h): at::parallel_for compiled without -fopenmp runs on the calling thread alone.
   parallel_range(0, r, 1, [&](int64_t begin, int64_t end) {
-    std::vector<float> e(std::is_same<T, at::BFloat16>::value && gradient ? size_t(v) : 0);
+    std::vector<float> e(kOneExpPass<T> && gradient ? size_t(v) : 0);
     for (int64_t i = begin; i < end; ++i) losses[i] = row<T>(base + i * v, v, target[i], scale[i], gradient, e.data());
   });
   double total = 0;

@@ -97,7 +97,7 @@ std::vector<at::Tensor> fused_linear(const Params& p, const std::vector<std::str
   for (size_t i = 0; apart && i < names.size(); ++i) apart = hooks->adapts(names[i]) && sizes[i] >= x.size(-1);
   std::vector<at::Tensor> parts;
   if (apart) {
-    for (size_t i = 0; i < names.size(); ++i) parts.push_back(bias ? at::linear(x, weights[i], biases[i]) : at::linear(x, weights[i]));
+    for (const auto& name : names) parts.push_back(own_linear(p, name, x, bias));
   } else {
     if (!y.defined()) {
       at::Tensor w = p.rows_view(weights);  // a frozen base registered with add_rows: no copy

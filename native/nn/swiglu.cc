@@ -185,12 +185,12 @@ struct SwiGluProduct : public torch::autograd::Function<SwiGluProduct> {
     // d loss / d f: the gradient from f's own consumers plus dlow's through w.
     at::Tensor df = grads[0].defined() ? as_rows(grads[0].to(dtype)) : at::Tensor();
     if (dlow.defined()) df = df.defined() ? at::addmm(df, dlow, w) : at::mm(dlow, w);
-    // f again for w's gradient, from the sigmoid pass that gives gate's and up's.
+    // f again for w's gradient, from the sigmoid pass that gives gate's and up's (w's gradient needs dlow, so df is
+    // defined whenever it is wanted).
     const bool need_w = ctx->needs_input_grad(2) && dlow.defined();
     at::Tensor f;
     auto out = df.defined() ? gate_up_grads(df, gate, up, g, u, ctx->needs_input_grad(0), ctx->needs_input_grad(1), need_w ? &f : nullptr)
                             : torch::autograd::variable_list{at::Tensor(), at::Tensor()};
-    if (need_w && !f.defined()) f = swiglu_rows_of(g, u, g.sizes());
     out.push_back(need_w ? at::mm(dlow.t(), f.view({-1, g.size(1)})) : at::Tensor());
     return out;
   }
