@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import * as fs from 'fs';
 import * as path from 'path';
 import { AutoModel, Model } from '../lib/models';
-import { expectClose } from './helpers';
+import { expectClose, expectRelativeNorm } from './helpers';
 import { expected, fixture, maxAbsDiff, stories260K } from './models-helpers';
 
 function values(model: Model, name: string, adapter?: string): Float32Array {
@@ -148,6 +148,10 @@ describe('51 peft: LoRA', () => {
     // Two rows of 32 tokens as one step (64 rows: one product per group, one A product for its adapters, each B
     // added into its layer's columns) against a window of the same rows one at a time (32 rows each: a product and
     // an adapter per layer): SGD, so the weights carry the gradients. Two steps: the first moves B off zero.
+    // float32: element-wise. bfloat16: the loss and gradient norm element-wise, the weights in the relative L2 norm
+    // (all together, and each tensor more loosely): a weight whose gradient is a sum with cancellation differs by
+    // several per cent between 64-row and 32-row products in bfloat16 (measured: 1.8% for one tensor, 0.3% overall),
+    // while a wrong scale or cast on the bfloat16 path moves whole tensors.
     let seed = 17;
     const row = () => Array.from({ length: 32 }, () => 1 + ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % 31));
     const rows = [row(), row()];
@@ -167,7 +171,13 @@ describe('51 peft: LoRA', () => {
       }
       const adapted = Object.keys(grouped.parameterSummary().byModule).filter((m) => m.endsWith(' [default]')).map((m) => m.replace(' [default]', '.weight'));
       expect(adapted.filter((n) => /(q|k|v|gate|up)_proj\.lora_B/.test(n)).length).to.equal(10); // 2 layers x 5 grouped
-      for (const n of adapted) expectClose(values(grouped, n, 'default'), values(perLayer, n, 'default'), tol, `${dtype} ${n}`);
+      if (dtype === 'float32') {
+        for (const n of adapted) expectClose(values(grouped, n, 'default'), values(perLayer, n, 'default'), tol, `${dtype} ${n}`);
+      } else {
+        for (const n of adapted) expectRelativeNorm(values(grouped, n, 'default'), values(perLayer, n, 'default'), 5e-2, `${dtype} ${n}`);
+        const all = (m: Model) => adapted.flatMap((n) => Array.from(values(m, n, 'default')));
+        expectRelativeNorm(all(grouped), all(perLayer), 1e-2, `${dtype} all adapter weights`);
+      }
     }
   });
 

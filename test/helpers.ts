@@ -85,6 +85,22 @@ function flatten(x: Floats, out: number[] = []): number[] {
 }
 
 /**
+ * Asserts that two sets of floats agree in the relative L2 norm: ||actual - expected|| <= rtol * ||expected||. For
+ * results of low-precision arithmetic (bfloat16) along two paths that sum in different orders: an element that is a
+ * sum with cancellation can differ by far more than the rounding of the whole, while a wrong scale, cast or missing
+ * term moves the norm. The message gives the relative error found.
+ */
+export function expectRelativeNorm(actual: Floats, expected: Floats, rtol: number, what = 'values'): number {
+  const a = flatten(actual), e = flatten(expected);
+  if (a.length !== e.length) throw new AssertionError(`${what}: length ${a.length} != expected length ${e.length}`);
+  let diff = 0, norm = 0;
+  for (let i = 0; i < a.length; i++) diff += (a[i]! - e[i]!) ** 2, norm += e[i]! ** 2;
+  const rel = Math.sqrt(diff) / Math.sqrt(norm);
+  if (!(rel <= rtol)) throw new AssertionError(`${what}: relative L2 error ${rel} > ${rtol} (${a.length} values)`);
+  return rel;
+}
+
+/**
  * Asserts that floats computed by two different code paths (batched vs single, fused vs reference, another machine's
  * oracle, ...) agree within a tolerance: |actual - expected| <= atol + rtol * |expected| element-wise (numbers, typed
  * arrays or nested arrays of the same length). The message names the first mismatching index, both values and the
