@@ -456,7 +456,7 @@ Napi::Value ModelWrap::LossAndGradients(const Napi::CallbackInfo& info) {
           r.loss = l.item<double>();
           if (inputs.empty()) return r;
           auto g = torch::autograd::grad({l}, inputs, {}, false, false, true);
-          for (auto& t : g) r.grads.push_back(t.defined() ? t.detach().cpu() : at::Tensor());
+          for (auto& t : g) r.grads.push_back(!t.defined() ? at::Tensor() : t.is_sparse() ? t.to_dense().cpu() : t.detach().cpu());
           return r;
         },
         [](Napi::Env e, const LossAndGrads& r) -> Napi::Value {

@@ -70,7 +70,7 @@ at::Tensor bert_hidden(const Model& m, const Batch& b) {
   } else {
     positions = at::arange(0, t, b.input_ids.options()).unsqueeze(0).expand({batch, t});
   }
-  at::Tensor x = with_prefix(b.prefix, at::embedding(p.get(m.base("embeddings.word_embeddings.weight")), b.input_ids)) +
+  at::Tensor x = with_prefix(b.prefix, token_embedding(p.get(m.base("embeddings.word_embeddings.weight")), b.input_ids)) +
                  at::embedding(p.get(m.base("embeddings.position_embeddings.weight")), positions);
   if (c.type_vocab_size > 0) {
     at::Tensor types = b.token_type_ids.defined() ? b.token_type_ids : at::zeros({batch, t}, b.input_ids.options());
@@ -123,7 +123,7 @@ at::Tensor distilbert_hidden(const Model& m, const Batch& b) {
   const auto& p = m.params();
   const int64_t batch = b.input_ids.size(0), t = b.input_ids.size(1) + (b.prefix.defined() ? b.prefix.size(0) : 0);
   at::Tensor positions = at::arange(0, t, b.input_ids.options()).unsqueeze(0).expand({batch, t});
-  at::Tensor x = with_prefix(b.prefix, at::embedding(p.get(m.base("embeddings.word_embeddings.weight")), b.input_ids)) +
+  at::Tensor x = with_prefix(b.prefix, token_embedding(p.get(m.base("embeddings.word_embeddings.weight")), b.input_ids)) +
                  at::embedding(p.get(m.base("embeddings.position_embeddings.weight")), positions);
   x = drop(m, layer_norm(p, m.base("embeddings.LayerNorm"), x, c.norm_eps), c.resid_dropout);
   at::Tensor mask = additive_mask(b.attention_mask, batch, t, 0, false, 0, x.scalar_type(), x.device());

@@ -39,7 +39,7 @@ at::Tensor gpt2_hidden(const Model& m, const Batch& b, KvCache* cache) {
   const int64_t batch = b.input_ids.size(0);
   const int64_t past = cache ? cache->past() : 0;
   const int64_t nh = c.num_heads, hd = c.hidden_size / nh;
-  at::Tensor x = with_prefix(b.prefix, at::embedding(p.get(m.base("wte.weight")), b.input_ids));
+  at::Tensor x = with_prefix(b.prefix, token_embedding(p.get(m.base("wte.weight")), b.input_ids));
   const int64_t t = x.size(1);
   at::Tensor positions = b.attention_mask.defined()
                              ? positions_from_mask(b.attention_mask, t)

@@ -6,6 +6,7 @@
 
 #include <ATen/core/grad_mode.h>
 #include <c10/core/impl/LocalDispatchKeySet.h>
+#include <torch/csrc/autograd/custom_function.h>
 #include <torch/version.h>
 
 #include "core/error.h"
@@ -133,6 +134,45 @@ at::Tensor with_prefix(const at::Tensor& prefix, const at::Tensor& x) {
   if (!prefix.defined()) return x;
   at::Tensor pre = prefix.to(x.scalar_type()).unsqueeze(0).expand({x.size(0), prefix.size(0), prefix.size(1)});
   return at::cat({pre, x}, 1);
+}
+
+namespace {
+// The lookup whose gradient is sparse: one row per distinct id (sorted), each the sum of its positions' gradients
+// from zero in the order they appear, the sums LibTorch's dense embedding backward makes, so a dense gradient plus
+// this one has the values of the dense path (LibTorch's own sparse gradient keeps a row per position, and adding
+// those one by one rounds differently where an id repeats).
+struct SparseLookup : public torch::autograd::Function<SparseLookup> {
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& table, const at::Tensor& ids) {
+    ctx->save_for_backward({ids});
+    ctx->saved_data["rows"] = table.size(0);
+    return at::embedding(table, ids);
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    const at::Tensor ids = ctx->get_saved_variables()[0].reshape(-1);
+    const int64_t rows = ctx->saved_data["rows"].toInt();
+    at::Tensor g = grads[0].reshape({ids.numel(), grads[0].size(-1)});
+    auto [distinct, inverse] = at::_unique(ids, /*sorted=*/true, /*return_inverse=*/true);
+    at::Tensor sums = at::zeros({distinct.numel(), g.size(1)}, g.options()).index_add_(0, inverse, g);
+    at::Tensor sparse = at::_sparse_coo_tensor_unsafe(distinct.unsqueeze(0), sums, {rows, g.size(1)});
+    return {sparse._coalesced_(true), at::Tensor()};
+  }
+};
+}  // namespace
+
+at::Tensor token_embedding(const at::Tensor& table, const at::Tensor& ids) {
+  if (at::GradMode::is_enabled() && table.requires_grad() && table.dim() == 2) return SparseLookup::apply(table, ids);
+  return at::embedding(table, ids);
+}
+
+void densify_gradients(const std::vector<at::Tensor>& params) {
+  for (const auto& t : params) {
+    if (t.grad().defined() && t.grad().is_sparse()) {
+      at::Tensor param = t;
+      param.mutable_grad() = t.grad().to_dense();
+    }
+  }
 }
 
 at::Tensor layer_norm(const Params& p, const std::string& name, const at::Tensor& x, double eps) {

@@ -30,7 +30,7 @@ struct LinearCrossEntropy : public torch::autograd::Function<LinearCrossEntropy>
     at::Tensor target = labels.clamp_min(0).unsqueeze(1);
     const bool need_h = h.requires_grad(), need_w = w.requires_grad();
     at::Tensor grad_h = need_h ? at::empty_like(h) : at::Tensor();
-    at::Tensor grad_w = need_w ? at::zeros_like(w) : at::Tensor();
+    at::Tensor grad_w;  // the first chunk's product, in w's dtype; later chunks add to it
     at::Tensor total = at::zeros({}, h.options().dtype(at::kFloat));
     // The fused rows (nn/cross_entropy_rows.h): the chunk's logits in one buffer of the products' dtype, reused by
     // every chunk, become their gradient in place; no float32 copy. Otherwise LibTorch's ops, as below.
@@ -71,7 +71,8 @@ struct LinearCrossEntropy : public torch::autograd::Function<LinearCrossEntropy>
         else out.copy_(at::mm(g, wx));
       }
       if (need_w) {
-        if (compute == w.scalar_type()) grad_w.addmm_(g.t(), hc);
+        if (!grad_w.defined()) grad_w = at::mm(g.t(), hc).to(w.scalar_type());
+        else if (compute == w.scalar_type()) grad_w.addmm_(g.t(), hc);
         else grad_w.add_(at::mm(g.t(), hc));
       }
     }
@@ -82,10 +83,16 @@ struct LinearCrossEntropy : public torch::autograd::Function<LinearCrossEntropy>
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                  torch::autograd::variable_list grads) {
+    // The saved gradients leave the context, so they are the only reference to their memory: scaled in place (not
+    // at all for the plain loss's gradient of 1), and taken as they are by the weight's gradient (a tied embedding's
+    // lookup adds its rows to it in place), where a product with g would be a new [vocab, hidden] table.
     const at::Tensor& g = grads[0];
     at::Tensor grad_h = ctx->saved_data["grad_h"].toTensor(), grad_w = ctx->saved_data["grad_w"].toTensor();
-    return {grad_h.defined() ? grad_h * g : at::Tensor(), grad_w.defined() ? grad_w * g : at::Tensor(), at::Tensor(),
-            at::Tensor()};
+    ctx->saved_data.clear();
+    const bool one = g.device().is_cpu() && g.numel() == 1 && g.item<double>() == 1.0;
+    for (at::Tensor* t : {&grad_h, &grad_w})
+      if (t->defined() && !one) t->mul_(g);
+    return {grad_h, grad_w, at::Tensor(), at::Tensor()};
   }
 };
 

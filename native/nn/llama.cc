@@ -42,7 +42,7 @@ at::Tensor llama_hidden(const Model& m, const Batch& b, KvCache* cache) {
   const int64_t batch = b.input_ids.size(0);
   const int64_t past = cache ? cache->past() : 0;
   const int64_t nh = c.num_heads, nkv = c.num_kv_heads, hd = c.head_dim;
-  at::Tensor x = with_prefix(b.prefix, at::embedding(p.get(m.base("embed_tokens.weight")), b.input_ids));
+  at::Tensor x = with_prefix(b.prefix, token_embedding(p.get(m.base("embed_tokens.weight")), b.input_ids));
   const int64_t t = x.size(1);
   at::Tensor positions = b.attention_mask.defined()
                              ? positions_from_mask(b.attention_mask, t)

@@ -178,7 +178,7 @@ at::Tensor t5_encode(const Model& m, const Batch& b) {
   const auto& c = m.config();
   const auto& p = m.params();
   if (b.prefix.defined()) fail("ERR_STATE", "prompt tuning is not supported for T5 models");
-  at::Tensor x = drop(m, at::embedding(p.get("shared.weight"), b.input_ids), c.embd_dropout);
+  at::Tensor x = drop(m, token_embedding(p.get("shared.weight"), b.input_ids), c.embd_dropout);
   const int64_t batch = x.size(0), t = x.size(1);
   at::Tensor buckets = relative_buckets(c, 0, t, t, true, x.device());
   at::Tensor mask = additive_mask(b.attention_mask, batch, t, 0, false, 0, x.scalar_type(), x.device());
@@ -204,7 +204,7 @@ at::Tensor t5_decode(const Model& m, const Batch& b, const at::Tensor& enc, KvCa
   const auto& p = m.params();
   const at::Tensor& ids = b.decoder_input_ids;
   const int64_t past = cache ? cache->past() : 0;
-  at::Tensor x = drop(m, at::embedding(p.get("shared.weight"), ids), c.embd_dropout);
+  at::Tensor x = drop(m, token_embedding(p.get("shared.weight"), ids), c.embd_dropout);
   const int64_t batch = x.size(0), t = x.size(1), s = enc.size(1);
   if (b.decoder_attention_mask.defined() && b.decoder_attention_mask.size(1) != past + t)
     fail("ERR_SHAPE", "decoderAttentionMask must cover the cached and the new decoder tokens");

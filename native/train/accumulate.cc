@@ -1,6 +1,7 @@
 #include "train/accumulate.h"
 
 #include "core/error.h"
+#include "nn/layers.h"
 #include "train/autocast.h"
 
 namespace nodetune::train {
@@ -36,6 +37,7 @@ at::Tensor accumulate_gradients(nn::Model& model, const std::vector<MicroBatch>&
     }
     if (weights[i] != 1.0) loss = loss * weights[i];
     (scaler != nullptr ? scaler->scaled(loss) : loss).backward();
+    nn::densify_gradients(model.params().tensors());
     at::Tensor part = loss.detach();
     total = total.defined() ? total + part : part;
   }
