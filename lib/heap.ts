@@ -54,7 +54,10 @@ export function blockCacheSettings(env: NodeJS.ProcessEnv = process.env): { minB
 export interface BlockCacheStats {
   /** Blocks of this many bytes or more are cached. */
   minBytes: number;
-  /** Idle bytes allowed over the peak of live bytes. */
+  /**
+   * Idle bytes allowed over the peak of live bytes: the installed slack, or half the gradients' bytes of the last
+   * training step where that is more (full fine-tuning: its gradients' blocks stay through the forward).
+   */
   slack: number;
   /** Bytes in cached-size blocks that tensors hold now. */
   live: number;

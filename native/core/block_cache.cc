@@ -26,7 +26,8 @@ struct Idle {
 class BlockCache final : public c10::Allocator {
  public:
   BlockCache(c10::Allocator* fallback, size_t min_bytes, size_t slack)
-      : fallback_(fallback), fallback_delete_(fallback->raw_deleter()), min_bytes_(min_bytes), slack_(slack) {
+      : fallback_(fallback), fallback_delete_(fallback->raw_deleter()), min_bytes_(min_bytes), base_slack_(slack),
+        slack_(slack) {
     TORCH_CHECK(fallback_delete_, "the default CPU allocator has no raw deleter");
   }
 
@@ -52,6 +53,11 @@ class BlockCache final : public c10::Allocator {
     size_t total = 0;
     for (const Idle& b : out) munmap(b.ptr, b.bytes), total += b.bytes;
     return total;
+  }
+
+  void set_slack_floor(size_t bytes) {
+    std::lock_guard<std::mutex> lock(mu_);
+    slack_ = std::max(base_slack_, bytes);
   }
 
   BlockCacheStats stats() {
@@ -157,7 +163,8 @@ class BlockCache final : public c10::Allocator {
 
   c10::Allocator* fallback_;
   const c10::DeleterFnPtr fallback_delete_;
-  const size_t min_bytes_, slack_;
+  const size_t min_bytes_, base_slack_;
+  size_t slack_;  // base_slack_, or more while a training step asks for it (set_slack_floor)
   std::mutex mu_;
   std::unordered_map<void*, size_t> sizes_;
   Order order_;
@@ -180,6 +187,10 @@ bool install_block_cache(size_t min_bytes, size_t slack) {
 }
 
 size_t release_block_cache() { return BlockCache::instance ? BlockCache::instance->release_all() : 0; }
+
+void set_block_cache_slack_floor(size_t bytes) {
+  if (BlockCache::instance) BlockCache::instance->set_slack_floor(bytes);
+}
 
 BlockCacheStats block_cache_stats() { return BlockCache::instance ? BlockCache::instance->stats() : BlockCacheStats{}; }
 

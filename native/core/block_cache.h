@@ -28,6 +28,9 @@ struct BlockCacheStats {
 bool install_block_cache(size_t min_bytes, size_t slack);
 // Unmaps every idle block (the bound's peak restarts from the live bytes now); returns the bytes given back.
 size_t release_block_cache();
+// Idle bytes allowed over the peak: the installed slack or `bytes`, whichever is larger (the last call counts). A
+// training step asks for half its gradients' bytes (train/step.cc).
+void set_block_cache_slack_floor(size_t bytes);
 BlockCacheStats block_cache_stats();
 
 }  // namespace nodetune
