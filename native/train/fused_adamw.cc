@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/workers.h"
+#include "nn/simd.h"
 
 namespace nodetune::train {
 namespace {
@@ -42,21 +43,55 @@ struct Update {
   float bias_correction2_sqrt, eps, neg_step_size;
 };
 
+// Elements [begin, end) one at a time.
+void apply_scalar(const Update& u, int64_t begin, int64_t end) {
+  for (int64_t i = begin; i < end; ++i) {
+    const float g = u.g[i];
+    float p = u.p[i] * u.decay;
+    // Same operation order as AdamW::step(): mul_(beta1).add_(g, 1 - beta1), mul_(beta2).addcmul_(g, g, 1 - beta2),
+    // (sqrt(v) / sqrt(bc2)).add_(eps), addcdiv_(m, denom, -step_size).
+    const float m = u.m[i] * u.beta1 + u.one_minus_beta1 * g;
+    const float v = u.v[i] * u.beta2 + u.one_minus_beta2 * g * g;
+    const float denom = std::sqrt(v) / u.bias_correction2_sqrt + u.eps;
+    u.m[i] = m;
+    u.v[i] = v;
+    u.p[i] = p + u.neg_step_size * (m / denom);
+  }
+}
+
+#ifdef NODETUNE_X86_KERNELS
+// Eight elements at a time, the scalar loop's operations in its order: AVX2 without FMA, so no multiply and add is
+// fused into one rounding, and sqrt and division round correctly in both: the same floats as apply_scalar. The
+// scalar loop is compiled for baseline x86-64 and, its square root and two divisions one element at a time, made a
+// 0.5B full fine-tuning step's update compute-bound (about 0.9 s for 494M parameters).
+__attribute__((target("avx2"))) void apply_avx2(const Update& u, int64_t begin, int64_t end) {
+  const __m256 decay = _mm256_set1_ps(u.decay), beta1 = _mm256_set1_ps(u.beta1), beta2 = _mm256_set1_ps(u.beta2);
+  const __m256 one_minus_beta1 = _mm256_set1_ps(u.one_minus_beta1), one_minus_beta2 = _mm256_set1_ps(u.one_minus_beta2);
+  const __m256 bc2 = _mm256_set1_ps(u.bias_correction2_sqrt), eps = _mm256_set1_ps(u.eps);
+  const __m256 neg_step = _mm256_set1_ps(u.neg_step_size);
+  int64_t i = begin;
+  for (; i + 8 <= end; i += 8) {
+    const __m256 g = _mm256_loadu_ps(u.g + i);
+    const __m256 p = _mm256_mul_ps(_mm256_loadu_ps(u.p + i), decay);
+    const __m256 m = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(u.m + i), beta1), _mm256_mul_ps(one_minus_beta1, g));
+    const __m256 v = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(u.v + i), beta2),
+                                   _mm256_mul_ps(_mm256_mul_ps(one_minus_beta2, g), g));
+    const __m256 denom = _mm256_add_ps(_mm256_div_ps(_mm256_sqrt_ps(v), bc2), eps);
+    _mm256_storeu_ps(u.m + i, m);
+    _mm256_storeu_ps(u.v + i, v);
+    _mm256_storeu_ps(u.p + i, _mm256_add_ps(p, _mm256_mul_ps(neg_step, _mm256_div_ps(m, denom))));
+  }
+  apply_scalar(u, i, end);
+}
+#endif
+
 void apply(const Update& u) {
   // nodetune's pool (core/workers.h): at::parallel_for, compiled here without -fopenmp, would run on this thread alone.
   parallel_range(0, u.n, 1 << 15, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) {
-      const float g = u.g[i];
-      float p = u.p[i] * u.decay;
-      // Same operation order as AdamW::step(): mul_(beta1).add_(g, 1 - beta1), mul_(beta2).addcmul_(g, g, 1 - beta2),
-      // (sqrt(v) / sqrt(bc2)).add_(eps), addcdiv_(m, denom, -step_size).
-      const float m = u.m[i] * u.beta1 + u.one_minus_beta1 * g;
-      const float v = u.v[i] * u.beta2 + u.one_minus_beta2 * g * g;
-      const float denom = std::sqrt(v) / u.bias_correction2_sqrt + u.eps;
-      u.m[i] = m;
-      u.v[i] = v;
-      u.p[i] = p + u.neg_step_size * (m / denom);
-    }
+#ifdef NODETUNE_X86_KERNELS
+    if (nn::has_avx2()) return apply_avx2(u, begin, end);
+#endif
+    apply_scalar(u, begin, end);
   });
 }
 
