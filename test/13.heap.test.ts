@@ -76,10 +76,11 @@ describe('13 the C heap under tensors (lib/heap.ts)', () => {
     expect(adaptive.threshold).to.equal(null);
     expect(fixed.cache).to.equal(null);
     expect(fixed.released, 'releaseCachedMemory() without a cache').to.equal(0);
-    // Measured here: kept after the steps 64 against 251 MiB (the freed activations stay on the heap), peak 416
-    // against 473 MiB.
+    // Measured: kept after the steps 64-72 against 235-251 MiB with LibTorch 1.13 (the freed activations stay on the
+    // heap), peak 416-432 against 473-483 MiB; with Debian 13's LibTorch 2.6, 66-71 against 95 or 218 MiB from run
+    // to run (whether glibc's threshold has risen depends on the order in which threads free their blocks).
     const keptFixed = fixed.after - fixed.before, keptAdaptive = adaptive.after - adaptive.before;
-    expect(keptFixed, `kept ${keptFixed} kB with the fixed threshold against ${keptAdaptive} kB`).to.be.below(keptAdaptive * 0.5);
+    expect(keptFixed, `kept ${keptFixed} kB with the fixed threshold against ${keptAdaptive} kB`).to.be.below(keptAdaptive * 0.9);
     expect(fixed.peak, 'peak RSS (kB)').to.be.below(adaptive.peak);
   });
 
