@@ -1,4 +1,6 @@
 import { expect } from 'chai';
+import { spawnSync } from 'child_process';
+import * as path from 'path';
 import { AutoModel, manualSeed, Model, Tensor } from '../lib';
 import { expectClose, rejects, tempDir, throws } from './helpers';
 import { TINY_IDS, TINY_LLAMA } from './models-helpers';
@@ -135,6 +137,26 @@ describe('19 mixed precision (bf16 autocast, float32 master weights)', () => {
     await bf16.m.savePretrained(dir);
     const reloaded = await AutoModel.fromPretrained(dir, { quiet: true });
     expect(Array.from(after.logits)).to.deep.equal(Array.from((await reloaded.forward({ inputIds: ids })).logits));
+  });
+
+  it('prints nothing on stderr: mixed-precision steps (full and LoRA) under any LibTorch (2.4+ warns at every call of its old autocast API)', () => {
+    // In a child process, whose stderr (LibTorch's warnings are written there by the C++ side) is read whole.
+    const script = `
+      const { AutoModel } = require(${JSON.stringify(path.join(__dirname, '..', 'lib'))});
+      (async () => {
+        const config = ${JSON.stringify({ ...config, tie_word_embeddings: true })};
+        for (const dtype of ['float32', 'bfloat16']) {
+          const m = await AutoModel.fromConfig(config, { seed: 3, dtype });
+          if (dtype === 'bfloat16') m.addLora({ r: 4, alpha: 8, targetModules: 'all-linear', seed: 1 });
+          m.configureOptimizer({ type: 'adamw', lr: 0.01 });
+          for (let i = 0; i < 2; i++) await m.trainStep({ inputIds: ${JSON.stringify(ids)}, labels: ${JSON.stringify(ids)} }, { precision: 'bf16' });
+        }
+        process.stdout.write('done');
+      })().catch((e) => { console.error(e); process.exitCode = 1; });`;
+    const out = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
+    expect(out.status, out.stderr).to.equal(0);
+    expect(out.stdout).to.equal('done');
+    expect(out.stderr).to.equal('');
   });
 
   it("'fp16' needs CUDA: on the CPU it is an ERR_DEVICE error; unknown precisions are ERR_ARGUMENT", async () => {

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <string>
 
+#include "core/autocast_state.h"
 #include "core/error.h"
 #include "nn/decode_linear.h"
 #include "nn/layers.h"
@@ -200,10 +201,10 @@ at::Tensor Model::causal_lm_loss(const at::Tensor& h, const at::Tensor& labels) 
   // the [N, V] logits, their float32 copy, log-probabilities and gradient are never all kept).
   const at::Tensor& w = lm_head_weight();
   const bool adapted = !cfg_.tie_word_embeddings && params_.hooks() && params_.hooks()->adapts("lm_head");
-  const bool cpu_autocast = at::autocast::is_cpu_enabled() && h.device().is_cpu();
+  const bool cpu_autocast = autocast_enabled(c10::kCPU) && h.device().is_cpu();
   c10::ScalarType compute = c10::ScalarType::Undefined;
-  if (cpu_autocast && at::autocast::get_autocast_cpu_dtype() == at::kBFloat16) compute = at::kBFloat16;
-  else if (!cpu_autocast && !at::autocast::is_enabled() && h.scalar_type() == w.scalar_type() &&
+  if (cpu_autocast && autocast_dtype(c10::kCPU) == at::kBFloat16) compute = at::kBFloat16;
+  else if (!cpu_autocast && !autocast_enabled(c10::kCUDA) && h.scalar_type() == w.scalar_type() &&
            (h.scalar_type() == at::kFloat || h.scalar_type() == at::kBFloat16))
     compute = h.scalar_type();
   const bool quantized = params_.quantized("lm_head.weight") != nullptr;

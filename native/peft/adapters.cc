@@ -4,6 +4,7 @@
 #include <ATen/core/grad_mode.h>
 #include <cmath>
 
+#include "core/autocast_state.h"
 #include "core/error.h"
 #include "nn/layers.h"
 #include "nn/swiglu.h"
@@ -40,7 +41,7 @@ at::Tensor plus_lora_b(const at::Tensor& y, const at::Tensor& low, const at::Ten
 // An activation for a product with an adapter weight: cast to the weight's dtype (a float32 adapter over a
 // bfloat16 base) unless autocast is on, which casts both operands itself.
 at::Tensor in_dtype(const at::Tensor& x, const at::Tensor& w) {
-  if (x.scalar_type() == w.scalar_type() || at::autocast::is_cpu_enabled() || at::autocast::is_enabled()) return x;
+  if (x.scalar_type() == w.scalar_type() || any_autocast()) return x;
   return x.to(w.scalar_type());
 }
 
@@ -243,8 +244,8 @@ at::Tensor AdapterSet::swiglu_linear(const std::string& module, const at::Tensor
   if (!adapts(module) || (active_->dropout > 0 && training_ && *training_)) return at::Tensor();
   const at::Tensor& a = active_->params.get(module + ".lora_A.weight");
   // In A's dtype as linear() computes it: the input's when they agree or under autocast (which casts A to it).
-  const bool autocast = at::autocast::is_cpu_enabled() || at::autocast::is_enabled();
-  if (a.scalar_type() != gate.scalar_type() && !(autocast && at::autocast::get_autocast_cpu_dtype() == gate.scalar_type()))
+  const c10::DeviceType type = gate.device().type();
+  if (a.scalar_type() != gate.scalar_type() && !(autocast_enabled(type) && autocast_dtype(type) == gate.scalar_type()))
     return at::Tensor();
   // The cast is part of the graph (its backward casts A's gradient back), as autocast's would be.
   auto [f, low] = nn::swiglu_with_product(gate, up, a.scalar_type() == gate.scalar_type() ? a : a.to(gate.scalar_type()));

@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "core/autocast_state.h"
 #include "core/error.h"
 
 namespace nodetune::train {
@@ -13,19 +14,10 @@ AutocastScope::AutocastScope(const c10::Device& device, c10::ScalarType dtype) {
   cuda_ = device.is_cuda();
   if (!cuda_ && dtype != c10::kBFloat16)
     fail("ERR_DEVICE", "mixed precision on the CPU is bfloat16 only ('bf16'); float16 autocast needs a CUDA device");
-  // LibTorch >= 2.4 also offers at::autocast::set_autocast_enabled(device_type, ...); these per-backend calls
-  // exist in 1.13 and 2.x alike.
-  if (cuda_) {
-    previous_enabled_ = at::autocast::is_enabled();
-    previous_dtype_ = at::autocast::get_autocast_gpu_dtype();
-    at::autocast::set_enabled(true);
-    at::autocast::set_autocast_gpu_dtype(dtype);
-  } else {
-    previous_enabled_ = at::autocast::is_cpu_enabled();
-    previous_dtype_ = at::autocast::get_autocast_cpu_dtype();
-    at::autocast::set_cpu_enabled(true);
-    at::autocast::set_autocast_cpu_dtype(dtype);
-  }
+  const c10::DeviceType type = cuda_ ? c10::kCUDA : c10::kCPU;
+  previous_enabled_ = autocast_enabled(type);
+  previous_dtype_ = autocast_dtype(type);
+  set_autocast(type, true, dtype);
   at::autocast::increment_nesting();
   active_ = true;
 }
@@ -33,13 +25,7 @@ AutocastScope::AutocastScope(const c10::Device& device, c10::ScalarType dtype) {
 AutocastScope::~AutocastScope() {
   if (!active_) return;
   if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
-  if (cuda_) {
-    at::autocast::set_enabled(previous_enabled_);
-    at::autocast::set_autocast_gpu_dtype(previous_dtype_);
-  } else {
-    at::autocast::set_cpu_enabled(previous_enabled_);
-    at::autocast::set_autocast_cpu_dtype(previous_dtype_);
-  }
+  set_autocast(cuda_ ? c10::kCUDA : c10::kCPU, previous_enabled_, previous_dtype_);
 }
 
 c10::ScalarType parse_precision(const std::string& name) {
