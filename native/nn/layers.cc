@@ -217,12 +217,16 @@ at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                   double scale, double dropout, bool training) {
   at::Tensor kk = k, vv = v;
   const int64_t groups = q.size(1) / k.size(1);
-#if TORCH_VERSION_MAJOR < 2
-  // Training: the probabilities are recomputed in backward rather than kept (nn/lse_attention.h).
+  // Training: the probabilities are recomputed in backward rather than kept (nn/lse_attention.h). With LibTorch 2.x
+  // too, in place of its CPU flash attention: with Debian 13's LibTorch 2.6 on 2 threads (AMX Xeon) the 0.5B LoRA
+  // bf16 step takes 984 ms with it against 1,498 through scaled_dot_product_attention (-499 +- 22 ms, 8 pairs
+  // alternated in one process): SDPA's backward, since its forward is the faster one. Without gradients (prompts,
+  // evaluation, decoding) SDPA stays: a 256-token forward 253 against 280 ms, 16 decoded tokens 1,120 against 1,156.
   if (!(training && dropout > 0)) {
     at::Tensor out = lse_attention(q, k, v, mask, scale);
     if (out.defined()) return out;
   }
+#if TORCH_VERSION_MAJOR < 2
   // Grouped-query attention: the query heads that share a key/value head attend as one [groups x T] block over it,
   // so keys and values are not copied `groups` times (and, in training, their gradients not summed back from the
   // copies): every decoding step (the cache), and training and prompts while the fused training ops are on.
@@ -244,17 +248,24 @@ at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
   }
 #if TORCH_VERSION_MAJOR >= 2
   // LibTorch 2.x: the fused kernels (flash / memory-efficient on CUDA, flash on CPU from 2.1). The 2.0 signature
-  // has no scale argument and divides by sqrt(D) itself, so q is rescaled to get `scale`.
-  const double p = training ? dropout : 0.0;
-  // In q's dtype (autocast may have made it bfloat16), where float32's lowest would round to -inf and a fully
-  // masked (padding) row would turn into NaN: nan_to_num puts the dtype's lowest finite value back.
-  c10::optional<at::Tensor> m;
-  if (mask.defined()) m = mask.to(q.scalar_type()).nan_to_num();
+  // has no scale argument and divides by sqrt(D) itself, so q is rescaled to get `scale`. Not in training on the CPU
+  // (where nodetune's attention above did not apply: its fused ops off, dropout, no AVX2, or a gradient checkpoint's
+  // first pass, which must match its recomputation): in Debian 13's LibTorch 2.6, SDPA's CPU backward gives wrong
+  // gradients once a batch holds a fully masked query row (a left-padded one: no key to attend to): a tiny Llama's
+  // gradient norm 6.72 where 1.13's ops and nodetune's attention give 2.25, although such rows carry no label and
+  // reach no other row (test 68, padded batches).
+  if (!(training && q.device().is_cpu())) {
+    const double p = training ? dropout : 0.0;
+    // In q's dtype (autocast may have made it bfloat16), where float32's lowest would round to -inf and a fully
+    // masked (padding) row would turn into NaN: nan_to_num puts the dtype's lowest finite value back.
+    c10::optional<at::Tensor> m;
+    if (mask.defined()) m = mask.to(q.scalar_type()).nan_to_num();
 #if TORCH_VERSION_MAJOR > 2 || TORCH_VERSION_MINOR >= 1
-  return at::scaled_dot_product_attention(q, kk, vv, m, p, /*is_causal=*/false, scale);
+    return at::scaled_dot_product_attention(q, kk, vv, m, p, /*is_causal=*/false, scale);
 #else
-  return at::scaled_dot_product_attention(q * (scale * std::sqrt(double(q.size(-1)))), kk, vv, m, p, false);
+    return at::scaled_dot_product_attention(q * (scale * std::sqrt(double(q.size(-1)))), kk, vv, m, p, false);
 #endif
+  }
 #endif
   // The scale goes on q ([.., T, D]) rather than on the scores ([.., T, S]), and the mask is added in place:
   // two fewer passes over the scores in forward and backward.
