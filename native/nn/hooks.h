@@ -23,11 +23,16 @@ class Hooks {
                                    const std::function<at::Tensor(const at::Tensor&)>& base) const {
     return at::Tensor();
   }
+  // Layer i's own output for the group's input: with `into` undefined a new tensor (x's shape, the layer's outputs
+  // last); with `into` ([rows, out] in x's dtype) the product added into it in place and `into` returned, or an
+  // undefined tensor where the layer cannot (a bias, a quantized weight, another dtype).
+  using OwnOutput = std::function<at::Tensor(size_t i, const at::Tensor& into)>;
   // linear() for several layers on one input x (nn/layers.cc fused_linear), `outputs` being their own outputs in
-  // `modules`' order: all of them adapted in one go (one product per side for all the layers), or nothing to have the
-  // caller call linear() per layer.
+  // `modules`' order, or empty with `own` to make them (then an adapter may make its own part first and have the
+  // layer's product added into it): all of them adapted in one go (one product per side for all the layers), or
+  // nothing to have the caller call linear() per layer.
   virtual std::vector<at::Tensor> linear_group(const std::vector<std::string>& modules, const at::Tensor& x,
-                                               const std::vector<at::Tensor>& outputs) const {
+                                               const std::vector<at::Tensor>& outputs, const OwnOutput& own) const {
     return {};
   }
   // Whether linear() would change the output of `module` (fused fast paths must not bypass an adapter).

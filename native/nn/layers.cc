@@ -34,6 +34,16 @@ at::Tensor own_linear(const Params& p, const std::string& name, const at::Tensor
   return decode_linear_applies(x, w) ? decode_linear(x, w, b) : bias ? at::linear(x, w, b) : at::linear(x, w);
 }
 
+// x W^T added in place into `into` ([rows, out]): Hooks::OwnOutput's second form.
+at::Tensor own_linear_into(const Params& p, const std::string& name, const at::Tensor& x, bool bias,
+                           const at::Tensor& into) {
+  if (bias || p.quantized(name + ".weight")) return {};
+  const at::Tensor& w = p.get(name + ".weight");
+  if (w.scalar_type() != x.scalar_type() || into.scalar_type() != x.scalar_type() || into.device() != x.device())
+    return {};
+  return into.addmm_(x.reshape({-1, x.size(-1)}), w.t());
+}
+
 }  // namespace
 
 at::Tensor linear(const Params& p, const std::string& name, const at::Tensor& x, bool bias) {
@@ -98,6 +108,11 @@ std::vector<at::Tensor> fused_linear(const Params& p, const std::vector<std::str
   for (size_t i = 0; apart && i < names.size(); ++i) apart = hooks->adapts(names[i]) && sizes[i] >= x.size(-1);
   std::vector<at::Tensor> parts;
   if (apart) {
+    // The adapter may make its part first and have each product added into it (peft/adapters.cc lora_b_then_own).
+    std::vector<at::Tensor> adapted = hooks->linear_group(names, x, {}, [&](size_t i, const at::Tensor& into) {
+      return into.defined() ? own_linear_into(p, names[i], x, bias, into) : own_linear(p, names[i], x, bias);
+    });
+    if (!adapted.empty()) return adapted;
     for (const auto& name : names) parts.push_back(own_linear(p, name, x, bias));
   } else {
     if (!y.defined()) {
@@ -108,8 +123,10 @@ std::vector<at::Tensor> fused_linear(const Params& p, const std::vector<std::str
     parts = y.split_with_sizes(sizes, -1);
   }
   if (!hooks) return parts;
-  std::vector<at::Tensor> adapted = hooks->linear_group(names, x, parts);
-  if (!adapted.empty()) return adapted;
+  if (!apart) {
+    std::vector<at::Tensor> adapted = hooks->linear_group(names, x, parts, nullptr);
+    if (!adapted.empty()) return adapted;
+  }
   for (size_t i = 0; i < parts.size(); ++i) parts[i] = hooks->linear(names[i], x, parts[i]);
   return parts;
 }

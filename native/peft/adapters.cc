@@ -38,6 +38,25 @@ at::Tensor plus_lora_b(const at::Tensor& y, const at::Tensor& low, const at::Ten
   return out.view(y.sizes());
 }
 
+// The layer's own product added in place into the adapter's part, low @ b^T, made first: one pass over the
+// [rows, out] output where plus_lora_b makes two (the product writes it, then the addmm reads and writes it again),
+// and one rounding of the sum. At the 0.5B shape's gate/up (bf16, 256 tokens, a distinct weight per layer, LibTorch
+// 1.13's oneDNN on the AMX Xeon, 2 threads): 1.93 against 3.27 ms for a layer with its adapter, the product alone 1.65.
+// Where the layer cannot take it (see Hooks::OwnOutput), or low is in another dtype than x, plus_lora_b.
+at::Tensor lora_b_then_own(size_t i, const at::Tensor& x, const at::Tensor& low, const at::Tensor& b,
+                           const nn::Hooks::OwnOutput& own) {
+  if (low.scalar_type() == x.scalar_type() && x.dim() >= 2) {
+    at::Tensor side = at::mm(low.reshape({-1, low.size(-1)}), b.to(low.scalar_type()).t());
+    at::Tensor y = own(i, side);
+    if (y.defined()) {
+      auto sizes = x.sizes().vec();
+      sizes.back() = side.size(1);
+      return y.view(sizes);
+    }
+  }
+  return plus_lora_b(own(i, at::Tensor()), low, b);
+}
+
 // An activation for a product with an adapter weight: cast to the weight's dtype (a float32 adapter over a
 // bfloat16 base) unless autocast is on, which casts both operands itself.
 at::Tensor in_dtype(const at::Tensor& x, const at::Tensor& w) {
@@ -254,7 +273,7 @@ at::Tensor AdapterSet::swiglu_linear(const std::string& module, const at::Tensor
 }
 
 std::vector<at::Tensor> AdapterSet::linear_group(const std::vector<std::string>& modules, const at::Tensor& x,
-                                                  const std::vector<at::Tensor>& outputs) const {
+                                                  const std::vector<at::Tensor>& outputs, const OwnOutput& own) const {
   // Each layer's dropout draws its own mask on x: then one input per layer, as linear() does.
   if (modules.size() < 2 || !active_ || (active_->dropout > 0 && training_ && *training_)) return {};
   std::vector<at::Tensor> as, bs;
@@ -264,11 +283,13 @@ std::vector<at::Tensor> AdapterSet::linear_group(const std::vector<std::string>&
     bs.push_back(active_->params.get(m + ".lora_B.weight"));
   }
   // The layers' A stacked [k r, in]: one product over x forward, and in backward one for x's gradient (where linear()
-  // per layer makes k and sums them) and one for the A's. Each layer's B then adds to its own output.
+  // per layer makes k and sums them) and one for the A's. Each layer's B then adds to its own output, or its own
+  // output is added to B's part where the outputs are still to be made.
   at::Tensor a = at::cat(as, 0);
   at::Tensor low = at::linear(in_dtype(x, a), a) * active_->scale;
-  std::vector<at::Tensor> ys(outputs.size()), lows = low.split(as[0].size(0), -1);
-  for (size_t i = 0; i < ys.size(); ++i) ys[i] = plus_lora_b(outputs[i], lows[i], bs[i]);
+  std::vector<at::Tensor> ys(modules.size()), lows = low.split(as[0].size(0), -1);
+  for (size_t i = 0; i < ys.size(); ++i)
+    ys[i] = outputs.empty() ? lora_b_then_own(i, x, lows[i], bs[i], own) : plus_lora_b(outputs[i], lows[i], bs[i]);
   return ys;
 }
 

@@ -81,7 +81,7 @@ class AdapterSet : public nn::Hooks {
   at::Tensor swiglu_linear(const std::string& module, const at::Tensor& gate, const at::Tensor& up,
                            const std::function<at::Tensor(const at::Tensor&)>& base) const override;
   std::vector<at::Tensor> linear_group(const std::vector<std::string>& modules, const at::Tensor& x,
-                                       const std::vector<at::Tensor>& outputs) const override;
+                                       const std::vector<at::Tensor>& outputs, const OwnOutput& own) const override;
   bool adapts(const std::string& module) const override;
   at::Tensor sublayer(const std::string& site, const at::Tensor& h) const override;
   at::Tensor prompt() const override;
