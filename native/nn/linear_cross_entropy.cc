@@ -24,8 +24,13 @@ int64_t chunk_rows(int64_t vocab) { return std::max<int64_t>(128, (int64_t(4) <<
 // or three pieces), within bfloat16's tolerance for a gradient.
 void product_over_vocab(at::Tensor& out, const at::Tensor& g, const at::Tensor& w) {
   constexpr int64_t kPiece = 65536;
-  const int64_t vocab = w.size(0), pieces = (vocab + kPiece - 1) / kPiece, size = (vocab + pieces - 1) / pieces;
-  at::mm_out(out, g.narrow(1, 0, std::min(size, vocab)), w.narrow(0, 0, std::min(size, vocab)));
+  const int64_t vocab = w.size(0);
+  if (vocab <= kPiece) {
+    at::mm_out(out, g, w);
+    return;
+  }
+  const int64_t pieces = (vocab + kPiece - 1) / kPiece, size = (vocab + pieces - 1) / pieces;
+  at::mm_out(out, g.narrow(1, 0, size), w.narrow(0, 0, size));
   for (int64_t s = size; s < vocab; s += size) {
     const int64_t n = std::min(size, vocab - s);
     out.addmm_(g.narrow(1, s, n), w.narrow(0, s, n));
