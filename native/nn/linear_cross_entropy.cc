@@ -88,15 +88,10 @@ struct LinearCrossEntropy : public torch::autograd::Function<LinearCrossEntropy>
       }
       if (need_h) {
         at::Tensor out = grad_h.narrow(0, start, len);
-        if (fused && compute != at::kFloat) {
-          at::Tensor product = same ? out : at::empty({len, wx.size(1)}, hx.options());
-          product_over_vocab(product, g, wx);
-          if (!same) out.copy_(product);
-        } else if (same) {
-          at::mm_out(out, g, wx);
-        } else {
-          out.copy_(at::mm(g, wx));
-        }
+        at::Tensor product = same ? out : at::empty({len, wx.size(1)}, hx.options());
+        if (fused && compute != at::kFloat) product_over_vocab(product, g, wx);
+        else at::mm_out(product, g, wx);
+        if (!same) out.copy_(product);
       }
       if (need_w) {
         if (!grad_w.defined()) grad_w = at::mm(g.t(), hc).to(w.scalar_type());
